@@ -107,7 +107,10 @@ impl ErrorEvent {
             return if first_line.is_empty() {
                 exception.ty.clone()
             } else {
-                truncate_chars(&format!("{}: {}", exception.ty, first_line), MAX_TITLE_CHARS)
+                truncate_chars(
+                    &format!("{}: {}", exception.ty, first_line),
+                    MAX_TITLE_CHARS,
+                )
             };
         }
         match self

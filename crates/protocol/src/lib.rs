@@ -9,6 +9,7 @@
 //!   of `POST /api/{project_id}/events`) → [`ErrorEvent`], tolerant of malformed fields.
 
 pub mod event;
+mod logentry;
 pub mod sentry;
 
 pub use event::{
