@@ -1,4 +1,18 @@
-//! Stackhouse's grouping engine, pure Rust (no I/O, no async).
+//! Stackhouse's grouping engine, pure Rust (no I/O, no async): it decides which issue an event
+//! belongs to, and says why.
+//!
+//! The path of an event through this crate:
+//!
+//! 1. [`fingerprint_event`] ([`fingerprint`]) picks the fingerprint basis in order of preference:
+//!    the client's `fingerprint`, a server-side rule ([`rules`]), else the automatic one built
+//!    from the exception chain's types and the normalized in-app frames ([`stack`]), or the
+//!    parameterized message ([`parameterize()`]) when no frame contributes. The algorithm is
+//!    versioned ([`FingerprintVersion`]); the result carries an [`Explanation`] stored with the
+//!    event.
+//! 2. An exact fingerprint match joins its issue (the server's fingerprint→issue map).
+//! 3. A new fingerprint is compared with similar issues through a [`SimilarityIndex`]
+//!    ([`similarity`]): candidates come from an inverted index, never a scan, and are scored by
+//!    stack overlap, message similarity and context similarity ([`context`]).
 //!
 //! PUBLIC API CONTRACT (the server depends on exactly these names; extend, don't rename):
 //! - [`FingerprintVersion`] (`V1`, `V2`, ...; `as_str()` → `"v1"`; `parse("v1")`; `LATEST`)
@@ -7,36 +21,20 @@
 //! - [`Explanation`]: `Serialize + Deserialize`, stored as JSON with every event; `summary()`
 //! - [`parameterize`]: message → parameterized message
 
-use serde::{Deserialize, Serialize};
-use stackhouse_protocol::ErrorEvent;
+pub mod explanation;
+pub mod fingerprint;
+pub mod parameterize;
 
-/// Versions of the fingerprint algorithm. A version is never changed in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FingerprintVersion {
-    V1,
-}
+pub use explanation::{
+    Basis, Component, ComponentKind, Explanation, Ignored, SimilarityExplanation,
+};
+pub use fingerprint::{fingerprint_event, Fingerprint, FingerprintVersion};
+pub use parameterize::parameterize;
 
-impl FingerprintVersion {
-    pub const LATEST: FingerprintVersion = FingerprintVersion::V1;
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FingerprintVersion::V1 => "v1",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<FingerprintVersion> {
-        match text {
-            "v1" => Some(FingerprintVersion::V1),
-            _ => None,
-        }
-    }
-}
-
-/// How to fingerprint.
+/// How to fingerprint and group, per project.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupingConfig {
+    /// The fingerprint algorithm version. Default: [`FingerprintVersion::LATEST`].
     pub version: FingerprintVersion,
 }
 
@@ -46,41 +44,4 @@ impl Default for GroupingConfig {
             version: FingerprintVersion::LATEST,
         }
     }
-}
-
-/// The result of fingerprinting one event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fingerprint {
-    pub hash: u64,
-    pub version: FingerprintVersion,
-    pub explanation: Explanation,
-}
-
-/// Which components contributed to a fingerprint and which were ignored, and why.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Explanation {
-    pub contributing: Vec<String>,
-    pub ignored: Vec<String>,
-}
-
-impl Explanation {
-    /// One line for humans.
-    pub fn summary(&self) -> String {
-        self.contributing.join(", ")
-    }
-}
-
-/// Fingerprints an event.
-pub fn fingerprint_event(event: &ErrorEvent, config: &GroupingConfig) -> Fingerprint {
-    let _ = (event, config);
-    Fingerprint {
-        hash: 0,
-        version: config.version,
-        explanation: Explanation::default(),
-    }
-}
-
-/// Replaces variable data in a message with typed placeholders.
-pub fn parameterize(message: &str) -> String {
-    message.to_owned()
 }

@@ -1,0 +1,150 @@
+//! Versioned fingerprint algorithms and the hash input they share.
+//!
+//! A version is frozen once shipped: changing what it hashes re-groups live issues, so a change
+//! is a new version (`v3.rs`), never an edit. `tests/fingerprint_golden.rs` pins each version
+//! bit for bit.
+
+mod v1;
+
+use std::hash::Hasher;
+
+use serde::{Deserialize, Serialize};
+use stackhouse_protocol::ErrorEvent;
+use twox_hash::XxHash64;
+
+use crate::explanation::{Component, ComponentKind, Explanation};
+use crate::GroupingConfig;
+
+/// Versions of the fingerprint algorithm. A version is never changed in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FingerprintVersion {
+    /// Exception type + in-app frames as sent (module/package + function), else type +
+    /// parameterized message.
+    V1,
+}
+
+impl FingerprintVersion {
+    pub const LATEST: FingerprintVersion = FingerprintVersion::V1;
+
+    /// Every version, oldest first.
+    pub const ALL: [FingerprintVersion; 1] = [FingerprintVersion::V1];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FingerprintVersion::V1 => "v1",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FingerprintVersion> {
+        match text {
+            "v1" => Some(FingerprintVersion::V1),
+            _ => None,
+        }
+    }
+}
+
+/// The result of fingerprinting one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    pub hash: u64,
+    pub version: FingerprintVersion,
+    pub explanation: Explanation,
+}
+
+/// Fingerprints an event with the algorithm version `config.version`.
+pub fn fingerprint_event(event: &ErrorEvent, config: &GroupingConfig) -> Fingerprint {
+    let (hash, explanation) = match config.version {
+        FingerprintVersion::V1 => v1::fingerprint(event),
+    };
+    Fingerprint {
+        hash,
+        version: config.version,
+        explanation,
+    }
+}
+
+/// The bytes a fingerprint hashes: the version, then each component as `kind`, `value`, with
+/// separator bytes that cannot occur in UTF-8 so no two component lists hash the same input.
+///
+/// Recording the component in the explanation happens here too, so what is hashed and what is
+/// explained cannot drift apart.
+struct HashInput {
+    hasher: XxHash64,
+    contributing: Vec<Component>,
+}
+
+const KIND_SEPARATOR: u8 = 0xFE;
+const COMPONENT_SEPARATOR: u8 = 0xFF;
+
+impl HashInput {
+    fn new(version: FingerprintVersion) -> Self {
+        let mut hasher = XxHash64::with_seed(0);
+        hasher.write(version.as_str().as_bytes());
+        hasher.write(&[COMPONENT_SEPARATOR]);
+        HashInput {
+            hasher,
+            contributing: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, kind: ComponentKind, value: String) {
+        self.hasher.write(kind_tag(kind).as_bytes());
+        self.hasher.write(&[KIND_SEPARATOR]);
+        self.hasher.write(value.as_bytes());
+        self.hasher.write(&[COMPONENT_SEPARATOR]);
+        self.contributing.push(Component::new(kind, value));
+    }
+
+    fn finish(self) -> (u64, Vec<Component>) {
+        (self.hasher.finish(), self.contributing)
+    }
+}
+
+/// The tag hashed for each component kind. Part of every version's hash input: never change.
+fn kind_tag(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::ExceptionType => "type",
+        ComponentKind::Frame => "frame",
+        ComponentKind::Message => "message",
+        ComponentKind::ClientFingerprint => "client",
+        ComponentKind::Rule => "rule",
+    }
+}
+
+/// `frames 3-7` / `frame 3`, for explanations.
+fn frame_range(first: usize, last: usize) -> String {
+    if first == last {
+        format!("frame {first}")
+    } else {
+        format!("frames {first}-{last}")
+    }
+}
+
+/// Runs of consecutive indices with the same reason, so a 60-frame stack explains itself in a
+/// few entries instead of 60.
+#[derive(Default)]
+struct IgnoredFrames {
+    runs: Vec<(usize, usize, &'static str)>,
+}
+
+impl IgnoredFrames {
+    fn add(&mut self, index: usize, reason: &'static str) {
+        if let Some((_, last, last_reason)) = self.runs.last_mut() {
+            if *last + 1 == index && *last_reason == reason {
+                *last = index;
+                return;
+            }
+        }
+        self.runs.push((index, index, reason));
+    }
+
+    fn into_explanation(self, ignored: &mut Vec<crate::explanation::Ignored>) {
+        for (first, last, reason) in self.runs {
+            ignored.push(crate::explanation::Ignored::new(
+                frame_range(first, last),
+                reason,
+            ));
+        }
+    }
+}
