@@ -1,1 +1,185 @@
-fn main() {}
+//! The `stackhouse` binary: command-line parsing and the error edge (anyhow lives only here).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use stackhouse::config::Config;
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::Engine;
+use stackhouse::projects::{format_dsn, generate_public_key};
+use stackhouse::server::{self, AppState};
+
+/// Stackhouse: an error tracker on a columnar engine. Sentry SDKs send to it; SQL reads it.
+#[derive(Parser)]
+#[command(name = "stackhouse", version, about)]
+struct Cli {
+    /// TOML configuration file (values there are overridden by environment and flags).
+    #[arg(long, global = true, env = "STACKHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123. Without it the embedded engine is used.
+    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    /// ClickHouse database (default `stackhouse`).
+    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_DATABASE")]
+    clickhouse_database: Option<String>,
+    /// ClickHouse user.
+    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_USER")]
+    clickhouse_user: Option<String>,
+    /// ClickHouse password.
+    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    clickhouse_password: Option<String>,
+    /// Directory for the embedded engine's data (default ./stackhouse-data).
+    #[arg(long, global = true, env = "STACKHOUSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Base URL SDKs reach this server at, used in printed DSNs (default http://LISTEN).
+    #[arg(long, global = true, env = "STACKHOUSE_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: ingest, GraphQL, dashboard.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8000).
+        #[arg(long, env = "STACKHOUSE_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Create or upgrade the schema, then exit.
+    Migrate,
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    GraphqlSchema,
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project and print its DSN on stdout.
+    Create {
+        /// The project's name.
+        name: String,
+        /// Address the server listens on, for the DSN (default: the configured listen address).
+        #[arg(long, env = "STACKHOUSE_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// List projects with their DSNs.
+    List {
+        #[arg(long, env = "STACKHOUSE_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+}
+
+impl Cli {
+    fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(url) = &self.clickhouse_url {
+            config.clickhouse_url = Some(url.clone());
+        }
+        if let Some(database) = &self.clickhouse_database {
+            config.clickhouse_database = database.clone();
+        }
+        if let Some(user) = &self.clickhouse_user {
+            config.clickhouse_user = Some(user.clone());
+        }
+        if let Some(password) = &self.clickhouse_password {
+            config.clickhouse_password = Some(password.clone());
+        }
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir = data_dir.clone();
+        }
+        if let Some(public_url) = &self.public_url {
+            config.public_url = Some(public_url.clone());
+        }
+        let listen = match &self.command {
+            Command::Serve { listen }
+            | Command::Project {
+                command: ProjectCommand::Create { listen, .. } | ProjectCommand::List { listen },
+            } => *listen,
+            _ => None,
+        };
+        if let Some(listen) = listen {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+}
+
+fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    match &config.clickhouse_url {
+        Some(url) => Ok(Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+            url: url.clone(),
+            database: config.clickhouse_database.clone(),
+            user: config.clickhouse_user.clone(),
+            password: config.clickhouse_password.clone(),
+        }))),
+        None => bail!(
+            "the embedded engine is not available yet: ClickHouse is required, pass \
+             --clickhouse-url http://HOST:8123 (or set STACKHOUSE_CLICKHOUSE_URL)"
+        ),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "stackhouse=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = cli.load_config()?;
+    match &cli.command {
+        Command::GraphqlSchema => {
+            print!("{}", stackhouse::graphql::sdl());
+        }
+        Command::Migrate => {
+            let engine = open_engine(&config)?;
+            engine.migrate().await.context("migration failed")?;
+            eprintln!("schema is up to date ({} engine)", engine.name());
+        }
+        Command::Serve { .. } => {
+            let engine = open_engine(&config)?;
+            let state = AppState::start(config, engine).await?;
+            server::serve(state).await?;
+        }
+        Command::Project { command } => {
+            let engine = open_engine(&config)?;
+            engine.migrate().await.context("migration failed")?;
+            match command {
+                ProjectCommand::Create { name, .. } => {
+                    let key = generate_public_key();
+                    let project = engine.create_project(name, &key).await?;
+                    eprintln!("created project {} ({:?})", project.id, project.name);
+                    println!("{}", format_dsn(&config.public_url(), &key, project.id));
+                }
+                ProjectCommand::List { .. } => {
+                    let keys = engine.project_keys().await?;
+                    for project in engine.projects().await? {
+                        for key in keys.iter().filter(|k| k.project_id == project.id && k.active) {
+                            println!(
+                                "{}\t{}\t{}",
+                                project.id,
+                                project.name,
+                                format_dsn(&config.public_url(), &key.public_key, project.id)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The one typed configuration: defaults, overridden by a TOML file, then environment, then flags.
+//!
+//! Every field says what it does and its default. `stackhouse serve --help` lists the flags and
+//! the `STACKHOUSE_*` environment variables that set them; the same names (snake_case) work as
+//! keys in the TOML file given with `--config` (sections `[ingest]`, `[writer]`, `[grouping]`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything Stackhouse can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on. Default `127.0.0.1:8000`.
+    pub listen: SocketAddr,
+    /// Base URL clients reach this server at, used to print DSNs. Default `http://{listen}`.
+    pub public_url: Option<String>,
+    /// ClickHouse HTTP URL (e.g. `http://127.0.0.1:8123`). When absent the embedded engine is
+    /// used. Default: absent.
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database holding Stackhouse's tables; created if missing. Default `stackhouse`.
+    pub clickhouse_database: String,
+    /// ClickHouse user. Default: the server's default user.
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password. Default: none.
+    pub clickhouse_password: Option<String>,
+    /// Directory for the embedded engine's data (write-ahead log, Parquet segments).
+    /// Default `./stackhouse-data`.
+    pub data_dir: PathBuf,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+    /// The batch writer between ingest and the engine.
+    pub writer: WriterConfig,
+    /// Fingerprinting and grouping.
+    pub grouping: GroupingSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
+            clickhouse_url: None,
+            clickhouse_database: "stackhouse".to_owned(),
+            clickhouse_user: None,
+            clickhouse_password: None,
+            data_dir: PathBuf::from("stackhouse-data"),
+            ingest: IngestConfig::default(),
+            writer: WriterConfig::default(),
+            grouping: GroupingSettings::default(),
+        }
+    }
+}
+
+/// Limits applied to every ingest request before anything is parsed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body accepted as sent (compressed or not), in bytes. Default 20 MiB.
+    pub max_body_bytes: usize,
+    /// Largest request body after decompression, in bytes; a body that would expand past this
+    /// is refused with 413 without being expanded further. Default 100 MiB.
+    pub max_decompressed_bytes: usize,
+    /// Largest single event after decompression, in bytes. Default 1 MiB.
+    pub max_event_bytes: usize,
+    /// Most events one native batch request may carry. Default 20,000.
+    pub max_events_per_request: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_decompressed_bytes: 100 * 1024 * 1024,
+            max_event_bytes: 1024 * 1024,
+            max_events_per_request: 20_000,
+        }
+    }
+}
+
+/// The bounded queue and batch writer in front of the engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Events that may wait in the queue at once; when full, ingest answers 503 with
+    /// `Retry-After` instead of growing memory. Default 100,000.
+    pub queue_capacity_events: usize,
+    /// A batch is written once it holds this many events. Default 20,000.
+    pub batch_max_events: usize,
+    /// ...or once its first event has waited this long, in milliseconds. Default 200.
+    pub flush_interval_ms: u64,
+    /// How many times a batch that failed for an infrastructure reason (engine unreachable) is
+    /// retried before the waiting requests are answered 503. Default 5.
+    pub max_retries: u32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue_capacity_events: 100_000,
+            batch_max_events: 20_000,
+            flush_interval_ms: 200,
+            max_retries: 5,
+        }
+    }
+}
+
+/// Fingerprinting and grouping settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupingSettings {
+    /// Fingerprint algorithm version for new events (`v1`, ...). Default: the latest.
+    pub version: Option<String>,
+}
+
+impl Default for GroupingSettings {
+    fn default() -> Self {
+        GroupingSettings { version: None }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            message: source.to_string(),
+        })
+    }
+
+    /// The URL clients use to reach this server (for DSNs).
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The grouping configuration this config selects.
+    pub fn grouping_config(&self) -> Result<stackhouse_grouping::GroupingConfig, ConfigError> {
+        let mut grouping = stackhouse_grouping::GroupingConfig::default();
+        if let Some(version) = &self.grouping.version {
+            grouping.version = stackhouse_grouping::FingerprintVersion::parse(version)
+                .ok_or_else(|| ConfigError::Invalid(format!("unknown grouping version {version:?}")))?;
+        }
+        Ok(grouping)
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let config: Config = toml::from_str(
+            "listen = \"127.0.0.1:9999\"\n[writer]\nbatch_max_events = 5\n",
+        )
+        .expect("valid toml");
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.writer.batch_max_events, 5);
+        assert_eq!(config.writer.flush_interval_ms, 200);
+        assert!(toml::from_str::<Config>("lisen = 1").is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! The numbered schema migrations in `sql/`, embedded in the binary and applied in order.
+
+/// One migration file.
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. A new schema change is a new file here, never an edit of an old one.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_events.sql",
+        sql: include_str!("../../../sql/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_aggregates.sql",
+        sql: include_str!("../../../sql/0002_aggregates.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_side_tables.sql",
+        sql: include_str!("../../../sql/0003_side_tables.sql"),
+    },
+];
+
+/// The statements of a migration file: split on `;` at the end of a line, comments dropped.
+/// (ClickHouse's HTTP interface takes one statement per request.)
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let code = line.trim_end();
+        if code.trim_start().starts_with("--") || code.trim().is_empty() {
+            continue;
+        }
+        current.push_str(code);
+        current.push('\n');
+        if code.ends_with(';') {
+            let statement = current.trim().trim_end_matches(';').trim().to_owned();
+            if !statement.is_empty() {
+                statements.push(statement);
+            }
+            current.clear();
+        }
+    }
+    let rest = current.trim();
+    if !rest.is_empty() {
+        statements.push(rest.to_owned());
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_split_into_statements() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+            assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
+            let statements = statements(migration.sql);
+            assert!(!statements.is_empty());
+            for statement in statements {
+                assert!(statement.starts_with("CREATE"), "{statement}");
+                assert!(!statement.contains(';'));
+            }
+        }
+    }
+}

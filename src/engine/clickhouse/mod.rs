@@ -1,0 +1,542 @@
+//! The ClickHouse engine: raw events in MergeTree, per-fingerprint aggregates fed by
+//! materialized views, versioned side tables; spoken to over HTTP with RowBinary.
+//!
+//! Every statement must run on ClickHouse 18.16 (what CI runs) and on current releases (what
+//! users run): see DESIGN.md. Set `STACKHOUSE_RECORD_QUERIES=/path/file` to append every
+//! statement sent (parameters bound) to a file; CI replays that file on a current ClickHouse.
+
+mod migrations;
+mod rows;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use clickhouse::Client;
+
+pub use migrations::{statements, MIGRATIONS};
+use rows::{
+    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, HourlyRow, IssueAggregateRow,
+    IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
+};
+
+use super::{
+    Engine, EngineError, EngineResult, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
+    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, WriteBatch,
+};
+
+/// How to reach ClickHouse.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSettings {
+    pub url: String,
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The ClickHouse implementation of [`Engine`].
+pub struct ClickHouseEngine {
+    settings: ClickHouseSettings,
+    client: Client,
+    recorder: Option<Mutex<std::fs::File>>,
+}
+
+/// The current fingerprint→issue mapping of one project, as a subquery yielding
+/// `(fingerprint, mapped_issue)`. The side table is versioned: argMax picks the newest row per
+/// fingerprint whether or not ReplacingMergeTree has merged yet.
+const CURRENT_MAPPING: &str = "SELECT fingerprint, argMax(issue_id, version) AS mapped_issue \
+     FROM issue_fingerprints WHERE project_id = ? GROUP BY fingerprint";
+
+/// Aggregates per issue of one project (optionally one issue), joined with its current status.
+fn issue_aggregates_sql(order_by: &str, single_issue: bool) -> String {
+    let issue_filter = if single_issue {
+        "AND mapped_issue = ?"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT issue_id, events, users, first_seen, last_seen, \
+                if(current_status = '', 'new', current_status) AS status FROM ( \
+           SELECT mapped_issue AS issue_id, countMerge(events_state) AS events, \
+                  uniqIfMerge(users_state) AS users, minMerge(first_seen_state) AS first_seen, \
+                  maxMerge(last_seen_state) AS last_seen \
+           FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) USING fingerprint \
+           WHERE project_id = ? {issue_filter} \
+           GROUP BY mapped_issue \
+         ) ANY LEFT JOIN ( \
+           SELECT issue_id, argMax(status, version) AS current_status \
+           FROM issue_state WHERE project_id = ? GROUP BY issue_id \
+         ) USING issue_id \
+         WHERE ? = '' OR status = ? \
+         ORDER BY {order_by} DESC, issue_id DESC \
+         LIMIT ? OFFSET ?"
+    )
+}
+
+fn order_column(sort: IssueSort) -> &'static str {
+    match sort {
+        IssueSort::LastSeen => "last_seen",
+        IssueSort::FirstSeen => "first_seen",
+        IssueSort::Events => "events",
+        IssueSort::Users => "users",
+    }
+}
+
+const EVENT_COLUMNS: &str = "project_id, event_id, timestamp, received, fingerprint, \
+    grouping_version, grouping_explanation, title, culprit, platform, level, logger, environment, \
+    release, dist, server_name, `transaction`, message, exception_types, exception_values, \
+    frame_modules, frame_functions, frame_filenames, frame_linenos, frame_in_app, tag_keys, \
+    tag_values, user_key, user_id, user_email, user_ip, user_username, request_method, \
+    request_url, trace_id, span_id, sdk_name, sdk_version, details";
+
+/// ClickHouse error codes that mean "try again later" rather than "this can never work".
+const TRANSIENT_CODES: &[&str] = &[
+    "Code: 159.", // TIMEOUT_EXCEEDED
+    "Code: 202.", // TOO_MANY_SIMULTANEOUS_QUERIES
+    "Code: 209.", // SOCKET_TIMEOUT
+    "Code: 210.", // NETWORK_ERROR
+    "Code: 241.", // MEMORY_LIMIT_EXCEEDED
+    "Code: 242.", // TABLE_IS_READ_ONLY
+    "Code: 252.", // TOO_MANY_PARTS
+    "Code: 319.", // UNKNOWN_STATUS_OF_INSERT
+];
+
+fn classify(error: clickhouse::error::Error) -> EngineError {
+    use clickhouse::error::Error;
+    match error {
+        Error::Network(_) | Error::TimedOut => EngineError::Unavailable(error.to_string()),
+        Error::BadResponse(message) if TRANSIENT_CODES.iter().any(|c| message.contains(c)) => {
+            EngineError::Unavailable(message)
+        }
+        Error::BadResponse(message) => EngineError::Rejected(message),
+        other => EngineError::Rejected(other.to_string()),
+    }
+}
+
+impl ClickHouseEngine {
+    pub fn new(settings: ClickHouseSettings) -> ClickHouseEngine {
+        let client = Self::client_for(&settings).with_database(settings.database.clone());
+        let recorder = std::env::var_os("STACKHOUSE_RECORD_QUERIES")
+            .map(PathBuf::from)
+            .and_then(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .ok()
+            })
+            .map(Mutex::new);
+        ClickHouseEngine {
+            settings,
+            client,
+            recorder,
+        }
+    }
+
+    fn client_for(settings: &ClickHouseSettings) -> Client {
+        let mut client = Client::default()
+            .with_url(settings.url.clone())
+            .with_validation(false);
+        if let Some(user) = &settings.user {
+            client = client.with_user(user.clone());
+        }
+        if let Some(password) = &settings.password {
+            client = client.with_password(password.clone());
+        }
+        client
+    }
+
+    fn record(&self, statement: &str) {
+        if let Some(recorder) = &self.recorder {
+            if let Ok(mut file) = recorder.lock() {
+                let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+                let _ = writeln!(file, "{one_line}");
+            }
+        }
+    }
+
+    fn query(&self, query: clickhouse::query::Query) -> clickhouse::query::Query {
+        self.record(&query.sql_display().to_string());
+        query
+    }
+
+    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.record(&format!("INSERT INTO {table} ({})", T::COLUMN_NAMES.join(", ")));
+        let mut insert = self.client.insert::<T>(table).await.map_err(classify)?;
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
+    async fn issue_records(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+    ) -> EngineResult<HashMap<u64, IssueRecord>> {
+        if issue_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT project_id, issue_id, argMax(title, version) AS current_title, \
+                    argMax(culprit, version) AS current_culprit, argMax(level, version) AS current_level, \
+                    argMax(platform, version) AS current_platform, min(created_at) AS first_created, \
+                    max(version) AS latest_version \
+             FROM issues WHERE project_id = ? AND issue_id IN ({}) \
+             GROUP BY project_id, issue_id",
+            id_list(issue_ids)
+        );
+        let rows: Vec<IssueRow> = self
+            .query(self.client.query(&sql).bind(project_id))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.issue_id, row.into_record()))
+            .collect())
+    }
+
+    async fn summaries(
+        &self,
+        project_id: u64,
+        aggregates: Vec<IssueAggregateRow>,
+    ) -> EngineResult<Vec<IssueSummary>> {
+        let ids: Vec<u64> = aggregates.iter().map(|row| row.issue_id).collect();
+        let mut records = self.issue_records(project_id, &ids).await?;
+        Ok(aggregates
+            .into_iter()
+            .filter_map(|row| {
+                let issue = records.remove(&row.issue_id)?;
+                Some(IssueSummary {
+                    issue,
+                    status: IssueStatus::parse(&row.status).unwrap_or(IssueStatus::New),
+                    events: row.events,
+                    users: row.users,
+                    first_seen: from_epoch_seconds(row.first_seen),
+                    last_seen: from_epoch_seconds(row.last_seen),
+                })
+            })
+            .collect())
+    }
+
+    async fn project_of_issue(&self, issue_id: u64) -> EngineResult<Option<u64>> {
+        let projects: Vec<u64> = self
+            .query(
+                self.client
+                    .query("SELECT DISTINCT project_id FROM issues WHERE issue_id = ?")
+                    .bind(issue_id),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(projects.first().copied())
+    }
+}
+
+fn id_list(ids: &[u64]) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl Engine for ClickHouseEngine {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn migrate(&self) -> EngineResult<()> {
+        let server = Self::client_for(&self.settings);
+        let create_database = format!(
+            "CREATE DATABASE IF NOT EXISTS {}",
+            quote_identifier(&self.settings.database)
+        );
+        self.query(server.query(&create_database))
+            .execute()
+            .await
+            .map_err(classify)?;
+        self.query(self.client.query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree ORDER BY version",
+        ))
+        .execute()
+        .await
+        .map_err(classify)?;
+        let applied: Vec<u32> = self
+            .query(self.client.query("SELECT DISTINCT version FROM schema_migrations"))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        for migration in MIGRATIONS {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            for statement in statements(migration.sql) {
+                self.query(self.client.query(&statement))
+                    .execute()
+                    .await
+                    .map_err(|error| match classify(error) {
+                        EngineError::Rejected(message) => EngineError::Rejected(format!(
+                            "migration {} failed: {message}",
+                            migration.name
+                        )),
+                        other => other,
+                    })?;
+            }
+            self.query(
+                self.client
+                    .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
+                    .bind(migration.version)
+                    .bind(migration.name),
+            )
+            .execute()
+            .await
+            .map_err(classify)?;
+            tracing::info!(migration = migration.name, "applied migration");
+        }
+        Ok(())
+    }
+
+    async fn create_project(&self, name: &str, public_key: &str) -> EngineResult<Project> {
+        let max_id: u64 = self
+            .query(self.client.query("SELECT max(id) FROM projects"))
+            .fetch_one()
+            .await
+            .map_err(classify)?;
+        let now = Utc::now();
+        let project = Project {
+            id: max_id + 1,
+            name: name.to_owned(),
+            created_at: from_epoch_seconds(to_epoch_seconds(now)),
+        };
+        let version = version_now();
+        self.insert_rows(
+            "projects",
+            &[ProjectRow {
+                id: project.id,
+                name: project.name.clone(),
+                created_at: to_epoch_seconds(now),
+                version,
+            }],
+        )
+        .await?;
+        self.insert_rows(
+            "project_keys",
+            &[ProjectKeyRow {
+                project_id: project.id,
+                public_key: public_key.to_owned(),
+                active: 1,
+                created_at: to_epoch_seconds(now),
+                version,
+            }],
+        )
+        .await?;
+        Ok(project)
+    }
+
+    async fn projects(&self) -> EngineResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> = self
+            .query(self.client.query(
+                "SELECT id, argMax(name, version) AS current_name, min(created_at) AS first_created, \
+                        max(version) AS latest_version \
+                 FROM projects GROUP BY id ORDER BY id",
+            ))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Project {
+                id: row.id,
+                name: row.name,
+                created_at: from_epoch_seconds(row.created_at),
+            })
+            .collect())
+    }
+
+    async fn project_keys(&self) -> EngineResult<Vec<ProjectKey>> {
+        let rows: Vec<ProjectKeyRow> = self
+            .query(self.client.query(
+                "SELECT project_id, public_key, argMax(active, version) AS current_active, \
+                        min(created_at) AS first_created, max(version) AS latest_version \
+                 FROM project_keys GROUP BY project_id, public_key",
+            ))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ProjectKey {
+                project_id: row.project_id,
+                public_key: row.public_key,
+                active: row.active == 1,
+                created_at: from_epoch_seconds(row.created_at),
+            })
+            .collect())
+    }
+
+    async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
+        // Issues and mappings first: once an event is visible, its issue must be too.
+        let version = version_now();
+        let issues: Vec<IssueRow> = batch
+            .new_issues
+            .iter()
+            .map(|issue| IssueRow::from_record(issue, version))
+            .collect();
+        self.insert_rows("issues", &issues).await?;
+        let mappings: Vec<MappingRow> = batch
+            .new_mappings
+            .iter()
+            .map(|mapping| MappingRow::from_record(mapping, version))
+            .collect();
+        self.insert_rows("issue_fingerprints", &mappings).await?;
+        let events: Vec<EventRow> = batch.events.iter().map(EventRow::from).collect();
+        self.insert_rows("events", &events).await
+    }
+
+    async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
+        let rows: Vec<MappingRow> = self
+            .query(self.client.query(
+                "SELECT project_id, fingerprint, argMax(issue_id, version) AS current_issue, \
+                        max(updated_at) AS latest_update, max(version) AS latest_version \
+                 FROM issue_fingerprints GROUP BY project_id, fingerprint",
+            ))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FingerprintMapping {
+                project_id: row.project_id,
+                fingerprint: row.fingerprint,
+                issue_id: row.issue_id,
+                updated_at: from_epoch_seconds(row.updated_at),
+            })
+            .collect())
+    }
+
+    async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>> {
+        let status = query.status.map(IssueStatus::as_str).unwrap_or("");
+        let sql = issue_aggregates_sql(order_column(query.sort), false);
+        let aggregates: Vec<IssueAggregateRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(query.project_id)
+                    .bind(query.project_id)
+                    .bind(query.project_id)
+                    .bind(status)
+                    .bind(status)
+                    .bind(query.limit as u64)
+                    .bind(query.offset as u64),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        self.summaries(query.project_id, aggregates).await
+    }
+
+    async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>> {
+        let Some(project_id) = self.project_of_issue(issue_id).await? else {
+            return Ok(None);
+        };
+        let sql = issue_aggregates_sql("last_seen", true);
+        let aggregates: Vec<IssueAggregateRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(issue_id)
+                    .bind(project_id)
+                    .bind("")
+                    .bind("")
+                    .bind(1u64)
+                    .bind(0u64),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(self.summaries(project_id, aggregates).await?.pop())
+    }
+
+    async fn hourly_counts(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        if issue_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT mapped_issue AS issue_id, hour, countMerge(events_state) AS events \
+             FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) USING fingerprint \
+             WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
+               AND mapped_issue IN ({}) \
+             GROUP BY mapped_issue, hour ORDER BY mapped_issue, hour",
+            id_list(issue_ids)
+        );
+        let rows: Vec<HourlyRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(to_epoch_seconds(from))
+                    .bind(to_epoch_seconds(to)),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+        for row in rows {
+            counts.entry(row.issue_id).or_default().push(HourlyCount {
+                hour: from_epoch_seconds(row.hour),
+                events: row.events,
+            });
+        }
+        Ok(counts)
+    }
+
+    async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>> {
+        let Some(project_id) = self.project_of_issue(issue_id).await? else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE project_id = ? AND fingerprint IN ( \
+               SELECT fingerprint FROM ({CURRENT_MAPPING}) WHERE mapped_issue = ?) \
+             ORDER BY timestamp DESC, event_id DESC LIMIT ?"
+        );
+        let rows: Vec<EventRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(issue_id)
+                    .bind(limit as u64),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}

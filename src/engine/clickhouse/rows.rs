@@ -1,0 +1,254 @@
+//! RowBinary row types for the ClickHouse tables, and their conversion to engine records.
+//!
+//! ClickHouse 18.16 has no RowBinaryWithNamesAndTypes, so the client runs with validation off:
+//! field order and types here must match `sql/` exactly (the integration tests prove they do).
+
+use chrono::{DateTime, Utc};
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EventRecord, FingerprintMapping, IssueRecord};
+
+pub fn to_epoch_seconds(time: DateTime<Utc>) -> u32 {
+    u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
+}
+
+pub fn from_epoch_seconds(seconds: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(i64::from(seconds), 0).unwrap_or_default()
+}
+
+/// A `version` for side tables: nanoseconds since the epoch, so the last write wins.
+pub fn version_now() -> u64 {
+    u64::try_from(Utc::now().timestamp_nanos_opt().unwrap_or_default()).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct EventRow {
+    pub project_id: u64,
+    pub event_id: String,
+    pub timestamp: u32,
+    pub received: u32,
+    pub fingerprint: u64,
+    pub grouping_version: String,
+    pub grouping_explanation: String,
+    pub title: String,
+    pub culprit: String,
+    pub platform: String,
+    pub level: String,
+    pub logger: String,
+    pub environment: String,
+    pub release: String,
+    pub dist: String,
+    pub server_name: String,
+    pub transaction: String,
+    pub message: String,
+    pub exception_types: Vec<String>,
+    pub exception_values: Vec<String>,
+    pub frame_modules: Vec<String>,
+    pub frame_functions: Vec<String>,
+    pub frame_filenames: Vec<String>,
+    pub frame_linenos: Vec<u32>,
+    pub frame_in_app: Vec<u8>,
+    pub tag_keys: Vec<String>,
+    pub tag_values: Vec<String>,
+    pub user_key: String,
+    pub user_id: String,
+    pub user_email: String,
+    pub user_ip: String,
+    pub user_username: String,
+    pub request_method: String,
+    pub request_url: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub sdk_name: String,
+    pub sdk_version: String,
+    pub details: String,
+}
+
+impl From<&EventRecord> for EventRow {
+    fn from(record: &EventRecord) -> Self {
+        let record = record.clone();
+        EventRow {
+            project_id: record.project_id,
+            event_id: record.event_id,
+            timestamp: to_epoch_seconds(record.timestamp),
+            received: to_epoch_seconds(record.received),
+            fingerprint: record.fingerprint,
+            grouping_version: record.grouping_version,
+            grouping_explanation: record.grouping_explanation,
+            title: record.title,
+            culprit: record.culprit,
+            platform: record.platform,
+            level: record.level,
+            logger: record.logger,
+            environment: record.environment,
+            release: record.release,
+            dist: record.dist,
+            server_name: record.server_name,
+            transaction: record.transaction,
+            message: record.message,
+            exception_types: record.exception_types,
+            exception_values: record.exception_values,
+            frame_modules: record.frame_modules,
+            frame_functions: record.frame_functions,
+            frame_filenames: record.frame_filenames,
+            frame_linenos: record.frame_linenos,
+            frame_in_app: record.frame_in_app,
+            tag_keys: record.tag_keys,
+            tag_values: record.tag_values,
+            user_key: record.user_key,
+            user_id: record.user_id,
+            user_email: record.user_email,
+            user_ip: record.user_ip,
+            user_username: record.user_username,
+            request_method: record.request_method,
+            request_url: record.request_url,
+            trace_id: record.trace_id,
+            span_id: record.span_id,
+            sdk_name: record.sdk_name,
+            sdk_version: record.sdk_version,
+            details: record.details,
+        }
+    }
+}
+
+impl From<EventRow> for EventRecord {
+    fn from(row: EventRow) -> Self {
+        EventRecord {
+            project_id: row.project_id,
+            event_id: row.event_id,
+            timestamp: from_epoch_seconds(row.timestamp),
+            received: from_epoch_seconds(row.received),
+            fingerprint: row.fingerprint,
+            grouping_version: row.grouping_version,
+            grouping_explanation: row.grouping_explanation,
+            title: row.title,
+            culprit: row.culprit,
+            platform: row.platform,
+            level: row.level,
+            logger: row.logger,
+            environment: row.environment,
+            release: row.release,
+            dist: row.dist,
+            server_name: row.server_name,
+            transaction: row.transaction,
+            message: row.message,
+            exception_types: row.exception_types,
+            exception_values: row.exception_values,
+            frame_modules: row.frame_modules,
+            frame_functions: row.frame_functions,
+            frame_filenames: row.frame_filenames,
+            frame_linenos: row.frame_linenos,
+            frame_in_app: row.frame_in_app,
+            tag_keys: row.tag_keys,
+            tag_values: row.tag_values,
+            user_key: row.user_key,
+            user_id: row.user_id,
+            user_email: row.user_email,
+            user_ip: row.user_ip,
+            user_username: row.user_username,
+            request_method: row.request_method,
+            request_url: row.request_url,
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            sdk_name: row.sdk_name,
+            sdk_version: row.sdk_version,
+            details: row.details,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct ProjectRow {
+    pub id: u64,
+    pub name: String,
+    pub created_at: u32,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct ProjectKeyRow {
+    pub project_id: u64,
+    pub public_key: String,
+    pub active: u8,
+    pub created_at: u32,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct IssueRow {
+    pub project_id: u64,
+    pub issue_id: u64,
+    pub title: String,
+    pub culprit: String,
+    pub level: String,
+    pub platform: String,
+    pub created_at: u32,
+    pub version: u64,
+}
+
+impl IssueRow {
+    pub fn from_record(record: &IssueRecord, version: u64) -> Self {
+        IssueRow {
+            project_id: record.project_id,
+            issue_id: record.issue_id,
+            title: record.title.clone(),
+            culprit: record.culprit.clone(),
+            level: record.level.clone(),
+            platform: record.platform.clone(),
+            created_at: to_epoch_seconds(record.created_at),
+            version,
+        }
+    }
+
+    pub fn into_record(self) -> IssueRecord {
+        IssueRecord {
+            project_id: self.project_id,
+            issue_id: self.issue_id,
+            title: self.title,
+            culprit: self.culprit,
+            level: self.level,
+            platform: self.platform,
+            created_at: from_epoch_seconds(self.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct MappingRow {
+    pub project_id: u64,
+    pub fingerprint: u64,
+    pub issue_id: u64,
+    pub updated_at: u32,
+    pub version: u64,
+}
+
+impl MappingRow {
+    pub fn from_record(mapping: &FingerprintMapping, version: u64) -> Self {
+        MappingRow {
+            project_id: mapping.project_id,
+            fingerprint: mapping.fingerprint,
+            issue_id: mapping.issue_id,
+            updated_at: to_epoch_seconds(mapping.updated_at),
+            version,
+        }
+    }
+}
+
+/// One issue's aggregates, as the issue queries return them.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct IssueAggregateRow {
+    pub issue_id: u64,
+    pub events: u64,
+    pub users: u64,
+    pub first_seen: u32,
+    pub last_seen: u32,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct HourlyRow {
+    pub issue_id: u64,
+    pub hour: u32,
+    pub events: u64,
+}

@@ -1,0 +1,210 @@
+//! The storage and query abstraction: one [`Engine`] trait, two implementations (ClickHouse and
+//! embedded) that pass the same conformance suite, and the engine-neutral records they exchange.
+//!
+//! The records here *are* the documented logical tables (`events`, `issues`, `issue_state`, ...):
+//! each engine maps them onto its own storage, column for column.
+
+pub mod clickhouse;
+mod record;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use record::{EventRecord, RecordError};
+
+/// A project: the unit events, keys and issues belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: u64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A DSN public key of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectKey {
+    pub project_id: u64,
+    pub public_key: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An issue as created by grouping: its identity and the metadata of the event that opened it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRecord {
+    pub project_id: u64,
+    pub issue_id: u64,
+    pub title: String,
+    pub culprit: String,
+    pub level: String,
+    pub platform: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which issue a fingerprint belongs to. The newest `updated_at` wins, so merge and unmerge are
+/// new mappings, never rewrites of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FingerprintMapping {
+    pub project_id: u64,
+    pub fingerprint: u64,
+    pub issue_id: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Lifecycle status of an issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum IssueStatus {
+    New,
+    Acknowledged,
+    Resolved,
+    Regressed,
+    Ignored,
+}
+
+impl IssueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::New => "new",
+            IssueStatus::Acknowledged => "acknowledged",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::Regressed => "regressed",
+            IssueStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IssueStatus> {
+        match text {
+            "new" => Some(IssueStatus::New),
+            "acknowledged" => Some(IssueStatus::Acknowledged),
+            "resolved" => Some(IssueStatus::Resolved),
+            "regressed" => Some(IssueStatus::Regressed),
+            "ignored" => Some(IssueStatus::Ignored),
+            _ => None,
+        }
+    }
+}
+
+/// Everything one flush of the batch writer stores, atomically from the client's point of view:
+/// the request is acknowledged only after the whole batch is durable.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub events: Vec<EventRecord>,
+    pub new_issues: Vec<IssueRecord>,
+    pub new_mappings: Vec<FingerprintMapping>,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.new_issues.is_empty() && self.new_mappings.is_empty()
+    }
+
+    pub fn append(&mut self, other: WriteBatch) {
+        self.events.extend(other.events);
+        self.new_issues.extend(other.new_issues);
+        self.new_mappings.extend(other.new_mappings);
+    }
+}
+
+/// How the issue list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Events,
+    Users,
+}
+
+/// A page of the issue list.
+#[derive(Debug, Clone)]
+pub struct IssueQuery {
+    pub project_id: u64,
+    pub status: Option<IssueStatus>,
+    pub sort: IssueSort,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// An issue with its aggregates, as the issue list and detail show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueSummary {
+    pub issue: IssueRecord,
+    pub status: IssueStatus,
+    pub events: u64,
+    pub users: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Event count of one issue in one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourlyCount {
+    pub hour: DateTime<Utc>,
+    pub events: u64,
+}
+
+/// Why an engine call failed, split by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The storage could not be reached or timed out: retrying later may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The storage refused the request itself (bad schema, bad query): retrying cannot help.
+    #[error("storage rejected the request: {0}")]
+    Rejected(String),
+    /// Stored data could not be read back into its record type.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EngineError::Unavailable(_))
+    }
+}
+
+impl From<RecordError> for EngineError {
+    fn from(error: RecordError) -> Self {
+        EngineError::Corrupt(error.to_string())
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// Storage and query, as every other module sees them.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// `clickhouse` or `embedded`.
+    fn name(&self) -> &'static str;
+
+    /// Creates or upgrades the schema. Idempotent.
+    async fn migrate(&self) -> EngineResult<()>;
+
+    /// Creates a project and its first key.
+    async fn create_project(&self, name: &str, public_key: &str) -> EngineResult<Project>;
+    async fn projects(&self) -> EngineResult<Vec<Project>>;
+    async fn project_keys(&self) -> EngineResult<Vec<ProjectKey>>;
+
+    /// Stores a batch; returns once it is durable.
+    async fn write(&self, batch: &WriteBatch) -> EngineResult<()>;
+
+    /// The current fingerprint→issue mapping of every project (loaded at start-up).
+    async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>>;
+
+    /// One page of a project's issues with their aggregates.
+    async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>>;
+    /// One issue with its aggregates.
+    async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>>;
+    /// Hourly event counts of the given issues in `[from, to)`.
+    async fn hourly_counts(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
+    /// The latest events of an issue, newest first.
+    async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>>;
+}

@@ -1,0 +1,323 @@
+//! GraphQL object types: issues, events and projects as the API shows them.
+
+use async_graphql::{Context, Json, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Duration, Utc};
+
+use super::{engine_error, sparkline_window, GraphqlContext, MAX_PAGE_SIZE, SPARKLINE_HOURS};
+use crate::engine::{EventRecord, HourlyCount, IssueStatus, IssueSummary, Project};
+use crate::projects::format_dsn;
+
+/// A project.
+pub struct ProjectObject {
+    project: Project,
+    dsns: Vec<String>,
+}
+
+impl ProjectObject {
+    pub fn new(project: Project, context: &GraphqlContext) -> ProjectObject {
+        let dsns = context
+            .projects
+            .keys_of(project.id)
+            .into_iter()
+            .filter(|key| key.active)
+            .map(|key| format_dsn(&context.public_url, &key.public_key, project.id))
+            .collect();
+        ProjectObject { project, dsns }
+    }
+}
+
+#[Object(name = "Project")]
+impl ProjectObject {
+    async fn id(&self) -> ID {
+        ID(self.project.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.project.name
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.project.created_at
+    }
+    /// DSNs of the project's active keys: give one to a Sentry SDK.
+    async fn dsns(&self) -> &[String] {
+        &self.dsns
+    }
+}
+
+/// A group of events that share a cause.
+pub struct Issue {
+    summary: IssueSummary,
+    sparkline: Option<Vec<HourlyCount>>,
+}
+
+impl Issue {
+    pub fn new(summary: IssueSummary, sparkline: Option<Vec<HourlyCount>>) -> Issue {
+        Issue { summary, sparkline }
+    }
+}
+
+#[Object]
+impl Issue {
+    async fn id(&self) -> ID {
+        ID(self.summary.issue.issue_id.to_string())
+    }
+    async fn project_id(&self) -> ID {
+        ID(self.summary.issue.project_id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.summary.issue.title
+    }
+    /// Where it happens: the innermost in-app frame, or the transaction.
+    async fn culprit(&self) -> &str {
+        &self.summary.issue.culprit
+    }
+    async fn level(&self) -> &str {
+        &self.summary.issue.level
+    }
+    async fn platform(&self) -> &str {
+        &self.summary.issue.platform
+    }
+    async fn status(&self) -> IssueStatus {
+        self.summary.status
+    }
+    /// Events in this issue.
+    async fn count(&self) -> u64 {
+        self.summary.events
+    }
+    /// Distinct users affected.
+    async fn user_count(&self) -> u64 {
+        self.summary.users
+    }
+    async fn first_seen(&self) -> DateTime<Utc> {
+        self.summary.first_seen
+    }
+    async fn last_seen(&self) -> DateTime<Utc> {
+        self.summary.last_seen
+    }
+    /// Events per hour over the last 24 hours, oldest first (24 values).
+    async fn sparkline(&self, ctx: &Context<'_>) -> Result<Vec<u64>> {
+        let (from, to) = sparkline_window();
+        let counts = match &self.sparkline {
+            Some(counts) => counts.clone(),
+            None => {
+                let context = ctx.data::<GraphqlContext>()?;
+                let issue_id = self.summary.issue.issue_id;
+                context
+                    .engine
+                    .hourly_counts(self.summary.issue.project_id, &[issue_id], from, to)
+                    .await
+                    .map_err(engine_error)?
+                    .remove(&issue_id)
+                    .unwrap_or_default()
+            }
+        };
+        let mut buckets = vec![0u64; usize::try_from(SPARKLINE_HOURS).unwrap_or(24)];
+        for count in counts {
+            let index = (count.hour - from).num_hours();
+            if let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) {
+                *bucket += count.events;
+            }
+        }
+        debug_assert_eq!(to - from, Duration::hours(SPARKLINE_HOURS));
+        Ok(buckets)
+    }
+    /// The latest events, newest first.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Vec<Event>> {
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}").into());
+        }
+        let context = ctx.data::<GraphqlContext>()?;
+        let records = context
+            .engine
+            .issue_events(self.summary.issue.issue_id, usize::try_from(limit).unwrap_or(10))
+            .await
+            .map_err(engine_error)?;
+        Ok(records.into_iter().map(|record| Event { record }).collect())
+    }
+}
+
+/// One stored event.
+pub struct Event {
+    record: EventRecord,
+}
+
+/// A tag of an event.
+#[derive(SimpleObject)]
+pub struct Tag {
+    key: String,
+    value: String,
+}
+
+/// The user an event happened to.
+#[derive(SimpleObject)]
+pub struct EventUser {
+    id: Option<String>,
+    email: Option<String>,
+    ip_address: Option<String>,
+    username: Option<String>,
+}
+
+/// One exception of an event's chain (root cause first).
+#[derive(SimpleObject)]
+pub struct ExceptionInfo {
+    #[graphql(name = "type")]
+    ty: String,
+    value: Option<String>,
+    module: Option<String>,
+    mechanism: Option<String>,
+    handled: Option<bool>,
+    frames: Vec<FrameInfo>,
+}
+
+/// One stack frame (oldest call first).
+#[derive(SimpleObject)]
+pub struct FrameInfo {
+    function: Option<String>,
+    module: Option<String>,
+    filename: Option<String>,
+    abs_path: Option<String>,
+    lineno: Option<u32>,
+    colno: Option<u32>,
+    in_app: bool,
+    context_line: Option<String>,
+    pre_context: Vec<String>,
+    post_context: Vec<String>,
+}
+
+impl From<&stackhouse_protocol::Frame> for FrameInfo {
+    fn from(frame: &stackhouse_protocol::Frame) -> Self {
+        FrameInfo {
+            function: frame.function.clone(),
+            module: frame.module.clone(),
+            filename: frame.filename.clone(),
+            abs_path: frame.abs_path.clone(),
+            lineno: frame.lineno,
+            colno: frame.colno,
+            in_app: frame.in_app == Some(true),
+            context_line: frame.context_line.clone(),
+            pre_context: frame.pre_context.clone(),
+            post_context: frame.post_context.clone(),
+        }
+    }
+}
+
+impl Event {
+    fn details(&self) -> Result<stackhouse_protocol::ErrorEvent> {
+        self.record
+            .to_event()
+            .map_err(|error| async_graphql::Error::new(format!("stored event is unreadable: {error}")))
+    }
+}
+
+#[Object]
+impl Event {
+    async fn id(&self) -> ID {
+        ID(self.record.event_id.clone())
+    }
+    async fn timestamp(&self) -> DateTime<Utc> {
+        self.record.timestamp
+    }
+    async fn received(&self) -> DateTime<Utc> {
+        self.record.received
+    }
+    async fn platform(&self) -> &str {
+        &self.record.platform
+    }
+    async fn level(&self) -> &str {
+        &self.record.level
+    }
+    async fn title(&self) -> &str {
+        &self.record.title
+    }
+    async fn culprit(&self) -> &str {
+        &self.record.culprit
+    }
+    async fn message(&self) -> &str {
+        &self.record.message
+    }
+    async fn environment(&self) -> &str {
+        &self.record.environment
+    }
+    async fn release(&self) -> &str {
+        &self.record.release
+    }
+    async fn server_name(&self) -> &str {
+        &self.record.server_name
+    }
+    async fn transaction(&self) -> &str {
+        &self.record.transaction
+    }
+    /// The fingerprint, 16 hex digits.
+    async fn fingerprint(&self) -> String {
+        format!("{:016x}", self.record.fingerprint)
+    }
+    async fn grouping_version(&self) -> &str {
+        &self.record.grouping_version
+    }
+    /// Why the event is grouped where it is: the components that went into its fingerprint.
+    async fn grouping_explanation(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.record.grouping_explanation).unwrap_or_default())
+    }
+    async fn trace_id(&self) -> Option<&str> {
+        Some(self.record.trace_id.as_str()).filter(|id| !id.is_empty())
+    }
+    async fn span_id(&self) -> Option<&str> {
+        Some(self.record.span_id.as_str()).filter(|id| !id.is_empty())
+    }
+    async fn tags(&self) -> Vec<Tag> {
+        self.record
+            .tag_keys
+            .iter()
+            .zip(&self.record.tag_values)
+            .map(|(key, value)| Tag {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+    async fn user(&self) -> Option<EventUser> {
+        let record = &self.record;
+        let some = |text: &String| Some(text.clone()).filter(|text| !text.is_empty());
+        (!record.user_key.is_empty()).then(|| EventUser {
+            id: some(&record.user_id),
+            email: some(&record.user_email),
+            ip_address: some(&record.user_ip),
+            username: some(&record.user_username),
+        })
+    }
+    /// The exception chain, root cause first.
+    async fn exceptions(&self) -> Result<Vec<ExceptionInfo>> {
+        Ok(self
+            .details()?
+            .exceptions
+            .iter()
+            .map(|exception| ExceptionInfo {
+                ty: exception.ty.clone(),
+                value: exception.value.clone(),
+                module: exception.module.clone(),
+                mechanism: exception.mechanism.as_ref().map(|m| m.ty.clone()),
+                handled: exception.mechanism.as_ref().and_then(|m| m.handled),
+                frames: exception
+                    .stacktrace
+                    .iter()
+                    .flat_map(|stacktrace| stacktrace.frames.iter().map(FrameInfo::from))
+                    .collect(),
+            })
+            .collect())
+    }
+    /// The request, contexts, breadcrumbs, SDK and extra data, as JSON.
+    async fn details(&self) -> Result<Json<serde_json::Value>> {
+        let event = self.details()?;
+        Ok(Json(serde_json::json!({
+            "request": event.request,
+            "contexts": event.contexts,
+            "breadcrumbs": event.breadcrumbs,
+            "sdk": event.sdk,
+            "extra": event.extra,
+            "fingerprint": event.fingerprint,
+        })))
+    }
+}

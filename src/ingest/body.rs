@@ -1,0 +1,194 @@
+//! Reading request bodies within limits, and decompressing them without ever expanding a bomb:
+//! gzip, deflate (zlib-wrapped or raw: SDKs differ), br and zstd.
+
+use std::io::Read;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap};
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than the {limit} byte limit")]
+    TooLarge { limit: usize },
+    #[error("request body expands past the {limit} byte limit when decompressed")]
+    DecompressedTooLarge { limit: usize },
+    #[error("unsupported Content-Encoding {0:?}: use gzip, deflate, br, zstd or none")]
+    UnsupportedEncoding(String),
+    #[error("request body is not valid {encoding}: {message}")]
+    Corrupt {
+        encoding: &'static str,
+        message: String,
+    },
+    #[error("cannot read request body: {0}")]
+    Read(String),
+}
+
+/// Reads the whole body, refusing more than `limit` bytes as sent.
+pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
+            || error.to_string().contains("length limit");
+        if too_large {
+            BodyError::TooLarge { limit }
+        } else {
+            BodyError::Read(error.to_string())
+        }
+    })
+}
+
+/// The body's encoding from `Content-Encoding`, or sniffed from magic bytes when the header is
+/// absent (some clients compress without saying so).
+fn encoding_of(headers: &HeaderMap, body: &[u8]) -> Result<Encoding, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().to_ascii_lowercase());
+    match declared.as_deref() {
+        None | Some("") => Ok(match body {
+            [0x1f, 0x8b, ..] => Encoding::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Encoding::Zstd,
+            _ => Encoding::Identity,
+        }),
+        Some("identity") => Ok(Encoding::Identity),
+        Some("gzip") | Some("x-gzip") => Ok(Encoding::Gzip),
+        Some("deflate") => Ok(Encoding::Deflate),
+        Some("br") => Ok(Encoding::Brotli),
+        Some("zstd") => Ok(Encoding::Zstd),
+        Some(other) => Err(BodyError::UnsupportedEncoding(other.to_owned())),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+/// Decompresses `body` as its headers say, producing at most `limit` bytes.
+pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, BodyError> {
+    let encoding = encoding_of(headers, &body)?;
+    match encoding {
+        Encoding::Identity => {
+            if body.len() > limit {
+                return Err(BodyError::DecompressedTooLarge { limit });
+            }
+            Ok(body)
+        }
+        Encoding::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(&body[..]), limit, "gzip"),
+        Encoding::Deflate => {
+            // RFC 9110 says zlib-wrapped; some SDKs send raw deflate. A zlib stream starts with
+            // a CMF byte whose low nibble is 8 and whose header is a multiple of 31.
+            let zlib_wrapped = body.len() >= 2
+                && body[0] & 0x0f == 8
+                && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
+            if zlib_wrapped {
+                read_bounded(flate2::read::ZlibDecoder::new(&body[..]), limit, "deflate")
+            } else {
+                read_bounded(flate2::read::DeflateDecoder::new(&body[..]), limit, "deflate")
+            }
+        }
+        Encoding::Brotli => read_bounded(brotli::Decompressor::new(&body[..], 64 * 1024), limit, "br"),
+        Encoding::Zstd => {
+            let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|error| {
+                BodyError::Corrupt {
+                    encoding: "zstd",
+                    message: error.to_string(),
+                }
+            })?;
+            read_bounded(decoder, limit, "zstd")
+        }
+    }
+}
+
+fn read_bounded(reader: impl Read, limit: usize, encoding: &'static str) -> Result<Bytes, BodyError> {
+    let mut output = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut output)
+        .map_err(|error| BodyError::Corrupt {
+            encoding,
+            message: error.to_string(),
+        })?;
+    if output.len() > limit {
+        return Err(BodyError::DecompressedTooLarge { limit });
+    }
+    Ok(Bytes::from(output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn headers(encoding: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(encoding) = encoding {
+            headers.insert(header::CONTENT_ENCODING, encoding.parse().expect("header"));
+        }
+        headers
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).expect("write");
+        encoder.finish().expect("finish")
+    }
+
+    #[test]
+    fn every_encoding_round_trips() {
+        let data = b"{\"message\": \"hello\"}".repeat(20);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(&data).expect("write");
+        let zlib = zlib.finish().expect("finish");
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&data).expect("write");
+        let raw = raw.finish().expect("finish");
+        let mut br = Vec::new();
+        {
+            let mut writer = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+            writer.write_all(&data).expect("write");
+        }
+        let zstd = zstd::encode_all(&data[..], 3).expect("zstd");
+        for (encoding, body) in [
+            (None, data.clone()),
+            (Some("gzip"), gzip(&data)),
+            (None, gzip(&data)),
+            (Some("deflate"), zlib),
+            (Some("deflate"), raw),
+            (Some("br"), br),
+            (Some("zstd"), zstd),
+        ] {
+            let decoded = decode(&headers(encoding), Bytes::from(body), 1 << 20).expect("decodes");
+            assert_eq!(&decoded[..], &data[..], "{encoding:?}");
+        }
+    }
+
+    #[test]
+    fn bomb_is_refused_without_expanding_it() {
+        let bomb = gzip(&vec![0u8; 50 << 20]);
+        assert!(bomb.len() < 100_000);
+        let error = decode(&headers(Some("gzip")), Bytes::from(bomb), 1 << 20).expect_err("bomb");
+        assert_eq!(error, BodyError::DecompressedTooLarge { limit: 1 << 20 });
+    }
+
+    #[test]
+    fn garbage_and_unknown_encodings_are_clear_errors() {
+        let error = decode(&headers(Some("gzip")), Bytes::from_static(b"not gzip"), 100);
+        assert!(matches!(error, Err(BodyError::Corrupt { encoding: "gzip", .. })));
+        let error = decode(&headers(Some("compress")), Bytes::from_static(b"x"), 100);
+        assert!(matches!(error, Err(BodyError::UnsupportedEncoding(_))));
+    }
+}

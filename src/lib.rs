@@ -1,0 +1,39 @@
+//! # Stackhouse
+//!
+//! An error tracker built as a columnar analytics engine. This crate is the server; the pure
+//! logic lives in two crates of its own: `stackhouse-protocol` (the canonical event and its
+//! parsers) and `stackhouse-grouping` (fingerprints and grouping).
+//!
+//! ## The path of an event through the system
+//!
+//! 1. **Ingest** ([`ingest`]): an HTTP door (the native JSON/NDJSON endpoint; Sentry envelopes
+//!    and OTLP next) authenticates the DSN key against the project ([`projects`]), reads the
+//!    body within limits and decompresses it without expanding bombs ([`ingest::body`]).
+//! 2. **Normalize** (`stackhouse_protocol::sentry`): each event is parsed on its own into one
+//!    canonical `ErrorEvent`; a malformed field is dropped and reported, a malformed event is
+//!    rejected with its line number, and the rest of the request goes on.
+//! 3. **Fingerprint** (`stackhouse_grouping`): a versioned algorithm hashes the normalized
+//!    components and records which ones contributed, and why others were ignored.
+//! 4. **Group** ([`group`]): the fingerprint's issue is looked up in memory; an unknown
+//!    fingerprint opens a new issue.
+//! 5. **Batch writer** ([`writer`]): a bounded queue gathers events from many requests into
+//!    large batches; a request is answered only once its batch is durable, and a full queue
+//!    answers 503 instead of growing. [`pipeline`] chains steps 3-5.
+//! 6. **Engine** ([`engine`]): raw events column-wise, per-fingerprint minute/hour aggregates
+//!    (materialized views on ClickHouse), and small versioned side tables (projects, keys,
+//!    issues, fingerprint→issue mapping, lifecycle).
+//! 7. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events.
+//!
+//! [`config`] is the one typed configuration; [`error`] is the one place errors become HTTP
+//! responses; [`server`] wires it all together.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod graphql;
+pub mod group;
+pub mod ingest;
+pub mod pipeline;
+pub mod projects;
+pub mod server;
+pub mod writer;

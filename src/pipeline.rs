@@ -1,0 +1,62 @@
+//! The ingest pipeline after parsing, as a top-to-bottom chain of named stages:
+//! fingerprint → group → (lifecycle, later) → batch writer.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use stackhouse_grouping::GroupingConfig;
+use stackhouse_protocol::ErrorEvent;
+
+use crate::engine::{EventRecord, WriteBatch};
+use crate::group::Grouper;
+use crate::writer::{BatchWriter, WriteError};
+
+/// Turns parsed events into stored, grouped rows.
+pub struct Pipeline {
+    grouping: GroupingConfig,
+    grouper: Arc<Grouper>,
+    writer: BatchWriter,
+}
+
+impl Pipeline {
+    pub fn new(grouping: GroupingConfig, grouper: Arc<Grouper>, writer: BatchWriter) -> Pipeline {
+        Pipeline {
+            grouping,
+            grouper,
+            writer,
+        }
+    }
+
+    /// The CPU-bound part (run it off the async workers for large requests): fingerprint and
+    /// group every event, producing the batch to store.
+    pub fn prepare(
+        &self,
+        project_id: u64,
+        events: &[ErrorEvent],
+        received: DateTime<Utc>,
+    ) -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        batch.events.reserve(events.len());
+        for event in events {
+            // Fingerprint: versioned, with an explanation stored beside the event.
+            let fingerprint = stackhouse_grouping::fingerprint_event(event, &self.grouping);
+            // Group: exact fingerprint match, else a new issue (pending until durable).
+            self.grouper
+                .assign(project_id, event, &fingerprint, received, &mut batch);
+            batch
+                .events
+                .push(EventRecord::from_event(project_id, event, received, &fingerprint));
+        }
+        batch
+    }
+
+    /// The batch writer: returns once the batch is durable (only then may a client be told
+    /// its events were accepted).
+    pub async fn store(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        self.writer.submit(batch).await
+    }
+
+    pub fn grouper(&self) -> &Grouper {
+        &self.grouper
+    }
+}

@@ -1,0 +1,412 @@
+//! The whole path on a real ClickHouse server: ingest → fingerprint → group → batch writer →
+//! ClickHouse → GraphQL, plus every kind of bad input and backpressure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use common::{clickhouse_engine, fresh_database, python_event, TestServer};
+use serde_json::{json, Value};
+use stackhouse::config::Config;
+
+const ISSUES_QUERY: &str = r#"
+query($project: ID!) {
+  issues(projectId: $project, sort: EVENTS, limit: 100) {
+    id title culprit level platform status count userCount firstSeen lastSeen sparkline
+  }
+}"#;
+
+fn iso(seconds: i64) -> String {
+    DateTime::<Utc>::from_timestamp(seconds, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What one bug should add up to.
+#[derive(Default, Debug)]
+struct Expected {
+    title: String,
+    count: u64,
+    users: BTreeSet<String>,
+    first: i64,
+    last: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
+    let server = TestServer::start(clickhouse_engine(&fresh_database("bulk")), Config::default()).await;
+    let now = Utc::now().timestamp();
+    // Five bugs; two share ValueError but come from different code paths.
+    let bugs: [(&str, &[&str]); 5] = [
+        ("ValueError", &["checkout_view", "parse_quantity"]),
+        ("ValueError", &["checkout_view", "apply_coupon"]),
+        ("KeyError", &["cart_view", "load_session"]),
+        ("TimeoutError", &["payment_view", "charge_card", "call_gateway"]),
+        ("ZeroDivisionError", &["report_view", "average_basket"]),
+    ];
+    let mut expected: BTreeMap<usize, Expected> = BTreeMap::new();
+    let mut lines = Vec::with_capacity(10_000);
+    for i in 0..10_000usize {
+        // Uneven mix so every count differs.
+        let bug = match i % 20 {
+            0..=7 => 0,
+            8..=12 => 1,
+            13..=15 => 2,
+            16..=17 => 3,
+            _ => 4,
+        };
+        let (exception_type, functions) = bugs[bug];
+        let message = match bug {
+            0 => format!("invalid literal for int() with base 10: '{}'", i * 7),
+            1 => format!("coupon {} expired for order {}", uuid::Uuid::new_v4(), i),
+            2 => format!("'session_{i}'"),
+            3 => format!("gateway 10.0.{}.{} timed out after {}ms", i % 255, i % 7, 3000 + i),
+            _ => "division by zero".to_owned(),
+        };
+        let user = (i % 3 != 0).then(|| format!("user-{}", (i * 13 + bug) % (50 + bug * 10)));
+        let timestamp = now - 7200 + (i as i64 % 7000);
+        let event = python_event(exception_type, &message, functions, user.as_deref(), timestamp as f64);
+        let entry = expected.entry(bug).or_insert_with(|| Expected {
+            first: i64::MAX,
+            last: i64::MIN,
+            ..Expected::default()
+        });
+        entry.count += 1;
+        if let Some(user) = user {
+            entry.users.insert(user);
+        }
+        entry.first = entry.first.min(timestamp);
+        entry.last = entry.last.max(timestamp);
+        entry.title = format!("{exception_type}: {message}");
+        lines.push(event);
+    }
+
+    let (status, body) = server.send_ndjson(&lines).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 10_000);
+    assert_eq!(body["ids"].as_array().unwrap().len(), 10_000);
+    assert!(body["rejected"].as_array().unwrap().is_empty());
+
+    // The response came after the batch was durable: it is visible at once.
+    let data = server
+        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .await;
+    let issues = data["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 5, "{issues:#?}");
+    let mut by_count: Vec<&Expected> = expected.values().collect();
+    by_count.sort_by(|a, b| b.count.cmp(&a.count));
+    for (issue, want) in issues.iter().zip(by_count) {
+        assert_eq!(issue["count"], want.count, "{issue}");
+        assert_eq!(issue["userCount"], want.users.len() as u64, "{issue}");
+        assert_eq!(issue["firstSeen"], iso(want.first), "{issue}");
+        assert_eq!(issue["lastSeen"], iso(want.last), "{issue}");
+        assert_eq!(issue["status"], "NEW");
+        assert_eq!(issue["platform"], "python");
+        assert_eq!(issue["level"], "error");
+        // The title is the first event's; every event of a bug shares its exception type.
+        let want_type = want.title.split(':').next().unwrap();
+        assert!(issue["title"].as_str().unwrap().starts_with(want_type), "{issue}");
+        let sparkline: u64 = issue["sparkline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(sparkline, want.count, "all events are within the last 24 hours");
+    }
+    let culprits: BTreeSet<&str> = issues.iter().map(|i| i["culprit"].as_str().unwrap()).collect();
+    assert!(culprits.contains("shop.parse in parse_quantity"), "{culprits:?}");
+    assert!(culprits.contains("shop.apply in apply_coupon"), "{culprits:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
+    let server = TestServer::start(clickhouse_engine(&fresh_database("platforms")), Config::default()).await;
+    let now = Utc::now().timestamp() as f64;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let events = vec![
+        json!({
+            "platform": "javascript",
+            "timestamp": now,
+            "level": "error",
+            "exception": {"values": [{
+                "type": "TypeError",
+                "value": "Cannot read properties of undefined (reading 'id')",
+                "stacktrace": {"frames": [
+                    {"function": "dispatch", "filename": "webpack:///node_modules/react-dom/cjs/react-dom.js", "lineno": 4091, "colno": 14, "in_app": false},
+                    {"function": "CartItem", "module": "src/components/CartItem", "filename": "src/components/CartItem.tsx", "lineno": 42, "colno": 17, "in_app": true}
+                ]}
+            }]},
+            "request": {"url": "https://shop.example.com/cart", "method": "GET"},
+            "contexts": {"browser": {"name": "Chrome", "version": "131.0"}, "trace": {"trace_id": trace_id, "span_id": "00f067aa0ba902b7"}},
+            "user": {"email": "ada@example.com"},
+            "tags": [["page", "cart"]]
+        }),
+        json!({
+            "platform": "java",
+            "timestamp": now,
+            "exception": {"values": [{
+                "type": "NullPointerException",
+                "module": "java.lang",
+                "value": "Cannot invoke \"Order.getId()\" because \"order\" is null",
+                "stacktrace": {"frames": [
+                    {"module": "org.springframework.web.servlet.FrameworkServlet", "function": "service", "lineno": 897, "in_app": false},
+                    {"module": "com.shop.orders.OrderController", "function": "show", "lineno": 58, "in_app": true}
+                ]}
+            }]},
+            "release": "orders@2.0.0"
+        }),
+        json!({
+            "platform": "go",
+            "timestamp": now,
+            "exception": [{
+                "type": "*errors.errorString",
+                "value": "sql: no rows in result set",
+                "stacktrace": {"frames": [
+                    {"module": "net/http", "function": "(*conn).serve", "lineno": 2092, "in_app": false},
+                    {"module": "github.com/shop/api/users", "function": "GetUser", "lineno": 77, "in_app": true}
+                ]}
+            }],
+            "environment": "staging"
+        }),
+        json!({
+            "platform": "python",
+            "timestamp": now,
+            "level": "warning",
+            "logentry": {"message": "Disk usage at %s%%", "params": ["93"]},
+        }),
+    ];
+    let (status, body) = server.send_ndjson(&events).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 4);
+
+    let data = server
+        .graphql(
+            r#"query($project: ID!) { issues(projectId: $project) { id platform title culprit level
+                 events(limit: 5) { id platform message environment release traceId spanId
+                   tags { key value } user { id email }
+                   exceptions { type value module frames { function module filename lineno inApp } }
+                   groupingVersion groupingExplanation fingerprint } } }"#,
+            json!({ "project": server.project_id.to_string() }),
+        )
+        .await;
+    let issues = data["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 4);
+    let by_platform: BTreeMap<&str, &Value> = issues
+        .iter()
+        .map(|issue| (issue["platform"].as_str().unwrap(), issue))
+        .collect();
+
+    let js = by_platform["javascript"];
+    assert_eq!(js["title"], "TypeError: Cannot read properties of undefined (reading 'id')");
+    assert_eq!(js["culprit"], "src/components/CartItem in CartItem");
+    let js_event = &js["events"][0];
+    assert_eq!(js_event["traceId"], trace_id);
+    assert_eq!(js_event["spanId"], "00f067aa0ba902b7");
+    assert_eq!(js_event["user"]["email"], "ada@example.com");
+    assert_eq!(js_event["tags"], json!([{"key": "page", "value": "cart"}]));
+    let frames = js_event["exceptions"][0]["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[1]["inApp"], true);
+    assert_eq!(frames[1]["lineno"], 42);
+    assert_eq!(js_event["groupingVersion"].as_str().unwrap().chars().next(), Some('v'));
+    assert!(!js_event["groupingExplanation"].is_null());
+    assert_eq!(js_event["fingerprint"].as_str().unwrap().len(), 16);
+
+    let java = by_platform["java"];
+    assert_eq!(java["culprit"], "com.shop.orders.OrderController in show");
+    assert_eq!(java["events"][0]["release"], "orders@2.0.0");
+
+    let go = by_platform["go"];
+    assert_eq!(go["title"], "*errors.errorString: sql: no rows in result set");
+    assert_eq!(go["events"][0]["environment"], "staging");
+
+    let python = by_platform["python"];
+    assert_eq!(python["title"], "Disk usage at 93%");
+    assert_eq!(python["level"], "warning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_good_lines_are_kept() {
+    let mut config = Config::default();
+    config.ingest.max_body_bytes = 512 * 1024;
+    config.ingest.max_decompressed_bytes = 2 * 1024 * 1024;
+    config.ingest.max_event_bytes = 64 * 1024;
+    let server = TestServer::start(clickhouse_engine(&fresh_database("bad")), config).await;
+    let http = &server.http;
+    let now = Utc::now().timestamp() as f64;
+
+    // Invalid JSON.
+    let response = http.post(server.events_url()).body("{\"exception\": [").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("invalid JSON"), "{body}");
+    assert_eq!(body["code"], "bad_request");
+
+    // Wrong key, missing key, unknown project, non-numeric project.
+    let event = python_event("ValueError", "x", &["a_view"], None, now);
+    let wrong_key = format!("{}/api/{}/events?sentry_key=deadbeef", server.base, server.project_id);
+    let response = http.post(&wrong_key).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("unknown DSN key"));
+    let no_key = format!("{}/api/{}/events", server.base, server.project_id);
+    let response = http.post(&no_key).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("missing DSN key"));
+    let unknown_project = format!("{}/api/999/events?sentry_key={}", server.base, server.key);
+    let response = http.post(&unknown_project).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 403, "a valid key of another project");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("does not belong to project 999"), "{text}");
+    let unknown_project_and_key = format!("{}/api/999/events?sentry_key=00ff", server.base);
+    let response = http.post(&unknown_project_and_key).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("unknown project 999"));
+    let bad_project = format!("{}/api/abc/events?sentry_key={}", server.base, server.key);
+    let response = http.post(&bad_project).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Oversized body.
+    let huge = "x".repeat(600 * 1024);
+    let response = http.post(server.events_url()).body(huge).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.text().await.unwrap().contains("larger than the 524288 byte limit"));
+
+    // Gzip bomb: 200 KB on the wire, 200 MB expanded.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![b' '; 200 << 20]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 512 * 1024);
+    let response = http
+        .post(server.events_url())
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.text().await.unwrap().contains("expands past"));
+
+    // Unsupported encoding.
+    let response = http
+        .post(server.events_url())
+        .header("content-encoding", "compress")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+
+    // A batch with bad lines among good ones: the good ones are stored.
+    let good_a = python_event("ValueError", "first", &["a_view"], Some("u1"), now);
+    let good_b = python_event("ValueError", "second", &["a_view"], Some("u2"), now);
+    let mut wrong_field = python_event("ValueError", "third", &["a_view"], Some("u3"), now);
+    wrong_field["level"] = json!(42);
+    let body = format!(
+        "{good_a}\n[1, 2, 3]\n{{\"exception\": \n{good_b}\n\"just a string\"\n{wrong_field}\n{{\"message\": \"{}\"}}\n",
+        "y".repeat(70 * 1024)
+    );
+    let response = http
+        .post(server.events_url())
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["accepted"], 3, "{outcome}");
+    let rejected: Vec<u64> = outcome["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, vec![2, 3, 5, 7], "{outcome}");
+    assert!(outcome["rejected"][0]["error"].as_str().unwrap().contains("object"));
+    assert!(outcome["rejected"][3]["error"].as_str().unwrap().contains("byte limit"));
+    let dropped = &outcome["dropped_fields"][0];
+    assert_eq!(dropped["line"], 6);
+    assert_eq!(dropped["fields"][0]["path"], "level");
+
+    let data = server
+        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .await;
+    assert_eq!(data["issues"][0]["count"], 3);
+    assert_eq!(data["issues"][0]["userCount"], 3);
+
+    // Still serving.
+    let health: Value = http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_with_retry_after_instead_of_growing() {
+    let mut config = Config::default();
+    config.writer.queue_capacity_events = 100;
+    config.writer.batch_max_events = 1_000;
+    config.writer.flush_interval_ms = 1_500;
+    let server = TestServer::start(clickhouse_engine(&fresh_database("queue")), config).await;
+    let now = Utc::now().timestamp() as f64;
+    let batch: Vec<Value> = (0..80)
+        .map(|i| python_event("ValueError", &format!("n={i}"), &["a_view"], None, now))
+        .collect();
+    // The first request holds 80 of 100 slots until its flush, 1.5 s later.
+    let first = {
+        let http = server.http.clone();
+        let url = server.events_url();
+        let body: String = batch.iter().map(|e| format!("{e}\n")).collect();
+        tokio::spawn(async move { http.post(url).body(body).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let body: String = batch.iter().map(|e| format!("{e}\n")).collect();
+    let response = server.http.post(server.events_url()).body(body).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(response.text().await.unwrap().contains("queue is full"));
+    assert_eq!(first.await.unwrap(), 200);
+    // Once drained, the same request is accepted.
+    let (status, _) = server.send_ndjson(&batch).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouping_survives_a_restart() {
+    let database = fresh_database("restart");
+    let server = TestServer::start(clickhouse_engine(&database), Config::default()).await;
+    let now = Utc::now().timestamp() as f64;
+    let (status, _) = server
+        .send_ndjson(&[python_event("KeyError", "'a'", &["cart_view"], None, now)])
+        .await;
+    assert_eq!(status, 200);
+    // A second, fresh server process state over the same database.
+    let restarted = stackhouse::server::AppState::start(Config::default(), clickhouse_engine(&database))
+        .await
+        .unwrap();
+    let mut batch = stackhouse::engine::WriteBatch::default();
+    let event = stackhouse_protocol::parse_event_value(
+        python_event("KeyError", "'b'", &["cart_view"], None, now),
+        Utc::now(),
+    )
+    .unwrap()
+    .event;
+    let prepared = restarted.pipeline.prepare(server.project_id, std::slice::from_ref(&event), Utc::now());
+    batch.append(prepared);
+    assert!(batch.new_issues.is_empty(), "the fingerprint's issue was loaded, not re-created");
+    restarted.pipeline.store(batch).await.unwrap();
+    let data = server
+        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .await;
+    assert_eq!(data["issues"].as_array().unwrap().len(), 1);
+    assert_eq!(data["issues"][0]["count"], 2);
+}

@@ -1,0 +1,159 @@
+//! Shared harness for integration tests: a fresh ClickHouse database per test on the server
+//! `scripts/test.sh` starts, a Stackhouse server in-process on a free port, and small HTTP and
+//! GraphQL helpers.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use stackhouse::config::Config;
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::Engine;
+use stackhouse::projects::{format_dsn, generate_public_key};
+use stackhouse::server::{router, AppState};
+
+/// The ClickHouse server to test against, from `STACKHOUSE_TEST_CLICKHOUSE_URL`
+/// (`scripts/test.sh` starts one and sets it).
+pub fn clickhouse_url() -> String {
+    std::env::var("STACKHOUSE_TEST_CLICKHOUSE_URL").expect(
+        "STACKHOUSE_TEST_CLICKHOUSE_URL is not set: run the suite with `bash scripts/test.sh`, \
+         which starts a private ClickHouse server for it",
+    )
+}
+
+pub fn clickhouse_engine(database: &str) -> Arc<dyn Engine> {
+    Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+        url: clickhouse_url(),
+        database: database.to_owned(),
+        user: None,
+        password: None,
+    }))
+}
+
+/// A unique database name for one test.
+pub fn fresh_database(test: &str) -> String {
+    format!(
+        "stackhouse_test_{}_{}",
+        test,
+        uuid::Uuid::new_v4().simple().to_string().split_at(8).0
+    )
+}
+
+/// A running server with one project.
+pub struct TestServer {
+    pub base: String,
+    pub project_id: u64,
+    pub key: String,
+    pub dsn: String,
+    pub http: reqwest::Client,
+    pub engine: Arc<dyn Engine>,
+    pub state: AppState,
+}
+
+impl TestServer {
+    pub async fn start(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        config.public_url = Some(format!("http://{addr}"));
+        let key = generate_public_key();
+        engine.migrate().await.unwrap();
+        let project = engine.create_project("test", &key).await.unwrap();
+        let state = AppState::start(config, engine.clone()).await.unwrap();
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let base = format!("http://{addr}");
+        TestServer {
+            dsn: format_dsn(&base, &key, project.id),
+            base,
+            project_id: project.id,
+            key,
+            http: reqwest::Client::new(),
+            engine,
+            state,
+        }
+    }
+
+    pub fn events_url(&self) -> String {
+        format!("{}/api/{}/events?sentry_key={}", self.base, self.project_id, self.key)
+    }
+
+    /// POSTs NDJSON lines; returns status and JSON body.
+    pub async fn send_ndjson(&self, events: &[Value]) -> (u16, Value) {
+        let body: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let response = self
+            .http
+            .post(self.events_url())
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs a GraphQL query; panics on GraphQL errors.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response: Value = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            response.get("errors").is_none(),
+            "GraphQL errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+}
+
+/// A Python-SDK-shaped event raising `exception_type` from the in-app call chain `functions`
+/// (outermost first) under framework frames, with `message` as the exception value.
+pub fn python_event(exception_type: &str, message: &str, functions: &[&str], user: Option<&str>, timestamp: f64) -> Value {
+    let mut frames = vec![
+        json!({"module": "django.core.handlers.base", "function": "_get_response", "filename": "django/core/handlers/base.py", "lineno": 181, "in_app": false}),
+    ];
+    for (depth, function) in functions.iter().enumerate() {
+        frames.push(json!({
+            "module": format!("shop.{}", function.split('_').next().unwrap_or("app")),
+            "function": function,
+            "filename": format!("shop/{function}.py"),
+            "abs_path": format!("/srv/shop/{function}.py"),
+            "lineno": 10 + depth * 7,
+            "context_line": format!("    {function}(request)"),
+            "in_app": true,
+        }));
+    }
+    let mut event = json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "timestamp": timestamp,
+        "platform": "python",
+        "level": "error",
+        "environment": "production",
+        "release": "shop@1.4.2",
+        "server_name": "web-1",
+        "transaction": "/checkout",
+        "tags": {"region": "eu"},
+        "exception": {"values": [{
+            "type": exception_type,
+            "value": message,
+            "module": "builtins",
+            "mechanism": {"type": "django", "handled": false},
+            "stacktrace": {"frames": frames},
+        }]},
+        "sdk": {"name": "sentry.python", "version": "2.19.0"},
+    });
+    if let Some(user) = user {
+        event["user"] = json!({"id": user});
+    }
+    event
+}
