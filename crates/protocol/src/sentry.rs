@@ -112,18 +112,18 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
 /// A JSON path built on the stack while walking, rendered to text only when an issue is recorded
 /// (so a clean event allocates no paths at all).
 #[derive(Clone, Copy)]
-enum Path<'a> {
+pub(crate) enum Path<'a> {
     Root,
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
 }
 
 impl<'a> Path<'a> {
-    fn key(&'a self, key: &'a str) -> Path<'a> {
+    pub(crate) fn key(&'a self, key: &'a str) -> Path<'a> {
         Path::Key(self, key)
     }
 
-    fn index(&'a self, index: usize) -> Path<'a> {
+    pub(crate) fn index(&'a self, index: usize) -> Path<'a> {
         Path::Index(self, index)
     }
 
@@ -168,13 +168,13 @@ struct Thread {
 
 /// Walks one event, collecting the issues it finds on the way.
 #[derive(Default)]
-struct Walker {
+pub(crate) struct Walker {
     issues: Vec<FieldIssue>,
     unlisted_issues: usize,
 }
 
 impl Walker {
-    fn finish(mut self) -> Vec<FieldIssue> {
+    pub(crate) fn finish(mut self) -> Vec<FieldIssue> {
         if self.unlisted_issues > 0 {
             self.issues.push(FieldIssue {
                 path: "*".to_owned(),
@@ -187,7 +187,7 @@ impl Walker {
         self.issues
     }
 
-    fn record(&mut self, path: Path<'_>, reason: impl Into<String>) {
+    pub(crate) fn record(&mut self, path: Path<'_>, reason: impl Into<String>) {
         if self.issues.len() >= MAX_LISTED_ISSUES {
             self.unlisted_issues += 1;
             return;
@@ -198,7 +198,7 @@ impl Walker {
         });
     }
 
-    fn record_wrong_type(&mut self, path: Path<'_>, expected: &str, got: &Value) {
+    pub(crate) fn record_wrong_type(&mut self, path: Path<'_>, expected: &str, got: &Value) {
         let reason = format!("expected {expected}, got {}", json_type_name(got));
         self.record(path, reason);
     }
@@ -313,6 +313,24 @@ impl Walker {
         }
     }
 
+    /// A timestamp that may be absent (breadcrumbs, spans): a bad one is recorded and dropped.
+    pub(crate) fn optional_timestamp(
+        &mut self,
+        value: Value,
+        path: Path<'_>,
+    ) -> Option<DateTime<Utc>> {
+        if value.is_null() {
+            return None;
+        }
+        match parse_timestamp(&value) {
+            Ok(timestamp) => Some(timestamp),
+            Err(reason) => {
+                self.record(path, reason);
+                None
+            }
+        }
+    }
+
     fn level(&mut self, value: Value, path: Path<'_>) -> Option<Level> {
         let text = self.optional_string(value, path)?;
         let level = Level::parse(&text);
@@ -329,7 +347,7 @@ impl Walker {
 
     /// A string field. Numbers and booleans are accepted and written out (`release: 1.2` is a
     /// common mistake, not a reason to lose the release); empty strings count as absent.
-    fn optional_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    pub(crate) fn optional_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
         let text = self.lenient_string(value, path)?;
         if text.is_empty() {
             None
@@ -339,7 +357,7 @@ impl Walker {
     }
 
     /// Like [`Self::optional_string`] but keeps empty strings.
-    fn lenient_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    pub(crate) fn lenient_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
         match value {
             Value::Null => None,
             Value::String(text) => Some(text),
@@ -777,7 +795,7 @@ impl Walker {
 
     /// `tags`: an object, or a list of `[key, value]` pairs. Values are stringified, `null`
     /// values skipped, duplicate keys resolved last-wins (keeping the first position).
-    fn tags(&mut self, value: Value, path: Path<'_>) -> Vec<(String, String)> {
+    pub(crate) fn tags(&mut self, value: Value, path: Path<'_>) -> Vec<(String, String)> {
         let mut tags = TagSet::default();
         match value {
             Value::Null => {}
@@ -1041,7 +1059,7 @@ impl Walker {
         contexts
     }
 
-    fn trace_context(&mut self, value: Value, path: Path<'_>) -> Option<TraceContext> {
+    pub(crate) fn trace_context(&mut self, value: Value, path: Path<'_>) -> Option<TraceContext> {
         let object = match value {
             Value::Object(object) => object,
             other => {
@@ -1070,7 +1088,7 @@ impl Walker {
 
     /// A hex id of exactly `digits` hex digits, lowercased. A UUID-formatted trace id (with
     /// dashes) is accepted too, as some SDKs send that.
-    fn hex_id(&mut self, value: Value, digits: usize, path: Path<'_>) -> Option<String> {
+    pub(crate) fn hex_id(&mut self, value: Value, digits: usize, path: Path<'_>) -> Option<String> {
         let text = match value {
             Value::Null => return None,
             Value::String(text) => text,
@@ -1199,15 +1217,7 @@ impl Walker {
         for (key, value) in object {
             let field_path = path.key(&key);
             match key.as_str() {
-                "timestamp" => {
-                    if value.is_null() {
-                        continue;
-                    }
-                    match parse_timestamp(&value) {
-                        Ok(timestamp) => breadcrumb.timestamp = Some(timestamp),
-                        Err(reason) => self.record(field_path, reason),
-                    }
-                }
+                "timestamp" => breadcrumb.timestamp = self.optional_timestamp(value, field_path),
                 "type" => breadcrumb.ty = self.optional_string(value, field_path),
                 "category" => breadcrumb.category = self.optional_string(value, field_path),
                 "level" => breadcrumb.level = self.level(value, field_path),
@@ -1356,9 +1366,13 @@ pub(crate) fn epoch_seconds_to_datetime(seconds: f64) -> Result<DateTime<Utc>, S
     if !seconds.is_finite() || seconds.abs() > 1e11 {
         return Err(format!("timestamp out of range: {seconds}"));
     }
+    // An f64 around today's epoch resolves ~0.24 µs, so whole microseconds are all the precision
+    // there is (and what SDKs send); rounding to them turns 0.00999999 back into 0.01.
     let whole = seconds.floor();
-    let nanos = ((seconds - whole) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
+    let micros = ((seconds - whole) * 1e6).round() as i64;
+    let micros = micros.clamp(0, 1_000_000);
+    let total_micros = (whole as i64) * 1_000_000 + micros;
+    DateTime::from_timestamp_micros(total_micros)
         .ok_or_else(|| format!("timestamp out of range: {seconds}"))
 }
 
