@@ -1056,6 +1056,31 @@ impl Walker {
                 }
             }
         }
+        // A context's `type` says what it is when its key does not (sentry-rust sends its
+        // runtime as `"rust": {"type": "runtime", ...}`). Such a context fills an empty slot.
+        let typed_keys: Vec<(String, String)> = contexts
+            .other
+            .iter()
+            .filter_map(|(key, value)| {
+                let ty = value.get("type")?.as_str()?;
+                matches!(ty, "os" | "browser" | "runtime" | "device")
+                    .then(|| (key.clone(), ty.to_owned()))
+            })
+            .collect();
+        for (key, ty) in typed_keys {
+            let slot = match ty.as_str() {
+                "os" => &mut contexts.os,
+                "browser" => &mut contexts.browser,
+                "runtime" => &mut contexts.runtime,
+                _ => &mut contexts.device,
+            };
+            if slot.is_some() {
+                continue;
+            }
+            if let Some(value) = contexts.other.remove(&key) {
+                *slot = self.named_version(value, path.key(&key));
+            }
+        }
         contexts
     }
 
@@ -1112,7 +1137,8 @@ impl Walker {
         }
     }
 
-    /// `{name, version}` contexts. Devices rarely send a `name`, so their `model` stands in.
+    /// `{name, version}` contexts. Devices rarely send a `name`, so their `model` (else
+    /// `family`) stands in. A context with neither name nor version is absent.
     fn named_version(&mut self, value: Value, path: Path<'_>) -> Option<NamedVersion> {
         let object = match value {
             Value::Object(object) => object,
@@ -1123,17 +1149,20 @@ impl Walker {
         };
         let mut named = NamedVersion::default();
         let mut model = None;
+        let mut family = None;
         for (key, value) in object {
             let field_path = path.key(&key);
             match key.as_str() {
                 "name" => named.name = self.optional_string(value, field_path),
                 "version" => named.version = self.optional_string(value, field_path),
                 "model" => model = self.optional_string(value, field_path),
+                "family" => family = self.optional_string(value, field_path),
                 _ => {}
             }
         }
-        if named.name.is_none() {
-            named.name = model;
+        named.name = named.name.or(model).or(family);
+        if named == NamedVersion::default() {
+            return None;
         }
         Some(named)
     }

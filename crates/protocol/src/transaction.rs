@@ -6,6 +6,7 @@
 //! valid `span_id` is dropped as a whole, since nothing could refer to it.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use crate::sentry::{json_type_name, EventParseError, FieldIssue, Path, Walker};
 pub const MAX_SPANS: usize = 1000;
 
 /// A transaction's summary and spans.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Transaction {
     /// The transaction's event id, when it sent a valid one.
     pub event_id: Option<Uuid>,
@@ -45,7 +46,7 @@ impl Transaction {
 }
 
 /// One child span of a transaction.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Span {
     /// 16 lowercase hex characters.
     pub span_id: String,

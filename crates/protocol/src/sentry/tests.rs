@@ -539,3 +539,18 @@ fn wrong_types_everywhere_never_lose_the_event() {
     );
     assert_eq!(parsed.dropped_fields.len(), 12);
 }
+
+#[test]
+fn contexts_are_recognised_by_their_type_too() {
+    let parsed = parse(json!({"contexts": {
+        "rust": {"type": "runtime", "name": "rustc", "version": "1.83.0", "channel": "stable"},
+        "device": {"type": "device", "family": "Linux", "arch": "x86_64"},
+        "os": {"type": "os", "name": "Linux"},
+        "linux": {"type": "os", "name": "Other"},
+    }}));
+    let contexts = parsed.event.contexts;
+    assert_eq!(contexts.runtime.unwrap().name.as_deref(), Some("rustc"));
+    assert_eq!(contexts.device.unwrap().name.as_deref(), Some("Linux"));
+    assert_eq!(contexts.os.unwrap().name.as_deref(), Some("Linux"));
+    assert_eq!(contexts.other.keys().collect::<Vec<_>>(), ["linux"]);
+}
