@@ -24,24 +24,31 @@
 pub mod explanation;
 pub mod fingerprint;
 pub mod parameterize;
+pub mod rules;
+pub mod stack;
 
 pub use explanation::{
     Basis, Component, ComponentKind, Explanation, Ignored, SimilarityExplanation,
 };
 pub use fingerprint::{fingerprint_event, Fingerprint, FingerprintVersion};
 pub use parameterize::parameterize;
+pub use rules::{FingerprintRules, RuleParseError};
 
 /// How to fingerprint and group, per project.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupingConfig {
     /// The fingerprint algorithm version. Default: [`FingerprintVersion::LATEST`].
     pub version: FingerprintVersion,
+    /// Server-side fingerprint rules ([`FingerprintRules::parse`]), first match wins; a
+    /// client-supplied fingerprint takes precedence. Ignored by `v1`. Default: none.
+    pub rules: FingerprintRules,
 }
 
 impl Default for GroupingConfig {
     fn default() -> Self {
         GroupingConfig {
             version: FingerprintVersion::LATEST,
+            rules: FingerprintRules::default(),
         }
     }
 }

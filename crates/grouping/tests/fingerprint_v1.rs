@@ -6,7 +6,6 @@ mod common;
 use common::{exception_event, frame};
 use stackhouse_grouping::{fingerprint_event, Basis, FingerprintVersion, GroupingConfig};
 
-#[allow(clippy::needless_update)] // GroupingConfig grows fields
 fn v1() -> GroupingConfig {
     GroupingConfig {
         version: FingerprintVersion::V1,

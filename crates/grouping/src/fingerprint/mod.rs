@@ -5,6 +5,9 @@
 //! bit for bit.
 
 mod v1;
+mod v2;
+
+pub use v2::MAX_FRAMES_PER_STACK;
 
 use std::hash::Hasher;
 
@@ -22,23 +25,28 @@ pub enum FingerprintVersion {
     /// Exception type + in-app frames as sent (module/package + function), else type +
     /// parameterized message.
     V1,
+    /// Client fingerprints, server-side rules, per-platform frame normalization, exception
+    /// chains, typed message parameterization.
+    V2,
 }
 
 impl FingerprintVersion {
-    pub const LATEST: FingerprintVersion = FingerprintVersion::V1;
+    pub const LATEST: FingerprintVersion = FingerprintVersion::V2;
 
     /// Every version, oldest first.
-    pub const ALL: [FingerprintVersion; 1] = [FingerprintVersion::V1];
+    pub const ALL: [FingerprintVersion; 2] = [FingerprintVersion::V1, FingerprintVersion::V2];
 
     pub fn as_str(self) -> &'static str {
         match self {
             FingerprintVersion::V1 => "v1",
+            FingerprintVersion::V2 => "v2",
         }
     }
 
     pub fn parse(text: &str) -> Option<FingerprintVersion> {
         match text {
             "v1" => Some(FingerprintVersion::V1),
+            "v2" => Some(FingerprintVersion::V2),
             _ => None,
         }
     }
@@ -56,6 +64,7 @@ pub struct Fingerprint {
 pub fn fingerprint_event(event: &ErrorEvent, config: &GroupingConfig) -> Fingerprint {
     let (hash, explanation) = match config.version {
         FingerprintVersion::V1 => v1::fingerprint(event),
+        FingerprintVersion::V2 => v2::fingerprint(event, config),
     };
     Fingerprint {
         hash,
@@ -125,10 +134,33 @@ fn frame_range(first: usize, last: usize) -> String {
 /// few entries instead of 60.
 #[derive(Default)]
 struct IgnoredFrames {
+    /// Names the stack when an event has several (`exception 1 `).
+    prefix: String,
     runs: Vec<(usize, usize, &'static str)>,
 }
 
 impl IgnoredFrames {
+    fn with_prefix(prefix: String) -> Self {
+        IgnoredFrames {
+            prefix,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Re-merges runs after out-of-order additions.
+    fn sort(&mut self) {
+        let mut singles: Vec<(usize, &'static str)> = self
+            .runs
+            .iter()
+            .flat_map(|&(first, last, reason)| (first..=last).map(move |index| (index, reason)))
+            .collect();
+        singles.sort_by_key(|&(index, _)| index);
+        self.runs.clear();
+        for (index, reason) in singles {
+            self.add(index, reason);
+        }
+    }
+
     fn add(&mut self, index: usize, reason: &'static str) {
         if let Some((_, last, last_reason)) = self.runs.last_mut() {
             if *last + 1 == index && *last_reason == reason {
@@ -142,7 +174,7 @@ impl IgnoredFrames {
     fn into_explanation(self, ignored: &mut Vec<crate::explanation::Ignored>) {
         for (first, last, reason) in self.runs {
             ignored.push(crate::explanation::Ignored::new(
-                frame_range(first, last),
+                format!("{}{}", self.prefix, frame_range(first, last)),
                 reason,
             ));
         }
