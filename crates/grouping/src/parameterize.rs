@@ -1,85 +1,438 @@
-//! Message parameterization: variable data (ids, numbers, emails, ...) → typed placeholders, in one regex pass.
+//! Message parameterization: variable data (ids, numbers, emails, dates, ...) → typed placeholders, in one regex pass.
+//!
+//! One regex, one named group per kind of variable data, in verbose mode. The alternation is
+//! scanned once, left to right; where several kinds could match at the same position the
+//! *first listed* wins, so specific kinds (URL, UUID, date) come before the general ones they
+//! contain (hostname, hex, int).
+//!
+//! The regex has no word boundaries: what surrounds a match is checked in [`replacement`],
+//! which keeps the text when the check fails (`user42abc` is no id, `std::io` no IPv6). The
+//! checks treat `<` and `>` as word characters, like letters and digits: a placeholder then
+//! looks to its neighbours as the value it replaced did, so a second pass finds nothing new
+//! (idempotence), which `\b` (for which `<int>` is punctuation) would not give.
 
 use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
-/// Every kind of variable data, one named group each, in one alternation so a message is
-/// scanned once. Order matters where alternatives overlap at the same position: the leftmost
-/// alternative that matches wins, so specific kinds come before general ones.
+/// The kinds of variable data, with their placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Quoted,
+    Url,
+    Email,
+    Uuid,
+    Datetime,
+    Date,
+    Time,
+    Ipv6,
+    Ipv4,
+    Sha1,
+    Md5,
+    Hex,
+    Path,
+    Hostname,
+    Duration,
+    Float,
+    Int,
+}
+
+impl Kind {
+    fn from_group_name(name: &str) -> Option<Kind> {
+        Some(match name {
+            "quoted" => Kind::Quoted,
+            "url" => Kind::Url,
+            "email" => Kind::Email,
+            "uuid" => Kind::Uuid,
+            "datetime" => Kind::Datetime,
+            "date" => Kind::Date,
+            "time" => Kind::Time,
+            "ipv6" => Kind::Ipv6,
+            "ipv4" => Kind::Ipv4,
+            "hex" => Kind::Hex,
+            "path" => Kind::Path,
+            "hostname" => Kind::Hostname,
+            "duration" => Kind::Duration,
+            "float" => Kind::Float,
+            "int" => Kind::Int,
+            _ => return None,
+        })
+    }
+
+    fn placeholder(self) -> &'static str {
+        match self {
+            Kind::Quoted => "=<quoted>",
+            Kind::Url => "<url>",
+            Kind::Email => "<email>",
+            Kind::Uuid => "<uuid>",
+            Kind::Datetime => "<datetime>",
+            Kind::Date => "<date>",
+            Kind::Time => "<time>",
+            Kind::Ipv6 | Kind::Ipv4 => "<ip>",
+            Kind::Sha1 => "<sha1>",
+            Kind::Md5 => "<md5>",
+            Kind::Hex => "<hex>",
+            Kind::Path => "<path>",
+            Kind::Hostname => "<hostname>",
+            Kind::Duration => "<duration>",
+            Kind::Float => "<float>",
+            Kind::Int => "<int>",
+        }
+    }
+}
+
 static VARIABLES: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant pattern, checked by every test
+    #[allow(clippy::expect_used)] // a constant pattern, compiled by every test
     Regex::new(
-        r"(?x)
-          (?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)
-        | (?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)
-        | (?P<ip>\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b)
-        | (?P<hex>\b(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\b)
-        | (?P<float>-?\b\d+\.\d+\b)
-        | (?P<int>-?\b\d+\b)
-        ",
+        r#"(?x)
+        # key='value', key="value", key=`value`: the value is data, the key is not.
+          (?P<quoted> = [\ \t]* (?: '[^'\n]*' | "[^"\n]*" | `[^`\n]*` ) )
+
+        # Before email and hostname, which a URL contains.
+        | (?P<url> [a-zA-Z][a-zA-Z0-9+.-]{1,15} :// [^\s"'<>]* [^\s"'<>.,;:!?)\]] )
+
+        | (?P<email> [A-Za-z0-9._%+-]+ @ [A-Za-z0-9-]+ (?: \.[A-Za-z0-9-]+ )+ )
+
+        | (?P<uuid> [0-9a-fA-F]{8} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4}
+                    - [0-9a-fA-F]{12} )
+
+        # Date and time together, in the formats logs and SDKs print.
+        | (?P<datetime>
+              # ISO 8601 / RFC 3339 / SQL: 2024-01-15T10:30:00.123Z, 2024-01-15 10:30:00+02:00
+              [0-9]{4}-[0-9]{2}-[0-9]{2} [T\ ] [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: [.,][0-9]+ )?
+              (?: \ ?Z | \ ?[+-][0-9]{2}:?[0-9]{2} | \ UTC | \ GMT )?
+              # RFC 2822 / HTTP: Mon, 15 Jan 2024 10:30:00 GMT
+            | (?: (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ,?\ + )? [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+              \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ + (?: [+-][0-9]{4} | GMT | UTC ) )?
+              # JavaScript Date: Mon Jan 15 2024 10:30:00 GMT+0000 (Coordinated Universal Time)
+            | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+              \ + [0-9]{1,2} \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2}:[0-9]{2}
+              (?: \ + GMT[+-][0-9]{4} )? (?: \ + \( [^)\n]{1,60} \) )?
+              # Unix date(1): Mon Jan 15 10:30:00 UTC 2024
+            | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+              \ + [0-9]{1,2} \ + [0-9]{2}:[0-9]{2}:[0-9]{2} (?: \ + [A-Z]{3,4} )? \ + [0-9]{4}
+              # Common log format: 15/Jan/2024:10:30:00 +0000
+            | [0-9]{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}
+              (?: \ [+-][0-9]{4} )?
+              # US: 01/15/2024 10:30:00 PM
+            | [0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4} [\ T] [0-9]{1,2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ ?[AaPp][Mm] )?
+          )
+
+        | (?P<date>
+              [0-9]{4} [-/] [0-9]{2} [-/] [0-9]{2}
+            | [0-9]{1,2} / [0-9]{1,2} / [0-9]{4}
+            | [0-9]{1,2} \. [0-9]{1,2} \. [0-9]{4}
+            | [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* ,? \ + [0-9]{4}
+            | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \ + [0-9]{1,2} (?:st|nd|rd|th)? ,? \ + [0-9]{4}
+          )
+
+        | (?P<time> [0-9]{1,2} : [0-9]{2} (?: : [0-9]{2} (?: [.,][0-9]+ )? )? \ ?[AaPp][Mm]
+                  | [0-9]{1,2} : [0-9]{2} : [0-9]{2} (?: [.,][0-9]+ )? )
+
+        # Full, compressed (`fe80::1`, `::1`) and IPv4-mapped (`::ffff:10.0.0.1`) forms. `::`
+        # also separates path segments in Rust, C++ and PHP: `replacement` keeps matches
+        # without a digit or glued to a name.
+        | (?P<ipv6>
+              (?: [0-9a-fA-F]{1,4} : ){7} [0-9a-fA-F]{1,4}
+            | (?: [0-9a-fA-F]{1,4} : ){1,6} : (?: [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,5} )?
+            | :: (?: ffff: [0-9]{1,3} (?: \.[0-9]{1,3} ){3} | [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,6} )?
+          )
+
+        | (?P<ipv4> [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} )
+
+        # 0x-prefixed, or a run of 8+ hex digits, named by length in `replacement` (40: SHA-1,
+        # 32: MD5). Runs without a digit are words (`deadbeef`, `facade`) and are kept; runs
+        # without a letter are integers.
+        | (?P<hex> 0[xX][0-9a-fA-F]+ | [0-9a-fA-F]{8,} )
+
+        # File paths: rooted at a well-known directory, relative (`./`, `../`, `~/`), ending
+        # in a file extension, or Windows. Paths like `/users/42` are routes: only their ids
+        # are replaced.
+        | (?P<path>
+              / (?: home|Users|var|usr|tmp|etc|opt|srv|app|data|mnt|root|proc|sys|dev|lib|bin
+                            |private|Library|Applications|System|workspace|builds?|src|code|run|nix )
+              (?: / [A-Za-z0-9._@%+~-]+ )+ /?
+            | (?: \.{1,2} | ~ ) (?: / [A-Za-z0-9._@%+~-]+ )+ /?
+            | (?: / [A-Za-z0-9_@%+~-][A-Za-z0-9._@%+~-]* )+ \. [A-Za-z][A-Za-z0-9]{0,7}
+            | [A-Za-z] : \\ (?: [^\\\s"'<>|:*?]+ \\ )* [^\\\s"'<>|:*?]*
+          )
+
+        # Dotted names ending in a well-known TLD or internal suffix. `replacement` keeps them
+        # when more name follows (`java.io.IOException`).
+        | (?P<hostname> (?: [a-z0-9] (?: [a-z0-9-]{0,61} [a-z0-9] )? \. )+
+              # Longest first: the first alternative that matches wins, even when a longer
+              # one would too (`in` before `internal` would stop at `db.in`).
+              (?: localdomain|internal|example|cloud|intra|local|info|tech|test|corp
+                | com|net|org|dev|app|biz|xyz|lan|svc
+                | io|co|uk|de|fr|nl|jp|cn|ru|br|in|us|eu|ca|au|ai|me )
+              )
+
+        # 1.5s, 300ms, 2h45m0s, 30 seconds, 5 min.
+        | (?P<duration>
+              # Words first: `5min` must not stop at the `m` of the compact form.
+              [0-9]+ (?: \.[0-9]+ )? \ ?
+              (?: nanoseconds?|microseconds?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|hrs?
+                | days?|weeks? )
+            | [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h|d )
+              (?: [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h ) )*
+          )
+
+        | (?P<float> [0-9]+ \. [0-9]+ (?: [eE][+-]?[0-9]+ )? | [0-9]+ [eE] [+-]? [0-9]+ )
+
+        # A whole run of digits, even glued to a word (`order_42`, `user123`); `replacement`
+        # keeps one or two digits right after a letter (`utf8`, `ipv4`, `S3`), which name
+        # things rather than count them.
+        | (?P<int> [0-9]+ )
+        "#,
     )
     .expect("parameterization regex compiles")
 });
 
-const KINDS: [&str; 6] = ["email", "uuid", "ip", "hex", "float", "int"];
-
-/// Replaces variable data in a message with typed placeholders (`<int>`, `<uuid>`, ...).
-///
-/// Only the first two lines are kept: later lines are usually dumps (SQL, payloads, tracebacks)
-/// that vary more than they identify. Idempotent: placeholders are never replaced again.
-pub fn parameterize(message: &str) -> String {
-    let head = first_lines(message, 2);
+/// The [`Kind`] of each capture group of [`VARIABLES`], by group index.
+static GROUP_KINDS: LazyLock<Vec<Option<Kind>>> = LazyLock::new(|| {
     VARIABLES
-        .replace_all(head, |captures: &Captures<'_>| replacement(captures))
-        .into_owned()
+        .capture_names()
+        .map(|name| name.and_then(Kind::from_group_name))
+        .collect()
+});
+
+/// Lines beyond the first two are usually dumps (SQL, payloads, tracebacks) that vary more than
+/// they identify.
+const LINES_KEPT: usize = 2;
+/// Bounds the cost on huge messages. Input is cut to this many bytes, output to half of it, so
+/// parameterizing an output again never cuts it (idempotence).
+const MAX_INPUT_BYTES: usize = 2048;
+const MAX_OUTPUT_BYTES: usize = MAX_INPUT_BYTES / 2;
+
+/// Replaces variable data in a message with typed placeholders, in one pass: `<email>`,
+/// `<url>`, `<hostname>`, `<ip>` (v4 and v6), `<uuid>`, `<sha1>`, `<md5>`, `<hex>`,
+/// `<datetime>`, `<date>`, `<time>`, `<duration>`, `<float>`, `<int>`, `<path>`, and
+/// `=<quoted>` for quoted values after `=`.
+///
+/// Keeps the first two lines, trimmed. Idempotent: placeholders contain nothing that matches.
+pub fn parameterize(message: &str) -> String {
+    let head = truncate_at_char_boundary(first_lines(message, LINES_KEPT), MAX_INPUT_BYTES);
+    let mut output = String::with_capacity(head.len() + 16);
+    let mut last_end = 0;
+    for captures in VARIABLES.captures_iter(head) {
+        let Some(whole) = captures.get(0) else {
+            continue;
+        };
+        output.push_str(&head[last_end..whole.start()]);
+        match replacement(head, &captures) {
+            Some(placeholder) => output.push_str(placeholder),
+            None => output.push_str(whole.as_str()),
+        }
+        last_end = whole.end();
+    }
+    output.push_str(&head[last_end..]);
+    // Trimmed again after the cut, so that a second pass (which trims) sees the same text.
+    let kept = truncate_at_char_boundary(&output, MAX_OUTPUT_BYTES)
+        .trim_end()
+        .len();
+    output.truncate(kept);
+    output
 }
 
-fn first_lines(text: &str, count: usize) -> &str {
-    let mut end = text.len();
-    let mut newlines = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        if byte == b'\n' {
-            newlines += 1;
-            if newlines == count {
-                end = index;
-                break;
-            }
+/// Characters that make a neighbouring match part of a bigger token. `<` and `>` count: they
+/// are the edges of placeholders, which stand for values made of such characters.
+fn is_token_char(character: char) -> bool {
+    character.is_ascii_alphanumeric() || matches!(character, '_' | '<' | '>')
+}
+
+impl Kind {
+    /// Whether the match must not be glued to a token on its left / right.
+    fn needs_clean_edges(self) -> (bool, bool) {
+        match self {
+            Kind::Quoted | Kind::Url | Kind::Email | Kind::Float | Kind::Int => (false, false),
+            Kind::Duration => (false, true),
+            _ => (true, true),
         }
     }
+}
+
+/// The placeholder for one match, or `None` to keep the matched text.
+fn replacement(haystack: &str, captures: &Captures<'_>) -> Option<&'static str> {
+    let (index, matched) = captures
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find_map(|(index, group)| group.map(|group| (index, group)))?;
+    let kind = GROUP_KINDS.get(index).copied().flatten()?;
+    let text = matched.as_str();
+    let before = haystack[..matched.start()].chars().next_back();
+    let after = haystack[matched.end()..].chars().next();
+
+    let (clean_left, clean_right) = kind.needs_clean_edges();
+    if (clean_left && before.is_some_and(is_token_char))
+        || (clean_right && after.is_some_and(is_token_char))
+    {
+        return None;
+    }
+    let has_digit = text.bytes().any(|byte| byte.is_ascii_digit());
+    match kind {
+        Kind::Ipv6 if !has_digit || text.len() < 3 => None,
+        Kind::Hex if !(text.starts_with("0x") || text.starts_with("0X")) => {
+            let has_hex_letter = text.bytes().any(|byte| byte.is_ascii_alphabetic());
+            match (has_digit, has_hex_letter, text.len()) {
+                (false, _, _) => None,
+                (true, false, _) => Some(Kind::Int.placeholder()),
+                (true, true, 40) => Some(Kind::Sha1.placeholder()),
+                (true, true, 32) => Some(Kind::Md5.placeholder()),
+                (true, true, _) => Some(Kind::Hex.placeholder()),
+            }
+        }
+        Kind::Hostname => {
+            let rest = &haystack[matched.end()..];
+            let more_name_follows = rest.starts_with('.')
+                && rest[1..].starts_with(|character: char| is_token_char(character));
+            (!more_name_follows).then_some(Kind::Hostname.placeholder())
+        }
+        Kind::Int => {
+            let after_letter = before.is_some_and(|previous| previous.is_ascii_alphabetic());
+            (!(after_letter && text.len() <= 2)).then_some(Kind::Int.placeholder())
+        }
+        _ => Some(kind.placeholder()),
+    }
+}
+
+/// The first `count` lines, trimmed.
+fn first_lines(text: &str, count: usize) -> &str {
+    let end = text
+        .match_indices('\n')
+        .nth(count.saturating_sub(1))
+        .map_or(text.len(), |(index, _)| index);
     text[..end].trim()
 }
 
-fn replacement(captures: &Captures<'_>) -> String {
-    let whole = captures.get(0).map_or("", |found| found.as_str());
-    for kind in KINDS {
-        if captures.name(kind).is_some() {
-            if kind == "hex"
-                && !whole.starts_with("0x")
-                && !whole.bytes().any(|b| b.is_ascii_digit())
-            {
-                return whole.to_owned();
-            }
-            return format!("<{kind}>");
-        }
+fn truncate_at_char_boundary(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
     }
-    whole.to_owned()
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[track_caller]
+    fn check(input: &str, expected: &str) {
+        let output = parameterize(input);
+        assert_eq!(output, expected, "input: {input}");
+        assert_eq!(parameterize(&output), output, "not idempotent: {input}");
+    }
+
     #[test]
-    fn replaces_common_variables() {
-        assert_eq!(
-            parameterize("user 42 (bob@example.com) from 10.0.0.1 took 1.5 seconds"),
-            "user <int> (<email>) from <ip> took <float> seconds"
+    fn identifiers() {
+        check(
+            "user bob.smith+tag@example.co.uk not found",
+            "user <email> not found",
+        );
+        check(
+            "order 3fa85f64-5717-4562-b3fc-2c963f66afa6 missing",
+            "order <uuid> missing",
+        );
+        check(
+            "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 / etag d41d8cd98f00b204e9800998ecf8427e",
+            "commit <sha1> / etag <md5>",
+        );
+        check(
+            "object 507f1f77bcf86cd799439011 at 0x7ffd5e8c9a10, deadbeef is a word",
+            "object <hex> at <hex>, deadbeef is a word",
+        );
+        check(
+            "cache key user_42 and order123 for ipv4 utf8",
+            "cache key user_<int> and order<int> for ipv4 utf8",
+        );
+        check("1234567890 rows", "<int> rows");
+        check(
+            "digest e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 bad",
+            "digest <hex> bad",
         );
     }
 
     #[test]
-    fn keeps_two_lines() {
-        assert_eq!(parameterize("a 1\nb 2\nc 3"), "a <int>\nb <int>");
+    fn network() {
+        check(
+            "GET https://api.example.com/v1/users/42?x=1 failed",
+            "GET <url> failed",
+        );
+        check(
+            "could not connect to db-3.prod.internal (10.0.12.7:5432)",
+            "could not connect to <hostname> (<ip>:<int>)",
+        );
+        check(
+            "from 2001:db8:85a3::8a2e:370:7334 and fe80::1 and ::1 and ::ffff:192.168.0.1",
+            "from <ip> and <ip> and <ip> and <ip>",
+        );
+        check(
+            "no such method std::io::Error::new, java.io.IOException raised",
+            "no such method std::io::Error::new, java.io.IOException raised",
+        );
+    }
+
+    #[test]
+    fn dates_times_durations() {
+        check(
+            "retry in 5min or 2 hours",
+            "retry in <duration> or <duration>",
+        );
+        check("at 2024-01-15T10:30:00.123Z", "at <datetime>");
+        check("at 2024-01-15 10:30:00+02:00", "at <datetime>");
+        check(
+            "expires Mon, 15 Jan 2024 10:30:00 GMT",
+            "expires <datetime>",
+        );
+        check(
+            "at Mon Jan 15 2024 10:30:00 GMT+0000 (Coordinated Universal Time) x",
+            "at <datetime> x",
+        );
+        check("[15/Jan/2024:10:30:00 +0000] x", "[<datetime>] x");
+        check(
+            "due 2024-01-15, 01/15/2024, 15.01.2024, Jan 15th, 2024",
+            "due <date>, <date>, <date>, <date>",
+        );
+        check("at 10:30:00.5 or 9:15 PM", "at <time> or <time>");
+        check(
+            "timeout after 30s (1.5s, 300ms, 2h45m0s, 30 seconds, 5 min)",
+            "timeout after <duration> (<duration>, <duration>, <duration>, <duration>, <duration>)",
+        );
+    }
+
+    #[test]
+    fn numbers_paths_quotes() {
+        check(
+            "balance -12.50 below 1e3 or 3.2e-4",
+            "balance -<float> below <float> or <float>",
+        );
+        check(
+            "cannot open /var/lib/app/uploads/a1.tmp or ./config/settings.yaml or C:\\Users\\bob\\x.txt",
+            "cannot open <path> or <path> or <path>",
+        );
+        check(
+            "GET /users/123/orders/9 returned 404",
+            "GET /users/<int>/orders/<int> returned <int>",
+        );
+        check(
+            "failed to load /static/js/main.3f2a1b9c.chunk.js",
+            "failed to load <path>",
+        );
+        check(
+            "invalid input: name='Robert' role=\"admin user\" id=42",
+            "invalid input: name=<quoted> role=<quoted> id=<int>",
+        );
+    }
+
+    #[test]
+    fn keeps_two_lines_and_is_bounded() {
+        check("a 1\n b 2 \nc 3", "a <int>\n b <int>");
+        let long = "x".repeat(10_000);
+        assert_eq!(parameterize(&long).len(), MAX_OUTPUT_BYTES);
+        assert_eq!(parameterize(""), "");
     }
 }
