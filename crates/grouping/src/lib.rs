@@ -21,6 +21,7 @@
 //! - [`Explanation`]: `Serialize + Deserialize`, stored as JSON with every event; `summary()`
 //! - [`parameterize`]: message → parameterized message
 
+pub mod context;
 pub mod explanation;
 pub mod fingerprint;
 pub mod parameterize;
