@@ -26,6 +26,7 @@ pub mod explanation;
 pub mod fingerprint;
 pub mod parameterize;
 pub mod rules;
+pub mod similarity;
 pub mod stack;
 
 pub use explanation::{
@@ -34,6 +35,9 @@ pub use explanation::{
 pub use fingerprint::{fingerprint_event, Fingerprint, FingerprintVersion};
 pub use parameterize::parameterize;
 pub use rules::{FingerprintRules, RuleParseError};
+pub use similarity::{
+    GroupingFeatures, SimilarityConfig, SimilarityIndex, SimilarityMatch, SimilarityScore,
+};
 
 /// How to fingerprint and group, per project.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,9 @@ pub struct GroupingConfig {
     /// Server-side fingerprint rules ([`FingerprintRules::parse`]), first match wins; a
     /// client-supplied fingerprint takes precedence. Ignored by `v1`. Default: none.
     pub rules: FingerprintRules,
+    /// Similarity grouping of new fingerprints: weights and threshold. Default:
+    /// [`SimilarityConfig::default`] (0.7 / 0.2 / 0.1).
+    pub similarity: SimilarityConfig,
 }
 
 impl Default for GroupingConfig {
@@ -50,6 +57,7 @@ impl Default for GroupingConfig {
         GroupingConfig {
             version: FingerprintVersion::LATEST,
             rules: FingerprintRules::default(),
+            similarity: SimilarityConfig::default(),
         }
     }
 }

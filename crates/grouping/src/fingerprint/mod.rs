@@ -5,7 +5,7 @@
 //! bit for bit.
 
 mod v1;
-mod v2;
+pub(crate) mod v2;
 
 pub use v2::MAX_FRAMES_PER_STACK;
 
@@ -58,6 +58,17 @@ pub struct Fingerprint {
     pub hash: u64,
     pub version: FingerprintVersion,
     pub explanation: Explanation,
+}
+
+impl Fingerprint {
+    /// Whether a new fingerprint may still join an existing issue by similarity: not when the
+    /// client or a server-side rule chose it on purpose.
+    pub fn similarity_applies(&self) -> bool {
+        !matches!(
+            self.explanation.basis,
+            crate::explanation::Basis::ClientFingerprint | crate::explanation::Basis::Rule
+        )
+    }
 }
 
 /// Fingerprints an event with the algorithm version `config.version`.
@@ -133,7 +144,7 @@ fn frame_range(first: usize, last: usize) -> String {
 /// Runs of consecutive indices with the same reason, so a 60-frame stack explains itself in a
 /// few entries instead of 60.
 #[derive(Default)]
-struct IgnoredFrames {
+pub(crate) struct IgnoredFrames {
     /// Names the stack when an event has several (`exception 1 `).
     prefix: String,
     runs: Vec<(usize, usize, &'static str)>,

@@ -238,7 +238,7 @@ fn contributing_stacks(event: &ErrorEvent) -> Vec<(String, &Stacktrace)> {
 }
 
 /// The frames of one stack that contribute, outermost first, and the ones left out.
-fn normalized_stack(
+pub(crate) fn normalized_stack(
     frames: &[Frame],
     event_platform: FramePlatform,
     in_app_only: bool,
