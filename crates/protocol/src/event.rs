@@ -148,7 +148,27 @@ impl ErrorEvent {
             .find(|(tag_key, _)| tag_key == key)
             .map(|(_, value)| value.as_str())
     }
+
+    /// Resolves the `{{auto}}` placeholder SDKs put in `user.ip_address` (meaning "the address
+    /// the request came from", sent when `send_default_pii` is on): replaced by `client_ip`, or
+    /// removed when that is unknown, so it never counts as a user. A user left with no field at
+    /// all is removed.
+    pub fn resolve_auto_ip_address(&mut self, client_ip: Option<&str>) {
+        let Some(user) = self.user.as_mut() else {
+            return;
+        };
+        if user.ip_address.as_deref() != Some(AUTO_IP_ADDRESS) {
+            return;
+        }
+        user.ip_address = client_ip.map(str::to_owned);
+        if *user == User::default() {
+            self.user = None;
+        }
+    }
 }
+
+/// What SDKs send as `user.ip_address` to ask the server to fill in the client's address.
+pub const AUTO_IP_ADDRESS: &str = "{{auto}}";
 
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -394,6 +414,26 @@ mod tests {
             ],
         });
         assert_eq!(event.culprit(), "app.views in handle");
+    }
+
+    #[test]
+    fn auto_ip_address_is_resolved_or_removed() {
+        let mut event = ErrorEvent::new(Uuid::nil(), DateTime::<Utc>::UNIX_EPOCH);
+        event.user = Some(User {
+            id: Some("7".into()),
+            ip_address: Some(AUTO_IP_ADDRESS.into()),
+            ..User::default()
+        });
+        event.resolve_auto_ip_address(Some("203.0.113.9"));
+        let user = event.user.as_ref().unwrap_or_else(|| unreachable!());
+        assert_eq!(user.ip_address.as_deref(), Some("203.0.113.9"));
+
+        event.user = Some(User {
+            ip_address: Some(AUTO_IP_ADDRESS.into()),
+            ..User::default()
+        });
+        event.resolve_auto_ip_address(None);
+        assert_eq!(event.user, None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use envelope::{
 };
 pub use event::{
     Breadcrumb, Contexts, ErrorEvent, Exception, Frame, Level, Mechanism, NamedVersion, Request,
-    Sdk, Stacktrace, TraceContext, User,
+    Sdk, Stacktrace, TraceContext, User, AUTO_IP_ADDRESS,
 };
 pub use sentry::{parse_event_json, parse_event_value, EventParseError, FieldIssue, ParsedEvent};
 pub use transaction::{

@@ -871,6 +871,8 @@ impl Walker {
         tags.insert(key, value);
     }
 
+    /// `user`. An `ip_address` of `{{auto}}` is kept as sent: only the server knows the client
+    /// address ([`ErrorEvent::resolve_auto_ip_address`]).
     fn user(&mut self, value: Value, path: Path<'_>) -> Option<User> {
         let object = match value {
             Value::Null => return None,
