@@ -191,12 +191,21 @@ fn normalize_js_function(function: &str) -> String {
         return String::new();
     }
     // Without source maps a minified bundle names functions `e`, `t.n`, `Xe`: those names
-    // change with every build, so they identify nothing.
+    // change with every build, so they identify nothing. Method names survive minification
+    // (`t.handleSubmit`) but the mangled receiver before them does not.
     let minified = function
         .split('.')
         .all(|part| part.len() <= 2 && !part.is_empty());
     if minified {
         return String::new();
+    }
+    let mut function = function;
+    while let Some((receiver, rest)) = function.split_once('.') {
+        if receiver.len() == 1 && !rest.is_empty() {
+            function = rest;
+        } else {
+            break;
+        }
     }
     function.to_owned()
 }

@@ -7,7 +7,8 @@
 //!   normalized per platform by [`crate::stack`]: only in-app frames when any frame is in-app,
 //!   consecutive identical frames (recursion) collapsed, at most the innermost
 //!   [`MAX_FRAMES_PER_STACK`] of each stack;
-//! - only when no frame contributes: the message (outermost exception value, else the message
+//! - only when no frame contributes, or no contributing frame has a function name (minified
+//!   code without source maps): the message (outermost exception value, else the message
 //!   template, else the message), parameterized by [`crate::parameterize()`].
 
 use stackhouse_protocol::{ErrorEvent, Frame, Stacktrace};
@@ -179,6 +180,7 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
         .any(|frame| frame.in_app == Some(true));
     let several_stacks = stacks.len() > 1;
     let mut frame_count = 0;
+    let mut named_frame_count = 0;
     for (label, stacktrace) in &stacks {
         let prefix = if several_stacks {
             format!("{label} ")
@@ -189,15 +191,28 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
             normalized_stack(&stacktrace.frames, event_platform, any_in_app, prefix);
         ignored_frames.into_explanation(ignored);
         frame_count += frames.len();
+        named_frame_count += frames
+            .iter()
+            .filter(|frame| !frame.function.is_empty())
+            .count();
         for frame in frames {
             input.push(ComponentKind::Frame, frame.key());
         }
     }
 
     let message = message_for_grouping(event);
-    if frame_count > 0 {
+    if frame_count > 0 && named_frame_count > 0 {
         if message.is_some() {
             ignored.push(Ignored::new("message", "stack trace contributes"));
+        }
+        return Basis::Stack;
+    }
+    if frame_count > 0 {
+        // Frames with no function name (minified bundles without source maps) only say which
+        // file failed, and every bug in that file would share them: the message must
+        // contribute too.
+        if let Some(message) = message {
+            input.push(ComponentKind::Message, parameterize(message));
         }
         return Basis::Stack;
     }
