@@ -1,4 +1,4 @@
-//! Criterion bench: parsing a ~3 KB sentry-python event with 30 frames, alone and inside an envelope.
+//! Criterion bench: parsing a ~3 KB sentry-python event with 30 frames (alone, from a decoded value, inside an envelope) and a recorded-shape Django event.
 
 #![allow(clippy::unwrap_used)]
 
@@ -100,6 +100,22 @@ fn bench_parse(criterion: &mut Criterion) {
         bench.iter(|| {
             let envelope = Envelope::parse(black_box(envelope.clone())).unwrap();
             parse_event_json(&envelope.items[0].payload, received).unwrap()
+        })
+    });
+    group.finish();
+
+    // A recorded-shape sentry-python Django event (frame `vars`, `modules`, request body):
+    // shows what skipping unused subtrees while decoding buys on real payloads.
+    let django = include_bytes!("../tests/fixtures/python_django_exception.json");
+    let mut group = criterion.benchmark_group("python_django_fixture");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse_event_json", |bench| {
+        bench.iter(|| parse_event_json(black_box(django), received).unwrap())
+    });
+    group.bench_function("full decode + parse_event_value", |bench| {
+        bench.iter(|| {
+            let value: Value = serde_json::from_slice(black_box(django)).unwrap();
+            parse_event_value(value, received).unwrap()
         })
     });
     group.finish();

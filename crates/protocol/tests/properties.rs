@@ -103,6 +103,12 @@ const EVENT_KEYS: &[&str] = &[
     "op",
     "status",
     "description",
+    "modules",
+    "vars",
+    "raw_stacktrace",
+    "debug_meta",
+    "cookies",
+    "env",
 ];
 
 /// JSON objects built from the walker's own keys, nested.
@@ -145,6 +151,33 @@ fn assert_event_bounds(parsed: &stackhouse_protocol::ParsedEvent) {
     }
 }
 
+/// `parse_event_json` (which skips unused subtrees while decoding) must give exactly what
+/// `parse_event_value` gives on the fully decoded JSON.
+fn assert_parsers_agree(bytes: &[u8]) {
+    let from_bytes = parse_event_json(bytes, received());
+    let from_value = serde_json::from_slice::<Value>(bytes)
+        .map_err(|error| error.to_string())
+        .map(|value| parse_event_value(value, received()));
+    match (from_bytes, from_value) {
+        (Ok(mut from_bytes), Ok(Ok(from_value))) => {
+            // A missing or invalid client id is replaced by a random one on each side.
+            let client_id = serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|value| value.get("event_id")?.as_str().map(str::to_owned))
+                .and_then(|text| Uuid::parse_str(text.trim()).ok());
+            if client_id.is_none() {
+                from_bytes.event.event_id = from_value.event.event_id;
+            }
+            assert_eq!(from_bytes, from_value);
+        }
+        (Err(from_bytes), Ok(Err(from_value))) => assert_eq!(from_bytes, from_value),
+        (Err(stackhouse_protocol::EventParseError::InvalidJson(from_bytes)), Err(from_value)) => {
+            assert_eq!(from_bytes, from_value)
+        }
+        (from_bytes, from_value) => panic!("disagree: {from_bytes:?} vs {from_value:?}"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -173,6 +206,23 @@ proptest! {
         let parsed = parse_event_value(value.clone(), received()).unwrap();
         assert_event_bounds(&parsed);
         let _ = parse_transaction_value(value);
+    }
+
+    #[test]
+    fn json_and_value_parsers_agree(
+        entries in prop::collection::vec(
+            (prop::sample::select(EVENT_KEYS).prop_map(str::to_owned), event_shaped_json()),
+            0..16,
+        ),
+    ) {
+        let value = Value::Object(entries.into_iter().collect());
+        let bytes = serde_json::to_vec(&value).unwrap();
+        assert_parsers_agree(&bytes);
+    }
+
+    #[test]
+    fn json_and_value_parsers_agree_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        assert_parsers_agree(&bytes);
     }
 
     #[test]
