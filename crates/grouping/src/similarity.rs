@@ -24,7 +24,7 @@ use twox_hash::XxHash64;
 
 use crate::context::NormalizedContext;
 use crate::explanation::SimilarityExplanation;
-use crate::fingerprint::v2::{message_for_grouping, normalize_type, normalized_stack};
+use crate::fingerprint::v2::{contributing_frames, message_for_grouping, normalize_type};
 use crate::parameterize::parameterize;
 use crate::stack::FramePlatform;
 
@@ -95,22 +95,16 @@ impl GroupingFeatures {
                 .as_bytes(),
         );
 
-        let mut frames = Vec::new();
-        if let Some(stacktrace) = event.primary_stacktrace() {
-            let platform = FramePlatform::from_sdk_platform(&event.platform);
-            let in_app_only = stacktrace
-                .frames
-                .iter()
-                .any(|frame| frame.in_app == Some(true));
-            let (normalized, _) =
-                normalized_stack(&stacktrace.frames, platform, in_app_only, String::new());
-            frames = normalized
-                .iter()
-                .rev()
-                .take(MAX_FEATURE_FRAMES)
-                .map(|frame| hash32(frame.key().as_bytes()))
-                .collect();
-        }
+        let platform = FramePlatform::from_sdk_platform(&event.platform);
+        let frames: Vec<u32> = event
+            .primary_stacktrace()
+            .map(|stacktrace| contributing_frames(stacktrace, platform))
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .take(MAX_FEATURE_FRAMES)
+            .map(|frame| hash32(frame.key().as_bytes()))
+            .collect();
 
         let mut message_tokens: Vec<u32> = message_for_grouping(event)
             .map(parameterize)

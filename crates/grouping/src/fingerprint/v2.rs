@@ -179,29 +179,32 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
         .flat_map(|(_, stacktrace)| stacktrace.frames.iter())
         .any(|frame| frame.in_app == Some(true));
     let several_stacks = stacks.len() > 1;
+    let normalized: Vec<NormalizedStack> = stacks
+        .iter()
+        .map(|(label, stacktrace)| {
+            let prefix = if several_stacks {
+                format!("{label} ")
+            } else {
+                String::new()
+            };
+            normalize_stack(&stacktrace.frames, event_platform, any_in_app, prefix)
+        })
+        .collect();
+    // Anonymous and minified functions only say which file ran; when named frames exist
+    // they say more, and wrappers that come and go (promise callbacks) must not split groups.
+    let drop_unnamed = normalized.iter().any(NormalizedStack::has_named_frame);
     let mut frame_count = 0;
-    let mut named_frame_count = 0;
-    for (label, stacktrace) in &stacks {
-        let prefix = if several_stacks {
-            format!("{label} ")
-        } else {
-            String::new()
-        };
-        let (frames, ignored_frames) =
-            normalized_stack(&stacktrace.frames, event_platform, any_in_app, prefix);
+    for stack in normalized {
+        let (frames, ignored_frames) = stack.finish(drop_unnamed);
         ignored_frames.into_explanation(ignored);
         frame_count += frames.len();
-        named_frame_count += frames
-            .iter()
-            .filter(|frame| !frame.function.is_empty())
-            .count();
         for frame in frames {
             input.push(ComponentKind::Frame, frame.key());
         }
     }
 
     let message = message_for_grouping(event);
-    if frame_count > 0 && named_frame_count > 0 {
+    if frame_count > 0 && drop_unnamed {
         if message.is_some() {
             ignored.push(Ignored::new("message", "stack trace contributes"));
         }
@@ -252,13 +255,20 @@ fn contributing_stacks(event: &ErrorEvent) -> Vec<(String, &Stacktrace)> {
     stacks
 }
 
-/// The frames of one stack that contribute, outermost first, and the ones left out.
-pub(crate) fn normalized_stack(
+/// One stack's frames after the in-app filter and per-frame normalization, before the
+/// decisions that need the whole event (whether unnamed frames count).
+pub(crate) struct NormalizedStack {
+    frames: Vec<(usize, NormalizedFrame)>,
+    ignored: IgnoredFrames,
+}
+
+/// Normalizes a stack's frames (outermost first); with `in_app_only`, others are left out.
+pub(crate) fn normalize_stack(
     frames: &[Frame],
     event_platform: FramePlatform,
     in_app_only: bool,
     label_prefix: String,
-) -> (Vec<NormalizedFrame>, IgnoredFrames) {
+) -> NormalizedStack {
     let mut ignored = IgnoredFrames::with_prefix(label_prefix);
     let mut kept: Vec<(usize, NormalizedFrame)> = Vec::with_capacity(frames.len().min(64));
     for (index, frame) in frames.iter().enumerate() {
@@ -271,39 +281,72 @@ pub(crate) fn normalized_stack(
             .as_deref()
             .map_or(event_platform, FramePlatform::from_sdk_platform);
         match normalize_frame(frame, platform) {
-            Ok(normalized) => {
-                if kept
-                    .last()
-                    .is_some_and(|(_, previous)| *previous == normalized)
-                {
-                    ignored.add(index, "recursion collapsed");
-                    continue;
-                }
-                kept.push((index, normalized));
-            }
+            Ok(normalized) => kept.push((index, normalized)),
             Err(skip) => ignored.add(index, skip.as_str()),
         }
     }
-    if kept.len() > MAX_FRAMES_PER_STACK {
-        let dropped = kept.len() - MAX_FRAMES_PER_STACK;
-        for (index, _) in kept.drain(..dropped) {
-            ignored.add(index, "beyond the innermost 50 contributing frames");
+    NormalizedStack {
+        frames: kept,
+        ignored,
+    }
+}
+
+impl NormalizedStack {
+    fn has_named_frame(&self) -> bool {
+        self.frames
+            .iter()
+            .any(|(_, frame)| !frame.function.is_empty())
+    }
+
+    /// The contributing frames, outermost first, and the ones left out: unnamed frames
+    /// (anonymous or minified functions) when `drop_unnamed`, repeats of the previous frame
+    /// (recursion), and frames beyond the innermost [`MAX_FRAMES_PER_STACK`].
+    pub(crate) fn finish(self, drop_unnamed: bool) -> (Vec<NormalizedFrame>, IgnoredFrames) {
+        let NormalizedStack {
+            frames,
+            mut ignored,
+        } = self;
+        let mut kept: Vec<(usize, NormalizedFrame)> = Vec::with_capacity(frames.len());
+        for (index, frame) in frames {
+            if drop_unnamed && frame.function.is_empty() {
+                ignored.add(index, "anonymous or minified function");
+            } else if kept.last().is_some_and(|(_, previous)| *previous == frame) {
+                ignored.add(index, "recursion collapsed");
+            } else {
+                kept.push((index, frame));
+            }
+        }
+        if kept.len() > MAX_FRAMES_PER_STACK {
+            let dropped = kept.len() - MAX_FRAMES_PER_STACK;
+            for (index, _) in kept.drain(..dropped) {
+                ignored.add(index, "beyond the innermost 50 contributing frames");
+            }
         }
         ignored.sort();
+        (kept.into_iter().map(|(_, frame)| frame).collect(), ignored)
     }
-    (kept.into_iter().map(|(_, frame)| frame).collect(), ignored)
+}
+
+/// The contributing frames of one stack on its own (outermost first): in-app ones when any
+/// frame is in-app, unnamed ones only when no frame is named.
+pub(crate) fn contributing_frames(
+    stacktrace: &Stacktrace,
+    platform: FramePlatform,
+) -> Vec<NormalizedFrame> {
+    let in_app_only = stacktrace
+        .frames
+        .iter()
+        .any(|frame| frame.in_app == Some(true));
+    let stack = normalize_stack(&stacktrace.frames, platform, in_app_only, String::new());
+    let drop_unnamed = stack.has_named_frame();
+    stack.finish(drop_unnamed).0
 }
 
 /// The innermost contributing frame of the primary stack, for `{{ function }}`/`{{ module }}`.
 fn innermost_in_app_frame(event: &ErrorEvent) -> Option<NormalizedFrame> {
     let stacktrace = event.primary_stacktrace()?;
-    let any_in_app = stacktrace
-        .frames
-        .iter()
-        .any(|frame| frame.in_app == Some(true));
     let platform = FramePlatform::from_sdk_platform(&event.platform);
-    let (frames, _) = normalized_stack(&stacktrace.frames, platform, any_in_app, String::new());
-    frames.into_iter().last()
+    contributing_frames(stacktrace, platform).pop()
 }
 
 /// The message that stands for the event when no frame does: the outermost exception's value,
