@@ -264,9 +264,10 @@ fn replacement(haystack: &str, captures: &Captures<'_>) -> Option<&'static str> 
     let after = haystack[matched.end()..].chars().next();
 
     let (clean_left, clean_right) = kind.needs_clean_edges();
-    if (clean_left && before.is_some_and(is_token_char))
-        || (clean_right && after.is_some_and(is_token_char))
-    {
+    // An id may follow an underscore (`req_8f3a2c1b9d0e`, `user_42`): prefixes name the kind of
+    // id. No placeholder ends with `_`, so this keeps a second pass's decisions the same.
+    let glued_left = before.is_some_and(|previous| previous != '_' && is_token_char(previous));
+    if (clean_left && glued_left) || (clean_right && after.is_some_and(is_token_char)) {
         return None;
     }
     let has_digit = text.bytes().any(|byte| byte.is_ascii_digit());
@@ -350,6 +351,10 @@ mod tests {
             "cache key user_<int> and order<int> for ipv4 utf8",
         );
         check("1234567890 rows", "<int> rows");
+        check(
+            "stripe: card_declined (request req_8f3a2c1b9d0e4f)",
+            "stripe: card_declined (request req_<hex>)",
+        );
         check(
             "digest e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 bad",
             "digest <hex> bad",

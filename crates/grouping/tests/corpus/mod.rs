@@ -35,7 +35,7 @@ pub struct Labelled {
 pub fn corpus() -> Vec<Labelled> {
     let mut corpus = Corpus {
         events: Vec::new(),
-        seed: 0x5eed_0f_5ac4_4015e,
+        seed: 0x05ee_d0f5_ac44_015e,
     };
     python::bugs(&mut corpus);
     javascript::bugs(&mut corpus);
@@ -130,13 +130,29 @@ impl V {
     }
 
     pub fn email(&mut self) -> String {
-        let name = self.pick(&["alice", "bob", "carol", "dmitri", "eve", "fatima", "gus", "hana"]).to_string();
-        let domain = self.pick(&["example.com", "mail.example.org", "corp.example.net", "gmail.com"]).to_string();
+        let name = self
+            .pick(&[
+                "alice", "bob", "carol", "dmitri", "eve", "fatima", "gus", "hana",
+            ])
+            .to_string();
+        let domain = self
+            .pick(&[
+                "example.com",
+                "mail.example.org",
+                "corp.example.net",
+                "gmail.com",
+            ])
+            .to_string();
         format!("{name}.{}@{domain}", self.int(1, 999))
     }
 
     pub fn ip(&mut self) -> String {
-        format!("10.{}.{}.{}", self.int(0, 255), self.int(0, 255), self.int(1, 254))
+        format!(
+            "10.{}.{}.{}",
+            self.int(0, 255),
+            self.int(0, 255),
+            self.int(1, 254)
+        )
     }
 
     pub fn id(&mut self) -> u64 {
@@ -154,7 +170,11 @@ impl V {
         for byte in salt.bytes() {
             state = (state ^ u64::from(byte)).wrapping_mul(0x100_0000_01B3);
         }
-        let mut generator = V { state, deploy: 0, index: 0 };
+        let mut generator = V {
+            state,
+            deploy: 0,
+            index: 0,
+        };
         generator.hex(length)
     }
 
@@ -202,7 +222,14 @@ pub fn base(platform: &str, app: &str, v: &mut V) -> ErrorEvent {
     }))
     .unwrap();
     event.release = Some(v.release(app));
-    event.environment = Some(if v.chance(0.85) { "production" } else { "staging" }.to_owned());
+    event.environment = Some(
+        if v.chance(0.85) {
+            "production"
+        } else {
+            "staging"
+        }
+        .to_owned(),
+    );
     event.server_name = Some(format!("{app}-{}-{}", v.hex(5), v.hex(4)));
     event.user = Some(User {
         id: Some(v.id().to_string()),
@@ -210,7 +237,9 @@ pub fn base(platform: &str, app: &str, v: &mut V) -> ErrorEvent {
         ip_address: Some(v.ip()),
         username: None,
     });
-    let region = v.pick(&["us-east-1", "us-east-2", "eu-west-1", "eu-central-1"]).to_string();
+    let region = v
+        .pick(&["us-east-1", "us-east-2", "eu-west-1", "eu-central-1"])
+        .to_string();
     event.tags.push(("region".to_owned(), region));
     event
 }
