@@ -159,6 +159,9 @@ impl Explanation {
                 innermost.value
             ));
         }
+        if parts.is_empty() {
+            parts.push("no components, so every event like this one groups together".to_owned());
+        }
         let mut summary = format!("{}: {}", self.basis.as_str(), parts.join(", "));
         if let Some(rule) = &self.rule {
             summary.push_str(&format!(" [rule `{rule}`]"));

@@ -78,7 +78,7 @@ fn recursion_is_collapsed() {
     assert!(
         explanation
             .summary()
-            .contains("frames 2-3 (recursion collapsed)"),
+            .contains("frames 2-3 (repeats the frame before it (recursion))"),
         "{}",
         explanation.summary()
     );

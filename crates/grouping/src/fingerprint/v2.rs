@@ -311,7 +311,7 @@ impl NormalizedStack {
             if drop_unnamed && frame.function.is_empty() {
                 ignored.add(index, "anonymous or minified function");
             } else if kept.last().is_some_and(|(_, previous)| *previous == frame) {
-                ignored.add(index, "recursion collapsed");
+                ignored.add(index, "repeats the frame before it (recursion)");
             } else {
                 kept.push((index, frame));
             }
