@@ -108,17 +108,11 @@ impl Default for WriterConfig {
 }
 
 /// Fingerprinting and grouping settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GroupingSettings {
     /// Fingerprint algorithm version for new events (`v1`, ...). Default: the latest.
     pub version: Option<String>,
-}
-
-impl Default for GroupingSettings {
-    fn default() -> Self {
-        GroupingSettings { version: None }
-    }
 }
 
 impl Config {
@@ -146,8 +140,10 @@ impl Config {
     pub fn grouping_config(&self) -> Result<stackhouse_grouping::GroupingConfig, ConfigError> {
         let mut grouping = stackhouse_grouping::GroupingConfig::default();
         if let Some(version) = &self.grouping.version {
-            grouping.version = stackhouse_grouping::FingerprintVersion::parse(version)
-                .ok_or_else(|| ConfigError::Invalid(format!("unknown grouping version {version:?}")))?;
+            grouping.version =
+                stackhouse_grouping::FingerprintVersion::parse(version).ok_or_else(|| {
+                    ConfigError::Invalid(format!("unknown grouping version {version:?}"))
+                })?;
         }
         Ok(grouping)
     }
@@ -173,10 +169,9 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults_and_rejects_unknown_keys() {
-        let config: Config = toml::from_str(
-            "listen = \"127.0.0.1:9999\"\n[writer]\nbatch_max_events = 5\n",
-        )
-        .expect("valid toml");
+        let config: Config =
+            toml::from_str("listen = \"127.0.0.1:9999\"\n[writer]\nbatch_max_events = 5\n")
+                .expect("valid toml");
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.writer.batch_max_events, 5);
         assert_eq!(config.writer.flush_interval_ms, 200);

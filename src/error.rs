@@ -29,9 +29,15 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    RateLimited { message: String, retry_after_secs: u64 },
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{message}")]
-    Overloaded { message: String, retry_after_secs: u64 },
+    Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -135,7 +141,9 @@ impl From<BodyError> for ApiError {
                 ApiError::PayloadTooLarge(error.to_string())
             }
             BodyError::UnsupportedEncoding(_) => ApiError::UnsupportedMediaType(error.to_string()),
-            BodyError::Corrupt { .. } | BodyError::Read(_) => ApiError::BadRequest(error.to_string()),
+            BodyError::Corrupt { .. } | BodyError::Read(_) => {
+                ApiError::BadRequest(error.to_string())
+            }
         }
     }
 }

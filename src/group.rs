@@ -153,12 +153,18 @@ mod tests {
 
         // Not yet durable: the next batch carries the issue again.
         let mut second = WriteBatch::default();
-        assert_eq!(grouper.assign(1, &event, &fingerprint(7), Utc::now(), &mut second), issue);
+        assert_eq!(
+            grouper.assign(1, &event, &fingerprint(7), Utc::now(), &mut second),
+            issue
+        );
         assert_eq!(second.new_issues.len(), 1);
 
         grouper.confirm(&second);
         let mut third = WriteBatch::default();
-        assert_eq!(grouper.assign(1, &event, &fingerprint(7), Utc::now(), &mut third), issue);
+        assert_eq!(
+            grouper.assign(1, &event, &fingerprint(7), Utc::now(), &mut third),
+            issue
+        );
         assert!(third.new_issues.is_empty() && third.new_mappings.is_empty());
     }
 
@@ -178,7 +184,10 @@ mod tests {
         }]);
         let mut batch = WriteBatch::default();
         let event = ErrorEvent::new(Uuid::nil(), Utc::now());
-        assert_eq!(grouper.assign(1, &event, &fingerprint(9), Utc::now(), &mut batch), 42);
+        assert_eq!(
+            grouper.assign(1, &event, &fingerprint(9), Utc::now(), &mut batch),
+            42
+        );
         assert!(batch.new_issues.is_empty());
     }
 }

@@ -29,7 +29,12 @@ struct Cli {
     #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_USER")]
     clickhouse_user: Option<String>,
     /// ClickHouse password.
-    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "STACKHOUSE_CLICKHOUSE_PASSWORD",
+        hide_env_values = true
+    )]
     clickhouse_password: Option<String>,
     /// Directory for the embedded engine's data (default ./stackhouse-data).
     #[arg(long, global = true, env = "STACKHOUSE_DATA_DIR")]
@@ -168,7 +173,10 @@ async fn main() -> anyhow::Result<()> {
                 ProjectCommand::List { .. } => {
                     let keys = engine.project_keys().await?;
                     for project in engine.projects().await? {
-                        for key in keys.iter().filter(|k| k.project_id == project.id && k.active) {
+                        for key in keys
+                            .iter()
+                            .filter(|k| k.project_id == project.id && k.active)
+                        {
                             println!(
                                 "{}\t{}\t{}",
                                 project.id,

@@ -43,9 +43,12 @@ impl Pipeline {
             // Group: exact fingerprint match, else a new issue (pending until durable).
             self.grouper
                 .assign(project_id, event, &fingerprint, received, &mut batch);
-            batch
-                .events
-                .push(EventRecord::from_event(project_id, event, received, &fingerprint));
+            batch.events.push(EventRecord::from_event(
+                project_id,
+                event,
+                received,
+                &fingerprint,
+            ));
         }
         batch
     }

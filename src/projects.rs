@@ -17,9 +17,7 @@ pub fn generate_public_key() -> String {
 
 /// `http://PUBLIC_KEY@HOST:PORT/PROJECT_ID` for a server reachable at `public_url`.
 pub fn format_dsn(public_url: &str, public_key: &str, project_id: u64) -> String {
-    let (scheme, rest) = public_url
-        .split_once("://")
-        .unwrap_or(("http", public_url));
+    let (scheme, rest) = public_url.split_once("://").unwrap_or(("http", public_url));
     let host = rest.trim_end_matches('/');
     format!("{scheme}://{public_key}@{host}/{project_id}")
 }
@@ -27,7 +25,9 @@ pub fn format_dsn(public_url: &str, public_key: &str, project_id: u64) -> String
 /// Why a key was not accepted for a project.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyRejection {
-    #[error("missing DSN key: send it as sentry_key in the query string or in the X-Sentry-Auth header")]
+    #[error(
+        "missing DSN key: send it as sentry_key in the query string or in the X-Sentry-Auth header"
+    )]
     Missing,
     #[error("unknown DSN key")]
     Unknown,
@@ -73,7 +73,10 @@ impl ProjectRegistry {
         let keys = self.engine.project_keys().await?;
         let mut state = self.state.write();
         state.projects = projects.into_iter().map(|p| (p.id, p)).collect();
-        state.keys = keys.into_iter().map(|k| (k.public_key.clone(), k)).collect();
+        state.keys = keys
+            .into_iter()
+            .map(|k| (k.public_key.clone(), k))
+            .collect();
         state.refreshed_at = Some(Instant::now());
         Ok(())
     }
@@ -112,7 +115,9 @@ impl ProjectRegistry {
             }
         }
         if !self.state.read().projects.contains_key(&project_id) {
-            return Err(AuthError::Rejected(KeyRejection::UnknownProject(project_id)));
+            return Err(AuthError::Rejected(KeyRejection::UnknownProject(
+                project_id,
+            )));
         }
         Err(AuthError::Rejected(KeyRejection::Unknown))
     }

@@ -53,8 +53,14 @@ pub fn router(state: AppState) -> Router {
         public_url: state.config.public_url(),
     });
     Router::new()
-        .route("/api/{project_id}/events", post(crate::ingest::native::ingest_events))
-        .route("/api/{project_id}/events/", post(crate::ingest::native::ingest_events))
+        .route(
+            "/api/{project_id}/events",
+            post(crate::ingest::native::ingest_events),
+        )
+        .route(
+            "/api/{project_id}/events/",
+            post(crate::ingest::native::ingest_events),
+        )
         .route(
             "/graphql",
             post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema)),

@@ -22,7 +22,7 @@ query($project: ID!) {
 fn iso(seconds: i64) -> String {
     DateTime::<Utc>::from_timestamp(seconds, 0)
         .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// What one bug should add up to.
@@ -37,14 +37,21 @@ struct Expected {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
-    let server = TestServer::start(clickhouse_engine(&fresh_database("bulk")), Config::default()).await;
+    let server = TestServer::start(
+        clickhouse_engine(&fresh_database("bulk")),
+        Config::default(),
+    )
+    .await;
     let now = Utc::now().timestamp();
     // Five bugs; two share ValueError but come from different code paths.
     let bugs: [(&str, &[&str]); 5] = [
         ("ValueError", &["checkout_view", "parse_quantity"]),
         ("ValueError", &["checkout_view", "apply_coupon"]),
         ("KeyError", &["cart_view", "load_session"]),
-        ("TimeoutError", &["payment_view", "charge_card", "call_gateway"]),
+        (
+            "TimeoutError",
+            &["payment_view", "charge_card", "call_gateway"],
+        ),
         ("ZeroDivisionError", &["report_view", "average_basket"]),
     ];
     let mut expected: BTreeMap<usize, Expected> = BTreeMap::new();
@@ -63,12 +70,23 @@ async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
             0 => format!("invalid literal for int() with base 10: '{}'", i * 7),
             1 => format!("coupon {} expired for order {}", uuid::Uuid::new_v4(), i),
             2 => format!("'session_{i}'"),
-            3 => format!("gateway 10.0.{}.{} timed out after {}ms", i % 255, i % 7, 3000 + i),
+            3 => format!(
+                "gateway 10.0.{}.{} timed out after {}ms",
+                i % 255,
+                i % 7,
+                3000 + i
+            ),
             _ => "division by zero".to_owned(),
         };
         let user = (i % 3 != 0).then(|| format!("user-{}", (i * 13 + bug) % (50 + bug * 10)));
         let timestamp = now - 7200 + (i as i64 % 7000);
-        let event = python_event(exception_type, &message, functions, user.as_deref(), timestamp as f64);
+        let event = python_event(
+            exception_type,
+            &message,
+            functions,
+            user.as_deref(),
+            timestamp as f64,
+        );
         let entry = expected.entry(bug).or_insert_with(|| Expected {
             first: i64::MAX,
             last: i64::MIN,
@@ -92,12 +110,15 @@ async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
 
     // The response came after the batch was durable: it is visible at once.
     let data = server
-        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .graphql(
+            ISSUES_QUERY,
+            json!({ "project": server.project_id.to_string() }),
+        )
         .await;
     let issues = data["issues"].as_array().unwrap();
     assert_eq!(issues.len(), 5, "{issues:#?}");
     let mut by_count: Vec<&Expected> = expected.values().collect();
-    by_count.sort_by(|a, b| b.count.cmp(&a.count));
+    by_count.sort_by_key(|bug| std::cmp::Reverse(bug.count));
     for (issue, want) in issues.iter().zip(by_count) {
         assert_eq!(issue["count"], want.count, "{issue}");
         assert_eq!(issue["userCount"], want.users.len() as u64, "{issue}");
@@ -108,23 +129,42 @@ async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
         assert_eq!(issue["level"], "error");
         // The title is the first event's; every event of a bug shares its exception type.
         let want_type = want.title.split(':').next().unwrap();
-        assert!(issue["title"].as_str().unwrap().starts_with(want_type), "{issue}");
+        assert!(
+            issue["title"].as_str().unwrap().starts_with(want_type),
+            "{issue}"
+        );
         let sparkline: u64 = issue["sparkline"]
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_u64().unwrap())
             .sum();
-        assert_eq!(sparkline, want.count, "all events are within the last 24 hours");
+        assert_eq!(
+            sparkline, want.count,
+            "all events are within the last 24 hours"
+        );
     }
-    let culprits: BTreeSet<&str> = issues.iter().map(|i| i["culprit"].as_str().unwrap()).collect();
-    assert!(culprits.contains("shop.parse in parse_quantity"), "{culprits:?}");
-    assert!(culprits.contains("shop.apply in apply_coupon"), "{culprits:?}");
+    let culprits: BTreeSet<&str> = issues
+        .iter()
+        .map(|i| i["culprit"].as_str().unwrap())
+        .collect();
+    assert!(
+        culprits.contains("shop.parse in parse_quantity"),
+        "{culprits:?}"
+    );
+    assert!(
+        culprits.contains("shop.apply in apply_coupon"),
+        "{culprits:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
-    let server = TestServer::start(clickhouse_engine(&fresh_database("platforms")), Config::default()).await;
+    let server = TestServer::start(
+        clickhouse_engine(&fresh_database("platforms")),
+        Config::default(),
+    )
+    .await;
     let now = Utc::now().timestamp() as f64;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let events = vec![
@@ -201,7 +241,10 @@ async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
         .collect();
 
     let js = by_platform["javascript"];
-    assert_eq!(js["title"], "TypeError: Cannot read properties of undefined (reading 'id')");
+    assert_eq!(
+        js["title"],
+        "TypeError: Cannot read properties of undefined (reading 'id')"
+    );
     assert_eq!(js["culprit"], "src/components/CartItem in CartItem");
     let js_event = &js["events"][0];
     assert_eq!(js_event["traceId"], trace_id);
@@ -212,7 +255,10 @@ async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[1]["inApp"], true);
     assert_eq!(frames[1]["lineno"], 42);
-    assert_eq!(js_event["groupingVersion"].as_str().unwrap().chars().next(), Some('v'));
+    assert_eq!(
+        js_event["groupingVersion"].as_str().unwrap().chars().next(),
+        Some('v')
+    );
     assert!(!js_event["groupingExplanation"].is_null());
     assert_eq!(js_event["fingerprint"].as_str().unwrap().len(), 16);
 
@@ -221,7 +267,10 @@ async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
     assert_eq!(java["events"][0]["release"], "orders@2.0.0");
 
     let go = by_platform["go"];
-    assert_eq!(go["title"], "*errors.errorString: sql: no rows in result set");
+    assert_eq!(
+        go["title"],
+        "*errors.errorString: sql: no rows in result set"
+    );
     assert_eq!(go["events"][0]["environment"], "staging");
 
     let python = by_platform["python"];
@@ -240,15 +289,26 @@ async fn bad_input_gets_clear_errors_and_good_lines_are_kept() {
     let now = Utc::now().timestamp() as f64;
 
     // Invalid JSON.
-    let response = http.post(server.events_url()).body("{\"exception\": [").send().await.unwrap();
+    let response = http
+        .post(server.events_url())
+        .body("{\"exception\": [")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("invalid JSON"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("invalid JSON"),
+        "{body}"
+    );
     assert_eq!(body["code"], "bad_request");
 
     // Wrong key, missing key, unknown project, non-numeric project.
     let event = python_event("ValueError", "x", &["a_view"], None, now);
-    let wrong_key = format!("{}/api/{}/events?sentry_key=deadbeef", server.base, server.project_id);
+    let wrong_key = format!(
+        "{}/api/{}/events?sentry_key=deadbeef",
+        server.base, server.project_id
+    );
     let response = http.post(&wrong_key).json(&event).send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("unknown DSN key"));
@@ -257,23 +317,46 @@ async fn bad_input_gets_clear_errors_and_good_lines_are_kept() {
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("missing DSN key"));
     let unknown_project = format!("{}/api/999/events?sentry_key={}", server.base, server.key);
-    let response = http.post(&unknown_project).json(&event).send().await.unwrap();
+    let response = http
+        .post(&unknown_project)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403, "a valid key of another project");
     let text = response.text().await.unwrap();
     assert!(text.contains("does not belong to project 999"), "{text}");
     let unknown_project_and_key = format!("{}/api/999/events?sentry_key=00ff", server.base);
-    let response = http.post(&unknown_project_and_key).json(&event).send().await.unwrap();
+    let response = http
+        .post(&unknown_project_and_key)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    assert!(response.text().await.unwrap().contains("unknown project 999"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("unknown project 999"));
     let bad_project = format!("{}/api/abc/events?sentry_key={}", server.base, server.key);
     let response = http.post(&bad_project).json(&event).send().await.unwrap();
     assert_eq!(response.status(), 400);
 
     // Oversized body.
     let huge = "x".repeat(600 * 1024);
-    let response = http.post(server.events_url()).body(huge).send().await.unwrap();
+    let response = http
+        .post(server.events_url())
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
-    assert!(response.text().await.unwrap().contains("larger than the 524288 byte limit"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("larger than the 524288 byte limit"));
 
     // Gzip bomb: 200 KB on the wire, 200 MB expanded.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -326,14 +409,23 @@ async fn bad_input_gets_clear_errors_and_good_lines_are_kept() {
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
     assert_eq!(rejected, vec![2, 3, 5, 7], "{outcome}");
-    assert!(outcome["rejected"][0]["error"].as_str().unwrap().contains("object"));
-    assert!(outcome["rejected"][3]["error"].as_str().unwrap().contains("byte limit"));
+    assert!(outcome["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("object"));
+    assert!(outcome["rejected"][3]["error"]
+        .as_str()
+        .unwrap()
+        .contains("byte limit"));
     let dropped = &outcome["dropped_fields"][0];
     assert_eq!(dropped["line"], 6);
     assert_eq!(dropped["fields"][0]["path"], "level");
 
     let data = server
-        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .graphql(
+            ISSUES_QUERY,
+            json!({ "project": server.project_id.to_string() }),
+        )
         .await;
     assert_eq!(data["issues"][0]["count"], 3);
     assert_eq!(data["issues"][0]["userCount"], 3);
@@ -370,7 +462,13 @@ async fn a_full_queue_answers_503_with_retry_after_instead_of_growing() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let body: String = batch.iter().map(|e| format!("{e}\n")).collect();
-    let response = server.http.post(server.events_url()).body(body).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.events_url())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     assert!(response.text().await.unwrap().contains("queue is full"));
@@ -390,9 +488,10 @@ async fn grouping_survives_a_restart() {
         .await;
     assert_eq!(status, 200);
     // A second, fresh server process state over the same database.
-    let restarted = stackhouse::server::AppState::start(Config::default(), clickhouse_engine(&database))
-        .await
-        .unwrap();
+    let restarted =
+        stackhouse::server::AppState::start(Config::default(), clickhouse_engine(&database))
+            .await
+            .unwrap();
     let mut batch = stackhouse::engine::WriteBatch::default();
     let event = stackhouse_protocol::parse_event_value(
         python_event("KeyError", "'b'", &["cart_view"], None, now),
@@ -400,12 +499,21 @@ async fn grouping_survives_a_restart() {
     )
     .unwrap()
     .event;
-    let prepared = restarted.pipeline.prepare(server.project_id, std::slice::from_ref(&event), Utc::now());
+    let prepared =
+        restarted
+            .pipeline
+            .prepare(server.project_id, std::slice::from_ref(&event), Utc::now());
     batch.append(prepared);
-    assert!(batch.new_issues.is_empty(), "the fingerprint's issue was loaded, not re-created");
+    assert!(
+        batch.new_issues.is_empty(),
+        "the fingerprint's issue was loaded, not re-created"
+    );
     restarted.pipeline.store(batch).await.unwrap();
     let data = server
-        .graphql(ISSUES_QUERY, json!({ "project": server.project_id.to_string() }))
+        .graphql(
+            ISSUES_QUERY,
+            json!({ "project": server.project_id.to_string() }),
+        )
         .await;
     assert_eq!(data["issues"].as_array().unwrap().len(), 1);
     assert_eq!(data["issues"][0]["count"], 2);

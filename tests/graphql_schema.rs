@@ -3,8 +3,11 @@
 
 #[test]
 fn committed_sdl_matches_the_code() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/graphql/schema.graphql"))
-        .expect("graphql/schema.graphql is committed");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/graphql/schema.graphql"
+    ))
+    .expect("graphql/schema.graphql is committed");
     let generated = stackhouse::graphql::sdl();
     assert!(
         committed == generated,

@@ -136,7 +136,12 @@ impl EventRecord {
                 .collect(),
             frame_modules: frames
                 .iter()
-                .map(|f| f.module.clone().or_else(|| f.package.clone()).unwrap_or_default())
+                .map(|f| {
+                    f.module
+                        .clone()
+                        .or_else(|| f.package.clone())
+                        .unwrap_or_default()
+                })
                 .collect(),
             frame_functions: frames
                 .iter()
@@ -144,10 +149,18 @@ impl EventRecord {
                 .collect(),
             frame_filenames: frames
                 .iter()
-                .map(|f| f.filename.clone().or_else(|| f.abs_path.clone()).unwrap_or_default())
+                .map(|f| {
+                    f.filename
+                        .clone()
+                        .or_else(|| f.abs_path.clone())
+                        .unwrap_or_default()
+                })
                 .collect(),
             frame_linenos: frames.iter().map(|f| f.lineno.unwrap_or(0)).collect(),
-            frame_in_app: frames.iter().map(|f| u8::from(f.in_app == Some(true))).collect(),
+            frame_in_app: frames
+                .iter()
+                .map(|f| u8::from(f.in_app == Some(true)))
+                .collect(),
             tag_keys: event.tags.iter().map(|(k, _)| k.clone()).collect(),
             tag_values: event.tags.iter().map(|(_, v)| v.clone()).collect(),
             user_key: user.key().unwrap_or_default(),
@@ -159,16 +172,24 @@ impl EventRecord {
             request_url: request.and_then(|r| r.url.clone()).unwrap_or_default(),
             trace_id: trace.map(|t| t.trace_id.clone()).unwrap_or_default(),
             span_id: trace.and_then(|t| t.span_id.clone()).unwrap_or_default(),
-            sdk_name: event.sdk.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
-            sdk_version: event.sdk.as_ref().map(|s| s.version.clone()).unwrap_or_default(),
+            sdk_name: event
+                .sdk
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            sdk_version: event
+                .sdk
+                .as_ref()
+                .map(|s| s.version.clone())
+                .unwrap_or_default(),
             details: serde_json::to_string(&details).unwrap_or_else(|_| "{}".to_owned()),
         }
     }
 
     /// Rebuilds the event as it was ingested.
     pub fn to_event(&self) -> Result<ErrorEvent, RecordError> {
-        let event_id =
-            Uuid::parse_str(&self.event_id).map_err(|_| RecordError::EventId(self.event_id.clone()))?;
+        let event_id = Uuid::parse_str(&self.event_id)
+            .map_err(|_| RecordError::EventId(self.event_id.clone()))?;
         let details: EventDetails =
             serde_json::from_str(&self.details).map_err(|error| RecordError::Details {
                 event_id: self.event_id.clone(),

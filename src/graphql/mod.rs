@@ -5,7 +5,9 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Result, Schema, ID};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Result, Schema, ID,
+};
 use chrono::{Duration, DurationRound, Utc};
 
 use crate::engine::{Engine, IssueQuery, IssueSort, IssueStatus};
@@ -106,7 +108,9 @@ impl QueryRoot {
         Ok(summaries
             .into_iter()
             .map(|summary| {
-                let counts = sparklines.remove(&summary.issue.issue_id).unwrap_or_default();
+                let counts = sparklines
+                    .remove(&summary.issue.issue_id)
+                    .unwrap_or_default();
                 Issue::new(summary, Some(counts))
             })
             .collect())

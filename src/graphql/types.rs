@@ -132,7 +132,10 @@ impl Issue {
         let context = ctx.data::<GraphqlContext>()?;
         let records = context
             .engine
-            .issue_events(self.summary.issue.issue_id, usize::try_from(limit).unwrap_or(10))
+            .issue_events(
+                self.summary.issue.issue_id,
+                usize::try_from(limit).unwrap_or(10),
+            )
             .await
             .map_err(engine_error)?;
         Ok(records.into_iter().map(|record| Event { record }).collect())
@@ -205,10 +208,10 @@ impl From<&stackhouse_protocol::Frame> for FrameInfo {
 }
 
 impl Event {
-    fn details(&self) -> Result<stackhouse_protocol::ErrorEvent> {
-        self.record
-            .to_event()
-            .map_err(|error| async_graphql::Error::new(format!("stored event is unreadable: {error}")))
+    fn parsed(&self) -> Result<stackhouse_protocol::ErrorEvent> {
+        self.record.to_event().map_err(|error| {
+            async_graphql::Error::new(format!("stored event is unreadable: {error}"))
+        })
     }
 }
 
@@ -291,7 +294,7 @@ impl Event {
     /// The exception chain, root cause first.
     async fn exceptions(&self) -> Result<Vec<ExceptionInfo>> {
         Ok(self
-            .details()?
+            .parsed()?
             .exceptions
             .iter()
             .map(|exception| ExceptionInfo {
@@ -310,7 +313,7 @@ impl Event {
     }
     /// The request, contexts, breadcrumbs, SDK and extra data, as JSON.
     async fn details(&self) -> Result<Json<serde_json::Value>> {
-        let event = self.details()?;
+        let event = self.parsed()?;
         Ok(Json(serde_json::json!({
             "request": event.request,
             "contexts": event.contexts,

@@ -25,7 +25,11 @@ pub enum BodyError {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes as sent.
-pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -96,10 +100,16 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
             if zlib_wrapped {
                 read_bounded(flate2::read::ZlibDecoder::new(&body[..]), limit, "deflate")
             } else {
-                read_bounded(flate2::read::DeflateDecoder::new(&body[..]), limit, "deflate")
+                read_bounded(
+                    flate2::read::DeflateDecoder::new(&body[..]),
+                    limit,
+                    "deflate",
+                )
             }
         }
-        Encoding::Brotli => read_bounded(brotli::Decompressor::new(&body[..], 64 * 1024), limit, "br"),
+        Encoding::Brotli => {
+            read_bounded(brotli::Decompressor::new(&body[..], 64 * 1024), limit, "br")
+        }
         Encoding::Zstd => {
             let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|error| {
                 BodyError::Corrupt {
@@ -112,7 +122,11 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
     }
 }
 
-fn read_bounded(reader: impl Read, limit: usize, encoding: &'static str) -> Result<Bytes, BodyError> {
+fn read_bounded(
+    reader: impl Read,
+    limit: usize,
+    encoding: &'static str,
+) -> Result<Bytes, BodyError> {
     let mut output = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
@@ -153,7 +167,8 @@ mod tests {
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(&data).expect("write");
         let zlib = zlib.finish().expect("finish");
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(&data).expect("write");
         let raw = raw.finish().expect("finish");
         let mut br = Vec::new();
@@ -187,7 +202,13 @@ mod tests {
     #[test]
     fn garbage_and_unknown_encodings_are_clear_errors() {
         let error = decode(&headers(Some("gzip")), Bytes::from_static(b"not gzip"), 100);
-        assert!(matches!(error, Err(BodyError::Corrupt { encoding: "gzip", .. })));
+        assert!(matches!(
+            error,
+            Err(BodyError::Corrupt {
+                encoding: "gzip",
+                ..
+            })
+        ));
         let error = decode(&headers(Some("compress")), Bytes::from_static(b"x"), 100);
         assert!(matches!(error, Err(BodyError::UnsupportedEncoding(_))));
     }

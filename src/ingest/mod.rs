@@ -13,6 +13,8 @@ use crate::error::ApiError;
 /// Parses the `{project_id}` path segment.
 pub fn project_id_from_path(segment: &str) -> Result<u64, ApiError> {
     segment.parse::<u64>().map_err(|_| {
-        ApiError::BadRequest(format!("project id must be a positive integer, got {segment:?}"))
+        ApiError::BadRequest(format!(
+            "project id must be a positive integer, got {segment:?}"
+        ))
     })
 }

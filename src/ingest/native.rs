@@ -55,7 +55,10 @@ pub async fn ingest_events(
 ) -> Result<Json<BatchOutcome>, ApiError> {
     let project_id = project_id_from_path(&project)?;
     let key = auth::public_key(query.get("sentry_key").map(String::as_str), &headers);
-    state.projects.authenticate(project_id, key.as_deref()).await?;
+    state
+        .projects
+        .authenticate(project_id, key.as_deref())
+        .await?;
 
     let limits = state.config.ingest.clone();
     let raw = body::read_limited(&headers, request_body, limits.max_body_bytes).await?;
@@ -107,29 +110,34 @@ pub fn parse_batch(
     let mut outcome = BatchOutcome::default();
     let mut events = Vec::new();
     let trimmed = body.trim_ascii();
-    let mut accept = |line: usize, parsed: Result<stackhouse_protocol::ParsedEvent, String>| match parsed {
-        Ok(parsed) => {
-            let id = parsed.event.event_id.simple().to_string();
-            if !parsed.dropped_fields.is_empty() {
-                outcome.dropped_fields.push(DroppedFields {
-                    line,
-                    id: id.clone(),
-                    fields: parsed.dropped_fields,
-                });
+    let mut accept =
+        |line: usize, parsed: Result<stackhouse_protocol::ParsedEvent, String>| match parsed {
+            Ok(parsed) => {
+                let id = parsed.event.event_id.simple().to_string();
+                if !parsed.dropped_fields.is_empty() {
+                    outcome.dropped_fields.push(DroppedFields {
+                        line,
+                        id: id.clone(),
+                        fields: parsed.dropped_fields,
+                    });
+                }
+                outcome.ids.push(id);
+                outcome.accepted += 1;
+                events.push(parsed.event);
             }
-            outcome.ids.push(id);
-            outcome.accepted += 1;
-            events.push(parsed.event);
-        }
-        Err(error) => outcome.rejected.push(RejectedLine { line, error }),
-    };
+            Err(error) => outcome.rejected.push(RejectedLine { line, error }),
+        };
 
     if !ndjson && trimmed.first() == Some(&b'[') {
-        let values: Vec<serde_json::Value> = serde_json::from_slice(trimmed)
-            .map_err(|error| ApiError::BadRequest(format!("invalid JSON array of events: {error}")))?;
+        let values: Vec<serde_json::Value> = serde_json::from_slice(trimmed).map_err(|error| {
+            ApiError::BadRequest(format!("invalid JSON array of events: {error}"))
+        })?;
         check_count(values.len(), limits)?;
         for (index, value) in values.into_iter().enumerate() {
-            accept(index + 1, parse_event_value(value, received).map_err(|e| e.to_string()));
+            accept(
+                index + 1,
+                parse_event_value(value, received).map_err(|e| e.to_string()),
+            );
         }
     } else {
         let single = (!ndjson)
@@ -137,7 +145,10 @@ pub fn parse_batch(
             .flatten();
         if let Some(value) = single {
             check_event_size(trimmed.len(), limits).map_err(ApiError::PayloadTooLarge)?;
-            accept(1, parse_event_value(value, received).map_err(|e| e.to_string()));
+            accept(
+                1,
+                parse_event_value(value, received).map_err(|e| e.to_string()),
+            );
         } else {
             let lines: Vec<(usize, &[u8])> = trimmed
                 .split(|byte| *byte == b'\n')

@@ -78,7 +78,10 @@ impl TestServer {
     }
 
     pub fn events_url(&self) -> String {
-        format!("{}/api/{}/events?sentry_key={}", self.base, self.project_id, self.key)
+        format!(
+            "{}/api/{}/events?sentry_key={}",
+            self.base, self.project_id, self.key
+        )
     }
 
     /// POSTs NDJSON lines; returns status and JSON body.
@@ -118,7 +121,13 @@ impl TestServer {
 
 /// A Python-SDK-shaped event raising `exception_type` from the in-app call chain `functions`
 /// (outermost first) under framework frames, with `message` as the exception value.
-pub fn python_event(exception_type: &str, message: &str, functions: &[&str], user: Option<&str>, timestamp: f64) -> Value {
+pub fn python_event(
+    exception_type: &str,
+    message: &str,
+    functions: &[&str],
+    user: Option<&str>,
+    timestamp: f64,
+) -> Value {
     let mut frames = vec![
         json!({"module": "django.core.handlers.base", "function": "_get_response", "filename": "django/core/handlers/base.py", "lineno": 181, "in_app": false}),
     ];

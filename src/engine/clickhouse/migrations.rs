@@ -61,7 +61,9 @@ mod tests {
     fn migrations_are_numbered_in_order_and_split_into_statements() {
         for (index, migration) in MIGRATIONS.iter().enumerate() {
             assert_eq!(migration.version as usize, index + 1);
-            assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
+            assert!(migration
+                .name
+                .starts_with(&format!("{:04}_", migration.version)));
             let statements = statements(migration.sql);
             assert!(!statements.is_empty());
             for statement in statements {

@@ -63,13 +63,13 @@ fn issue_aggregates_sql(order_by: &str, single_issue: bool) -> String {
            SELECT mapped_issue AS issue_id, countMerge(events_state) AS events, \
                   uniqIfMerge(users_state) AS users, minMerge(first_seen_state) AS first_seen, \
                   maxMerge(last_seen_state) AS last_seen \
-           FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) USING fingerprint \
+           FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
            WHERE project_id = ? {issue_filter} \
            GROUP BY mapped_issue \
-         ) ANY LEFT JOIN ( \
+         ) AS aggregates ANY LEFT JOIN ( \
            SELECT issue_id, argMax(status, version) AS current_status \
            FROM issue_state WHERE project_id = ? GROUP BY issue_id \
-         ) USING issue_id \
+         ) AS current_state USING issue_id \
          WHERE ? = '' OR status = ? \
          ORDER BY {order_by} DESC, issue_id DESC \
          LIMIT ? OFFSET ?"
@@ -170,7 +170,10 @@ impl ClickHouseEngine {
         if rows.is_empty() {
             return Ok(());
         }
-        self.record(&format!("INSERT INTO {table} ({})", T::COLUMN_NAMES.join(", ")));
+        self.record(&format!(
+            "INSERT INTO {table} ({})",
+            T::COLUMN_NAMES.join(", ")
+        ));
         let mut insert = self.client.insert::<T>(table).await.map_err(classify)?;
         for row in rows {
             insert.write(row).await.map_err(classify)?;
@@ -274,7 +277,10 @@ impl Engine for ClickHouseEngine {
         .await
         .map_err(classify)?;
         let applied: Vec<u32> = self
-            .query(self.client.query("SELECT DISTINCT version FROM schema_migrations"))
+            .query(
+                self.client
+                    .query("SELECT DISTINCT version FROM schema_migrations"),
+            )
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -483,7 +489,7 @@ impl Engine for ClickHouseEngine {
         }
         let sql = format!(
             "SELECT mapped_issue AS issue_id, hour, countMerge(events_state) AS events \
-             FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) USING fingerprint \
+             FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
              WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
                AND mapped_issue IN ({}) \
              GROUP BY mapped_issue, hour ORDER BY mapped_issue, hour",
@@ -518,7 +524,7 @@ impl Engine for ClickHouseEngine {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events \
              WHERE project_id = ? AND fingerprint IN ( \
-               SELECT fingerprint FROM ({CURRENT_MAPPING}) WHERE mapped_issue = ?) \
+               SELECT fingerprint FROM ({CURRENT_MAPPING}) AS current_mapping WHERE mapped_issue = ?) \
              ORDER BY timestamp DESC, event_id DESC LIMIT ?"
         );
         let rows: Vec<EventRow> = self

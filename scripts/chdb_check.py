@@ -1,0 +1,66 @@
+"""Compatibility check on a current ClickHouse (chDB, in-process): applies every migration in
+sql/ and replays every statement the ClickHouse engine sent during the test suite (recorded
+with STACKHOUSE_RECORD_QUERIES), so nothing Stackhouse sends works on 18.16 only.
+
+usage: python3 scripts/chdb_check.py SQL_DIR RECORDED_QUERIES_FILE
+"""
+import glob
+import os
+import re
+import sys
+import tempfile
+
+from chdb import session as chs
+
+
+def statements(text):
+    code = "\n".join(l for l in text.splitlines() if not l.strip().startswith("--"))
+    for statement in re.split(r";\s*\n", code):
+        statement = statement.strip().rstrip(";").strip()
+        if statement:
+            yield statement
+
+
+def main():
+    sql_dir, recorded_path = sys.argv[1], sys.argv[2]
+    session = chs.Session(tempfile.mkdtemp(prefix="stackhouse-chdb-"))
+    version = session.query("SELECT version()", "CSV").bytes().decode().strip().strip('"')
+    session.query("CREATE DATABASE IF NOT EXISTS stackhouse")
+    migrations = sorted(glob.glob(os.path.join(sql_dir, "*.sql")))
+    applied = 0
+    session.query("USE stackhouse")
+    for path in migrations:
+        for statement in statements(open(path).read()):
+            session.query(statement)
+            applied += 1
+    seen = set()
+    failures = []
+    for line in open(recorded_path):
+        statement = line.strip()
+        if not statement or statement in seen:
+            continue
+        seen.add(statement)
+        if statement.startswith("CREATE DATABASE") or "schema_migrations" in statement:
+            continue
+        if statement.startswith("INSERT INTO"):
+            # RowBinary inserts: check the column list against the table instead.
+            match = re.match(r"INSERT INTO `?(\w+)`? \((.*)\)$", statement)
+            if not match:
+                failures.append((statement, "unrecognised insert"))
+                continue
+            table, columns = match.groups()
+            statement = f"SELECT {columns} FROM {table} LIMIT 0"
+        try:
+            session.query(statement, "TabSeparated")
+        except Exception as error:  # noqa: BLE001 - report every failure
+            failures.append((statement, str(error).splitlines()[0][:400]))
+    if failures:
+        for statement, error in failures:
+            print(f"FAILED on ClickHouse {version}: {statement[:300]}\n    {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"chDB compatibility: {applied} schema statements and {len(seen)} distinct recorded "
+          f"statements run on ClickHouse {version}")
+
+
+if __name__ == "__main__":
+    main()
