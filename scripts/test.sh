@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: starts a private ClickHouse server (installing
-# Debian's clickhouse-server if missing), checks formatting and lints, runs every test against
-# it, replays every statement the engine sent on a current ClickHouse (chDB), and stops the
-# server again.
+# Debian's clickhouse-server if missing), installs the real Sentry SDKs the end-to-end tests run
+# (Python sentry-sdk into the test venv, @sentry/node with npm ci), checks formatting and lints,
+# runs every test against it, replays every statement the engine sent on a current ClickHouse
+# (chDB), and stops the server again. All test traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +20,23 @@ STACKHOUSE_TEST_CLICKHOUSE_URL=$(scripts/clickhouse.sh start "$clickhouse_dir")
 export STACKHOUSE_TEST_CLICKHOUSE_URL
 echo "ClickHouse $(curl -fsS "$STACKHOUSE_TEST_CLICKHOUSE_URL/?query=SELECT%20version()") at $STACKHOUSE_TEST_CLICKHOUSE_URL"
 
-echo "== chDB (current ClickHouse, for the compatibility check)"
+echo "== chDB (current ClickHouse, for the compatibility check) and the Python Sentry SDK"
 venv="${STACKHOUSE_VENV:-$HOME/.cache/stackhouse-venv}"
+export STACKHOUSE_VENV="$venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import chdb' 2>/dev/null || "$venv/bin/pip" install -q chdb-core
+# The pinned sentry-sdk for tests/sentry_sdks.rs; pip is skipped when the pin is already met.
+sdk_pin=$(grep -E '^sentry-sdk==' tests/sdk/python/requirements.txt | cut -d= -f3)
+installed=$("$venv/bin/python" -c 'import sentry_sdk; print(sentry_sdk.VERSION)' 2>/dev/null || true)
+[ "$installed" = "$sdk_pin" ] || "$venv/bin/pip" install -q -r tests/sdk/python/requirements.txt
+
+echo "== @sentry/node (npm ci, skipped when node_modules matches the lock file)"
+node_dir=tests/sdk/node
+command -v npm >/dev/null || { echo "node and npm (Node.js >= 20.19) are needed for @sentry/node" >&2; exit 1; }
+if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.package-lock.json.installed"; then
+    npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error
+    cp "$node_dir/package-lock.json" "$node_dir/node_modules/.package-lock.json.installed"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -67,6 +67,18 @@ pub struct IngestConfig {
     pub max_event_bytes: usize,
     /// Most events one native batch request may carry. Default 20,000.
     pub max_events_per_request: usize,
+    /// Largest Sentry envelope (`/api/{project}/envelope/`), in bytes, both as sent and after
+    /// decompression; one event item inside it is still held to `max_event_bytes`. Default
+    /// 100 MiB (Relay's limit).
+    pub max_envelope_bytes: usize,
+    /// Largest Sentry `/api/{project}/store/` body as sent (usually compressed), in bytes;
+    /// after decompression it is held to `max_event_bytes`. Default 200 KiB (Relay's limit).
+    pub max_store_body_bytes: usize,
+    /// Events one project may send per minute (on this instance); over it, ingest answers 429
+    /// with `Retry-After` and `X-Sentry-Rate-Limits`, which Sentry SDKs obey by backing off.
+    /// Counts error events of every door (native, store, envelope); transactions, sessions and
+    /// other envelope items do not count. Default: no limit.
+    pub rate_limit_events_per_minute: Option<u64>,
 }
 
 impl Default for IngestConfig {
@@ -76,6 +88,9 @@ impl Default for IngestConfig {
             max_decompressed_bytes: 100 * 1024 * 1024,
             max_event_bytes: 1024 * 1024,
             max_events_per_request: 20_000,
+            max_envelope_bytes: 100 * 1024 * 1024,
+            max_store_body_bytes: 200 * 1024,
+            rate_limit_events_per_minute: None,
         }
     }
 }

@@ -2,15 +2,18 @@
 //!
 //! Clients get the right status and a JSON body `{"detail": "...", "code": "..."}` saying what
 //! was wrong; internal error chains are logged, never sent. 400 bad input, 403 bad key,
-//! 404 unknown thing, 413 too large, 415 unsupported encoding, 429 rate limited and
-//! 503 overloaded (both with `Retry-After`), 500 only for our own bugs.
+//! 404 unknown thing, 413 too large, 415 unsupported encoding, 429 rate limited (with
+//! `Retry-After` and the `X-Sentry-Rate-Limits` Sentry SDKs back off by), 503 overloaded (with
+//! `Retry-After`), 500 only for our own bugs.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::ingest::body::BodyError;
+use crate::ingest::sentry::BadStoreRequest;
 use crate::projects::{AuthError, KeyRejection};
+use crate::ratelimit::RateLimited;
 use crate::writer::WriteError;
 
 /// An error a handler returns.
@@ -28,11 +31,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{message}")]
-    RateLimited {
-        message: String,
-        retry_after_secs: u64,
-    },
+    #[error("{0}")]
+    RateLimited(RateLimited),
     #[error("{message}")]
     Overloaded {
         message: String,
@@ -51,7 +51,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -66,7 +66,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::Internal(_) => "internal",
         }
@@ -88,18 +88,58 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "detail": detail, "code": self.code() })),
         )
             .into_response();
-        if let ApiError::RateLimited {
-            retry_after_secs, ..
-        }
-        | ApiError::Overloaded {
-            retry_after_secs, ..
-        } = self
-        {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+        let retry_after_secs = match &self {
+            ApiError::RateLimited(limited) => {
+                set_rate_limit_headers(response.headers_mut(), limited);
+                None
             }
+            ApiError::Overloaded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// `Retry-After` and `X-Sentry-Rate-Limits` for a rate-limited request; also set on a 200 answer
+/// whose events were refused while other items of the envelope were kept.
+pub fn set_rate_limit_headers(headers: &mut axum::http::HeaderMap, limited: &RateLimited) {
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_secs),
+    );
+    if let Ok(value) = HeaderValue::from_str(&limited.sentry_header()) {
+        headers.insert(X_SENTRY_RATE_LIMITS, value);
+    }
+}
+
+/// The header Sentry SDKs read per-category back-off from.
+pub const X_SENTRY_RATE_LIMITS: &str = "x-sentry-rate-limits";
+
+impl From<RateLimited> for ApiError {
+    fn from(limited: RateLimited) -> Self {
+        ApiError::RateLimited(limited)
+    }
+}
+
+impl From<BadStoreRequest> for ApiError {
+    fn from(error: BadStoreRequest) -> Self {
+        match error {
+            BadStoreRequest::Body(error) => error.into(),
+            BadStoreRequest::EventTooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
+            BadStoreRequest::NoUsableItem { too_large, .. } if too_large => {
+                ApiError::PayloadTooLarge(error.to_string())
+            }
+            BadStoreRequest::InvalidEnvelope(_)
+            | BadStoreRequest::InvalidEvent(_)
+            | BadStoreRequest::NoUsableItem { .. } => ApiError::BadRequest(error.to_string()),
+        }
     }
 }
 

@@ -6,9 +6,10 @@
 //!
 //! ## The path of an event through the system
 //!
-//! 1. **Ingest** ([`ingest`]): an HTTP door (the native JSON/NDJSON endpoint; Sentry envelopes
-//!    and OTLP next) authenticates the DSN key against the project ([`projects`]), reads the
-//!    body within limits and decompresses it without expanding bombs ([`ingest::body`]).
+//! 1. **Ingest** ([`ingest`]): an HTTP door (the native JSON/NDJSON endpoint, the Sentry
+//!    `envelope`/`store` endpoints; OTLP next) authenticates the DSN key against the project
+//!    ([`projects`]), reads the body within limits, decompresses it without expanding bombs
+//!    ([`ingest::body`]) and admits the events under the project's rate limit ([`ratelimit`]).
 //! 2. **Normalize** (`stackhouse_protocol::sentry`): each event is parsed on its own into one
 //!    canonical `ErrorEvent`; a malformed field is dropped and reported, a malformed event is
 //!    rejected with its line number, and the rest of the request goes on.
@@ -35,5 +36,6 @@ pub mod group;
 pub mod ingest;
 pub mod pipeline;
 pub mod projects;
+pub mod ratelimit;
 pub mod server;
 pub mod writer;

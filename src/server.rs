@@ -1,21 +1,26 @@
 //! Wiring: the shared state, the router (one function, so tests drive it with `oneshot` too),
 //! and `serve`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql_axum::GraphQL;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, post_service};
 use axum::{Json, Router};
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::graphql::{build_schema, GraphqlContext};
 use crate::group::Grouper;
+use crate::ingest::envelope_items::ItemCounters;
 use crate::pipeline::Pipeline;
 use crate::projects::ProjectRegistry;
+use crate::ratelimit::RateLimiter;
 use crate::writer::BatchWriter;
 
 /// Everything a handler may need.
@@ -25,6 +30,10 @@ pub struct AppState {
     pub engine: Arc<dyn Engine>,
     pub projects: Arc<ProjectRegistry>,
     pub pipeline: Arc<Pipeline>,
+    /// Per-project event rate limits (`ingest.rate_limit_events_per_minute`).
+    pub rate_limiter: Arc<RateLimiter>,
+    /// Sentry envelope items received, by type.
+    pub item_counters: Arc<ItemCounters>,
 }
 
 impl AppState {
@@ -37,6 +46,10 @@ impl AppState {
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
         Ok(AppState {
+            rate_limiter: Arc::new(RateLimiter::new(
+                config.ingest.rate_limit_events_per_minute,
+            )),
+            item_counters: Arc::new(ItemCounters::default()),
             config: Arc::new(config),
             engine,
             projects,
@@ -61,6 +74,23 @@ pub fn router(state: AppState) -> Router {
             "/api/{project_id}/events/",
             post(crate::ingest::native::ingest_events),
         )
+        // The Sentry protocol; SDKs add the trailing slash, hand-written clients may not.
+        .route(
+            "/api/{project_id}/envelope/",
+            post(crate::ingest::sentry::ingest_envelope),
+        )
+        .route(
+            "/api/{project_id}/envelope",
+            post(crate::ingest::sentry::ingest_envelope),
+        )
+        .route(
+            "/api/{project_id}/store/",
+            post(crate::ingest::sentry::ingest_store),
+        )
+        .route(
+            "/api/{project_id}/store",
+            post(crate::ingest::sentry::ingest_store),
+        )
         .route(
             "/graphql",
             post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema)),
@@ -68,12 +98,32 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         // Ingest enforces its own, configurable body limits while streaming.
         .layer(DefaultBodyLimit::disable())
-        .layer(CorsLayer::permissive())
+        .layer(cors())
         .with_state(state)
 }
 
+/// CORS for browser SDKs and the dashboard: any origin; preflights echo the requested headers
+/// (`X-Sentry-Auth`, `Authorization` and `Content-Encoding` must be named explicitly, a `*`
+/// does not cover `Authorization`); the rate-limit headers are exposed so browser SDKs can
+/// read them and back off.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            HeaderName::from_static(crate::error::X_SENTRY_RATE_LIMITS),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
 async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok", "engine": state.engine.name() }))
+    Json(serde_json::json!({
+        "status": "ok",
+        "engine": state.engine.name(),
+        "envelope_items": state.item_counters.snapshot(),
+    }))
 }
 
 /// Serves until Ctrl-C / SIGTERM.
@@ -84,7 +134,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         engine = state.engine.name(),
         "stackhouse is serving"
     );
-    axum::serve(listener, router(state))
+    // Connection info gives ingest the client address SDKs ask for with `{{auto}}`.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

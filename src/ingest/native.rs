@@ -5,17 +5,18 @@
 //! and the good lines of the same request are stored. The answer lists accepted ids, rejected
 //! lines, and fields that were malformed and dropped from otherwise good events.
 
-use std::collections::HashMap;
-
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use chrono::Utc;
 use serde::Serialize;
 use stackhouse_protocol::{parse_event_json, parse_event_value, ErrorEvent, FieldIssue};
 
-use super::{auth, body, project_id_from_path};
+use super::{
+    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_blocking,
+    ClientAddress,
+};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -49,16 +50,14 @@ pub struct DroppedFields {
 pub async fn ingest_events(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
+    client_address: ClientAddress,
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Json<BatchOutcome>, ApiError> {
     let project_id = project_id_from_path(&project)?;
-    let key = auth::public_key(query.get("sentry_key").map(String::as_str), &headers);
-    state
-        .projects
-        .authenticate(project_id, key.as_deref())
-        .await?;
+    let key = auth::request_key(query.as_deref(), &headers);
+    authenticate(&state, project_id, key.as_deref()).await?;
 
     let limits = state.config.ingest.clone();
     let raw = body::read_limited(&headers, request_body, limits.max_body_bytes).await?;
@@ -67,37 +66,44 @@ pub async fn ingest_events(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("ndjson") || value.contains("jsonlines"));
 
-    // Decompressing, parsing, fingerprinting and grouping are CPU work: keep them off the
-    // async workers so one large batch does not stall every other connection.
-    let pipeline = state.pipeline.clone();
-    let (batch, outcome) = tokio::task::spawn_blocking(move || {
+    let client_ip = client_ip(&client_address);
+    let worker_state = state.clone();
+    let (batch, outcome) = run_blocking(move || {
         let decoded = body::decode(&headers, raw, limits.max_decompressed_bytes)?;
         let received = Utc::now();
-        let (events, outcome) = parse_batch(&decoded, ndjson, received, &limits)?;
-        let batch = pipeline.prepare(project_id, &events, received);
-        Ok::<_, ApiError>((batch, outcome))
+        let (mut events, outcome) = parse_batch(&decoded, ndjson, received, &limits)?;
+        if outcome.accepted == 0 {
+            return Err(no_valid_event(&outcome));
+        }
+        let batch = admit_and_prepare(
+            &worker_state,
+            project_id,
+            &mut events,
+            client_ip.as_deref(),
+            received,
+        )?;
+        Ok((batch, outcome))
     })
-    .await
-    .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))??;
-
-    if outcome.accepted == 0 {
-        let reasons: Vec<String> = outcome
-            .rejected
-            .iter()
-            .take(5)
-            .map(|line| format!("line {}: {}", line.line, line.error))
-            .collect();
-        return Err(ApiError::BadRequest(format!(
-            "no valid event in the request ({})",
-            if reasons.is_empty() {
-                "the body is empty".to_owned()
-            } else {
-                reasons.join("; ")
-            }
-        )));
-    }
+    .await?;
     state.pipeline.store(batch).await?;
     Ok(Json(outcome))
+}
+
+fn no_valid_event(outcome: &BatchOutcome) -> ApiError {
+    let reasons: Vec<String> = outcome
+        .rejected
+        .iter()
+        .take(5)
+        .map(|line| format!("line {}: {}", line.line, line.error))
+        .collect();
+    ApiError::BadRequest(format!(
+        "no valid event in the request ({})",
+        if reasons.is_empty() {
+            "the body is empty".to_owned()
+        } else {
+            reasons.join("; ")
+        }
+    ))
 }
 
 /// Splits and parses a decoded body. Errors only when the request as a whole is unusable.

@@ -61,7 +61,8 @@ impl TestServer {
         engine.migrate().await.unwrap();
         let project = engine.create_project("test", &key).await.unwrap();
         let state = AppState::start(config, engine.clone()).await.unwrap();
-        let app = router(state.clone());
+        // With connection info, as `stackhouse serve` runs it (ingest resolves `{{auto}}` IPs).
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -81,6 +82,24 @@ impl TestServer {
         format!(
             "{}/api/{}/events?sentry_key={}",
             self.base, self.project_id, self.key
+        )
+    }
+
+    /// `/api/{project}/envelope/` without any key in the URL.
+    pub fn envelope_url(&self) -> String {
+        format!("{}/api/{}/envelope/", self.base, self.project_id)
+    }
+
+    /// `/api/{project}/store/` without any key in the URL.
+    pub fn store_url(&self) -> String {
+        format!("{}/api/{}/store/", self.base, self.project_id)
+    }
+
+    /// The `X-Sentry-Auth` header value an SDK would send for this server's key.
+    pub fn sentry_auth(&self) -> String {
+        format!(
+            "Sentry sentry_key={}, sentry_version=7, sentry_client=stackhouse-tests/1.0",
+            self.key
         )
     }
 
