@@ -1,9 +1,11 @@
 //! End-to-end load benchmark: the real `stackhouse serve` binary on a real ClickHouse, driven over
-//! HTTP with realistic events (1-5 KB, 10-40 frames, gzip NDJSON batches).
+//! HTTP with realistic events (1-5 KB, 10-40 frames), either as gzip NDJSON batches to the native
+//! endpoint or as gzip Sentry envelopes of one event each, the way SDKs send them.
 //!
 //! Reports sustained events/s, p50/p99 time from request to visible in GraphQL, and the server's
 //! peak RSS. Run it with `bash scripts/bench.sh` (starts ClickHouse, builds release); knobs:
-//! `LOAD_SECONDS` (default 20), `LOAD_CONNECTIONS` (4), `LOAD_BATCH` (events per request, 1000).
+//! `LOAD_MODE` (`native`, the default, or `envelope`), `LOAD_SECONDS` (default 20),
+//! `LOAD_CONNECTIONS` (4 native, 32 envelope), `LOAD_BATCH` (events per native request, 1000).
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -106,8 +108,9 @@ fn main() {
         eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it); skipping load benchmark");
         return;
     };
+    let envelope_mode = std::env::var("LOAD_MODE").is_ok_and(|mode| mode == "envelope");
     let seconds: u64 = env_or("LOAD_SECONDS", 20);
-    let connections: usize = env_or("LOAD_CONNECTIONS", 4);
+    let connections: usize = env_or("LOAD_CONNECTIONS", if envelope_mode { 32 } else { 4 });
     let batch_size: usize = env_or("LOAD_BATCH", 1000);
     let binary = env!("CARGO_BIN_EXE_stackhouse");
     let database = format!("stackhouse_bench_{}", std::process::id());
@@ -170,7 +173,26 @@ fn main() {
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
         let mut bodies = Vec::new();
         let mut raw_bytes = 0usize;
-        for b in 0..32 {
+        let envelope_count = if envelope_mode { 4096 } else { 0 };
+        for e in 0..envelope_count {
+            let event = realistic_event(&mut rng, e % 60, now - (e % 3600) as f64);
+            let payload = serde_json::to_vec(&event).unwrap();
+            raw_bytes += payload.len();
+            let mut envelope = serde_json::to_vec(&json!({
+                "event_id": event["event_id"],
+                "sent_at": chrono::Utc::now().to_rfc3339(),
+                "sdk": {"name": "sentry.python", "version": "2.19.0"},
+            }))
+            .unwrap();
+            envelope.push(b'\n');
+            envelope.extend_from_slice(
+                format!("{{\"type\":\"event\",\"length\":{}}}\n", payload.len()).as_bytes(),
+            );
+            envelope.extend_from_slice(&payload);
+            envelope.push(b'\n');
+            bodies.push(bytes::Bytes::from(gzip(&envelope)));
+        }
+        for b in 0..(if envelope_mode { 0 } else { 32 }) {
             let mut ndjson = Vec::new();
             for i in 0..batch_size {
                 let event = realistic_event(&mut rng, (b * 31 + i) % 60, now - (i % 3600) as f64);
@@ -181,8 +203,10 @@ fn main() {
             }
             bodies.push(bytes::Bytes::from(gzip(&ndjson)));
         }
-        let average_event = raw_bytes / (32 * batch_size);
+        let average_event = raw_bytes / bodies.len().max(1) / if envelope_mode { 1 } else { batch_size };
         let url = format!("{base}/api/{project}/events?sentry_key={key}");
+        let envelope_url = format!("{base}/api/{project}/envelope/");
+        let sentry_auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=stackhouse-load/1.0");
 
         let accepted = Arc::new(AtomicU64::new(0));
         let overloaded = Arc::new(AtomicU64::new(0));
@@ -190,16 +214,22 @@ fn main() {
         let mut workers = Vec::new();
         for worker in 0..connections {
             let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
+            let (envelope_url, sentry_auth) = (envelope_url.clone(), sentry_auth.clone());
             let (accepted, overloaded) = (accepted.clone(), overloaded.clone());
             workers.push(tokio::spawn(async move {
                 let mut index = worker;
                 while Instant::now() < deadline {
                     let body = bodies[index % bodies.len()].clone();
                     index += connections;
-                    let response = http
-                        .post(&url)
+                    let request = if envelope_mode {
+                        http.post(&envelope_url)
+                            .header("x-sentry-auth", &sentry_auth)
+                            .header("content-type", "application/x-sentry-envelope")
+                    } else {
+                        http.post(&url).header("content-type", "application/x-ndjson")
+                    };
+                    let response = request
                         .header("content-encoding", "gzip")
-                        .header("content-type", "application/x-ndjson")
                         .body(body)
                         .send()
                         .await
@@ -207,7 +237,12 @@ fn main() {
                     match response.status().as_u16() {
                         200 => {
                             let outcome: Value = response.json().await.unwrap();
-                            accepted.fetch_add(outcome["accepted"].as_u64().unwrap(), Ordering::Relaxed);
+                            let stored = if envelope_mode {
+                                outcome["accepted"]["event"].as_u64().unwrap_or(0)
+                            } else {
+                                outcome["accepted"].as_u64().unwrap()
+                            };
+                            accepted.fetch_add(stored, Ordering::Relaxed);
                         }
                         503 => {
                             overloaded.fetch_add(1, Ordering::Relaxed);
@@ -264,7 +299,11 @@ fn main() {
         let elapsed = started.elapsed().as_secs_f64().max(seconds as f64);
         latencies.sort();
         let total = accepted.load(Ordering::Relaxed);
-        println!("load benchmark (native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
+        if envelope_mode {
+            println!("load benchmark (Sentry envelopes, gzip, 1 event each, {connections} connections, avg event {average_event} bytes)");
+        } else {
+            println!("load benchmark (native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
+        }
         println!("  sustained ingest:        {:.0} events/s ({total} events in {elapsed:.1} s)", total as f64 / elapsed);
         println!("  503 answers (queue full): {}", overloaded.load(Ordering::Relaxed));
         println!(

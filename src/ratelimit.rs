@@ -35,7 +35,10 @@ impl RateLimited {
     /// The `X-Sentry-Rate-Limits` value: `retry_after:categories:scope:reason_code`, limiting the
     /// error event categories (`error`, and `default` for message events) of the project.
     pub fn sentry_header(&self) -> String {
-        format!("{}:error;default:project:project_quota", self.retry_after_secs)
+        format!(
+            "{}:error;default:project:project_quota",
+            self.retry_after_secs
+        )
     }
 }
 
@@ -64,7 +67,12 @@ impl RateLimiter {
     }
 
     /// [`RateLimiter::admit`] at a given instant (tests drive the clock).
-    pub fn admit_at(&self, project_id: u64, events: usize, now: Instant) -> Result<(), RateLimited> {
+    pub fn admit_at(
+        &self,
+        project_id: u64,
+        events: usize,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
         let Some(limit) = self.events_per_minute else {
             return Ok(());
         };
@@ -114,14 +122,23 @@ mod tests {
         let limiter = RateLimiter::new(Some(10));
         let start = Instant::now();
         assert_eq!(limiter.admit_at(1, 6, start), Ok(()));
-        assert_eq!(limiter.admit_at(1, 4, start + Duration::from_secs(1)), Ok(()));
+        assert_eq!(
+            limiter.admit_at(1, 4, start + Duration::from_secs(1)),
+            Ok(())
+        );
         let refused = limiter
             .admit_at(1, 1, start + Duration::from_millis(20_500))
             .expect_err("over the limit");
         assert_eq!(refused.retry_after_secs, 40);
-        assert_eq!(refused.sentry_header(), "40:error;default:project:project_quota");
+        assert_eq!(
+            refused.sentry_header(),
+            "40:error;default:project:project_quota"
+        );
         // Another project has its own window.
-        assert_eq!(limiter.admit_at(2, 10, start + Duration::from_secs(2)), Ok(()));
+        assert_eq!(
+            limiter.admit_at(2, 10, start + Duration::from_secs(2)),
+            Ok(())
+        );
         // A request is refused whole, never cut.
         let fresh = start + Duration::from_secs(60);
         assert!(limiter.admit_at(1, 11, fresh).is_err());

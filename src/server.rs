@@ -46,9 +46,7 @@ impl AppState {
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
         Ok(AppState {
-            rate_limiter: Arc::new(RateLimiter::new(
-                config.ingest.rate_limit_events_per_minute,
-            )),
+            rate_limiter: Arc::new(RateLimiter::new(config.ingest.rate_limit_events_per_minute)),
             item_counters: Arc::new(ItemCounters::default()),
             config: Arc::new(config),
             engine,

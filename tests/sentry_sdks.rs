@@ -80,7 +80,13 @@ const PYTHON: Program = Program {
             in_app_function: "average_basket",
         },
     ],
-    other_items: &["transaction", "check_in", "log", "attachment", "client_report"],
+    other_items: &[
+        "transaction",
+        "check_in",
+        "log",
+        "attachment",
+        "client_report",
+    ],
 };
 
 const NODE: Program = Program {
@@ -225,7 +231,9 @@ fn new_trace_id() -> String {
 }
 
 fn sdk_dir(sdk: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(sdk)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(sdk)
 }
 
 /// The test venv's Python (`STACKHOUSE_VENV`, default `~/.cache/stackhouse-venv`), which must
@@ -234,7 +242,8 @@ fn python_with_sentry_sdk() -> PathBuf {
     let venv = std::env::var_os("STACKHOUSE_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stackhouse-venv")
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/stackhouse-venv")
         });
     let python = venv.join("bin/python");
     let has_sdk = Command::new(&python)
@@ -249,9 +258,10 @@ fn python_with_sentry_sdk() -> PathBuf {
     python
 }
 
-/// What a program printed: the event ids of each bug.
+/// What a program printed: the event ids of each bug, and its whole output for failure messages.
 struct ProgramOutput {
     events_by_bug: BTreeMap<String, BTreeSet<String>>,
+    transcript: String,
 }
 
 /// Runs an SDK program with the server's DSN and the trace to continue; fails the test if it
@@ -296,7 +306,11 @@ fn run_program(mut command: Command, server: &TestServer, trace_id: &str) -> Pro
         "{command:?} failed ({status}):\n{stdout}\n{stderr}"
     );
     let mut events_by_bug: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in stdout.lines().filter(|line| line.starts_with('{')) {
+    // libtest prints `test rust_sdk_program ... ` before the Rust program's first line.
+    for line in stdout
+        .lines()
+        .filter_map(|line| line.find("{\"bug\"").map(|at| &line[at..]))
+    {
         let printed: Value = serde_json::from_str(line).unwrap();
         let event_id = printed["event_id"].as_str().unwrap().replace('-', "");
         events_by_bug
@@ -304,7 +318,10 @@ fn run_program(mut command: Command, server: &TestServer, trace_id: &str) -> Pro
             .or_default()
             .insert(event_id);
     }
-    ProgramOutput { events_by_bug }
+    ProgramOutput {
+        events_by_bug,
+        transcript: format!("stdout:\n{stdout}\nstderr:\n{stderr}"),
+    }
 }
 
 async fn check_program(
@@ -324,7 +341,11 @@ async fn check_program(
         .iter()
         .map(|bug| (bug.name, bug.events))
         .collect();
-    assert_eq!(raised, planned, "the {} program raised other errors", program.tag);
+    assert_eq!(
+        raised, planned,
+        "the {} program raised other errors; {}",
+        program.tag, output.transcript
+    );
 
     // SDKs send in the background; flushing waited for the server's answers, and the server
     // answers once events are durable, but allow a moment for the last in-flight request.
@@ -334,7 +355,7 @@ async fn check_program(
     assert_eq!(
         issues.len(),
         program.bugs.len(),
-        "{} bugs must make exactly {} issues: {issues:#}",
+        "{} bugs must make exactly {} issues: {issues:#?}",
         program.tag,
         program.bugs.len()
     );
@@ -418,7 +439,12 @@ fn check_event(program: &Program, bug: &Bug, event: &Value, trace_id: &str) {
                 .any(|function| function.contains(bug.in_app_function)),
             "{context}"
         );
-        assert!(frames.iter().any(|frame| frame["lineno"].as_u64().is_some()), "{context}");
+        assert!(
+            frames
+                .iter()
+                .any(|frame| frame["lineno"].as_u64().is_some()),
+            "{context}"
+        );
     }
 }
 

@@ -45,10 +45,15 @@ mod tests {
             header::AUTHORIZATION,
             "Bearer some-token".parse().expect("header"),
         );
-        assert_eq!(request_key(Some("sentry_key=q"), &headers).as_deref(), Some("q"));
+        assert_eq!(
+            request_key(Some("sentry_key=q"), &headers).as_deref(),
+            Some("q")
+        );
         headers.insert(
             header::AUTHORIZATION,
-            "Sentry sentry_key=from-authorization".parse().expect("header"),
+            "Sentry sentry_key=from-authorization"
+                .parse()
+                .expect("header"),
         );
         assert_eq!(
             request_key(None, &headers).as_deref(),

@@ -121,7 +121,9 @@ pub fn read_items(
             })
         };
         match &item.ty {
-            ItemType::Event | ItemType::Transaction if item.payload.len() > limits.max_event_bytes => {
+            ItemType::Event | ItemType::Transaction
+                if item.payload.len() > limits.max_event_bytes =>
+            {
                 reject(
                     format!(
                         "{} is {} bytes, over the {} byte limit",
@@ -142,7 +144,11 @@ pub fn read_items(
                             fields: parsed.dropped_fields,
                         });
                     }
-                    *intake.outcome.accepted.entry("event".to_owned()).or_default() += 1;
+                    *intake
+                        .outcome
+                        .accepted
+                        .entry("event".to_owned())
+                        .or_default() += 1;
                     intake.outcome.id.get_or_insert(id);
                     intake.events.push(parsed.event);
                     intake.event_items.push(position);
@@ -156,7 +162,7 @@ pub fn read_items(
                     // Kept for now as a log line; the spans table is a later capability.
                     tracing::debug!(
                         name = transaction.name.as_deref().unwrap_or(""),
-                        trace_id = trace.and_then(|t| t.trace_id.as_deref()).unwrap_or(""),
+                        trace_id = trace.map(|t| t.trace_id.as_str()).unwrap_or(""),
                         span_id = trace.and_then(|t| t.span_id.as_deref()).unwrap_or(""),
                         spans = transaction.spans.len(),
                         "transaction received (not stored yet)"
@@ -181,7 +187,10 @@ pub fn read_items(
     if let Some(header_id) = envelope.header.event_id {
         intake.outcome.id = Some(header_id.simple().to_string());
     }
-    intake.outcome.rejected.sort_by_key(|rejected| rejected.item);
+    intake
+        .outcome
+        .rejected
+        .sort_by_key(|rejected| rejected.item);
     for item in &envelope.items {
         counters.count(&item.ty);
     }
@@ -221,8 +230,7 @@ impl ItemCounters {
     }
 
     fn count_rejected(&self, rejected: usize) {
-        self.rejected
-            .fetch_add(rejected as u64, Ordering::Relaxed);
+        self.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
     }
 
     /// The counts by type, plus `other` (unknown types) and `rejected` (items not kept).

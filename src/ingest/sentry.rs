@@ -82,10 +82,8 @@ pub async fn ingest_envelope(
         let envelope_key = envelope.header.public_key();
         authenticate(&state, project_id, envelope_key.as_deref()).await?;
         let worker_state = state.clone();
-        run_blocking(move || {
-            take_items(&worker_state, project_id, &envelope, client_ip.as_deref())
-        })
-        .await?
+        run_blocking(move || take_items(&worker_state, project_id, &envelope, client_ip.as_deref()))
+            .await?
     };
     state.pipeline.store(batch).await?;
 
@@ -96,7 +94,11 @@ pub async fn ingest_envelope(
     Ok(response)
 }
 
-fn decode_envelope(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Envelope, BadStoreRequest> {
+fn decode_envelope(
+    headers: &HeaderMap,
+    raw: Bytes,
+    limit: usize,
+) -> Result<Envelope, BadStoreRequest> {
     let decoded = body::decode(headers, raw, limit)?;
     Envelope::parse(decoded).map_err(BadStoreRequest::InvalidEnvelope)
 }
@@ -111,7 +113,12 @@ fn take_items(
     client_ip: Option<&str>,
 ) -> Result<(WriteBatch, EnvelopeIntake, Option<RateLimited>), ApiError> {
     let received = Utc::now();
-    let mut intake = read_items(envelope, received, &state.config.ingest, &state.item_counters);
+    let mut intake = read_items(
+        envelope,
+        received,
+        &state.config.ingest,
+        &state.item_counters,
+    );
     if !intake.kept_anything() && !intake.outcome.rejected.is_empty() {
         let rejected = &intake.outcome.rejected;
         let reasons: Vec<String> = rejected
@@ -163,8 +170,7 @@ pub async fn ingest_store(
                 other => BadStoreRequest::Body(other),
             })?;
         let received = Utc::now();
-        let parsed =
-            parse_event_json(&decoded, received).map_err(BadStoreRequest::InvalidEvent)?;
+        let parsed = parse_event_json(&decoded, received).map_err(BadStoreRequest::InvalidEvent)?;
         let event_id = parsed.event.event_id.simple().to_string();
         let mut events = [parsed.event];
         let batch = admit_and_prepare(
