@@ -452,6 +452,16 @@ async fn store_endpoint_takes_one_event_within_its_limits() {
         assert_eq!(answer.body, json!({ "id": id }));
         stored.push(id);
     }
+    // `{{auto}}` as the user's IP (what SDKs send with send_default_pii) becomes the address
+    // the request came from.
+    let mut with_auto_ip: Value = serde_json::from_slice(&event).unwrap();
+    let auto_ip_id = uuid::Uuid::new_v4().simple().to_string();
+    with_auto_ip["event_id"] = json!(auto_ip_id);
+    with_auto_ip["user"] = json!({ "id": "user-1", "ip_address": "{{auto}}" });
+    let body = serde_json::to_vec(&with_auto_ip).unwrap();
+    let answer = post(&server, &server.store_url(), body, &auth).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    stored.push(auto_ip_id.clone());
     // The key in the query string works too.
     let url = format!(
         "{}?sentry_key={}&sentry_version=7",
@@ -501,6 +511,20 @@ async fn store_endpoint_takes_one_event_within_its_limits() {
 
     stored.sort();
     assert_eq!(stored_event_ids(&server).await, stored);
+    let data = server
+        .graphql(
+            "query($project: ID!) { issues(projectId: $project) { events(limit: 100) { id user { ipAddress } } } }",
+            json!({ "project": server.project_id.to_string() }),
+        )
+        .await;
+    let auto_ip_event = data["issues"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["id"] == auto_ip_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(auto_ip_event["user"]["ipAddress"], "127.0.0.1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -289,6 +289,42 @@ mod tests {
         assert_eq!(counts["rejected"], 2);
     }
 
+    fn item_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("{\"type\":\"event\"}\n{\"message\":\"m\"}".to_owned()),
+            Just("{\"type\":\"event\"}\n{broken".to_owned()),
+            Just("{\"type\":\"transaction\"}\n{\"contexts\":{}}".to_owned()),
+            Just("{\"type\":\"session\",\"length\":2}\n{}".to_owned()),
+            Just("{\"type\":\"attachment\",\"length\":40}\nshort".to_owned()),
+            Just("{\"length\":2}\n{}".to_owned()),
+            Just("not a header".to_owned()),
+            "[ -~]{0,40}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the items, each one framed is accepted or rejected exactly once, and
+        /// nothing panics.
+        #[test]
+        fn every_item_is_accepted_or_rejected_exactly_once(
+            lines in proptest::collection::vec(item_line(), 0..8)
+        ) {
+            let body = format!("{{}}\n{}\n", lines.join("\n"));
+            let envelope = Envelope::parse(body.into_bytes()).expect("the header is fine");
+            let intake = read_items(&envelope, Utc::now(), &IngestConfig::default(), &ItemCounters::default());
+            let accepted: u64 = intake.outcome.accepted.values().sum();
+            let rejected = intake.outcome.rejected.len() as u64;
+            proptest::prop_assert_eq!(
+                accepted + rejected,
+                (envelope.items.len() + envelope.item_errors.len()) as u64
+            );
+            proptest::prop_assert_eq!(intake.events.len() as u64, intake.outcome.accepted.get("event").copied().unwrap_or(0));
+            let positions: BTreeSet<usize> = intake.outcome.rejected.iter().map(|item| item.item).collect();
+            proptest::prop_assert_eq!(positions.len() as u64, rejected);
+        }
+    }
+
     #[test]
     fn oversized_events_are_refused_for_their_size() {
         let limits = IngestConfig {
