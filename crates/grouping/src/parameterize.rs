@@ -5,7 +5,7 @@
 //! *first listed* wins, so specific kinds (URL, UUID, date) come before the general ones they
 //! contain (hostname, hex, int).
 //!
-//! The regex has no word boundaries: what surrounds a match is checked in [`replacement`],
+//! The regex has no word boundaries: what surrounds a match is checked in `replacement`,
 //! which keeps the text when the check fails (`user42abc` is no id, `std::io` no IPv6). The
 //! checks treat `<` and `>` as word characters, like letters and digits: a placeholder then
 //! looks to its neighbours as the value it replaced did, so a second pass finds nothing new

@@ -323,6 +323,14 @@ impl SimilarityMatch {
     }
 }
 
+impl crate::Fingerprint {
+    /// Records in the explanation that the event joined `found`'s issue by similarity (score,
+    /// breakdown, threshold). The hash is unchanged: the server maps it to the issue.
+    pub fn record_similarity(&mut self, found: &SimilarityMatch, config: &SimilarityConfig) {
+        self.explanation.similarity = Some(found.explanation(config));
+    }
+}
+
 /// One project's issues, indexed for similarity lookups. Pure in-memory state: the server
 /// owns it (one per project), feeds it with [`SimilarityIndex::insert`] when an issue opens,
 /// and rebuilds it from persisted [`GroupingFeatures`] on start.
