@@ -35,5 +35,6 @@ pub mod group;
 pub mod ingest;
 pub mod pipeline;
 pub mod projects;
+pub mod regroup;
 pub mod server;
 pub mod writer;
