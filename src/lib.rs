@@ -37,5 +37,6 @@ pub mod ingest;
 pub mod pipeline;
 pub mod projects;
 pub mod ratelimit;
+pub mod regroup;
 pub mod server;
 pub mod writer;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use stackhouse_grouping::GroupingConfig;
 use stackhouse_protocol::ErrorEvent;
 
 use crate::engine::{EventRecord, WriteBatch};
@@ -13,18 +12,13 @@ use crate::writer::{BatchWriter, WriteError};
 
 /// Turns parsed events into stored, grouped rows.
 pub struct Pipeline {
-    grouping: GroupingConfig,
     grouper: Arc<Grouper>,
     writer: BatchWriter,
 }
 
 impl Pipeline {
-    pub fn new(grouping: GroupingConfig, grouper: Arc<Grouper>, writer: BatchWriter) -> Pipeline {
-        Pipeline {
-            grouping,
-            grouper,
-            writer,
-        }
+    pub fn new(grouper: Arc<Grouper>, writer: BatchWriter) -> Pipeline {
+        Pipeline { grouper, writer }
     }
 
     /// The CPU-bound part (run it off the async workers for large requests): fingerprint and
@@ -39,10 +33,12 @@ impl Pipeline {
         batch.events.reserve(events.len());
         for event in events {
             // Fingerprint: versioned, with an explanation stored beside the event.
-            let fingerprint = stackhouse_grouping::fingerprint_event(event, &self.grouping);
-            // Group: exact fingerprint match, else a new issue (pending until durable).
+            let mut fingerprint =
+                stackhouse_grouping::fingerprint_event(event, self.grouper.config());
+            // Group: exact fingerprint match, else the most similar issue above the threshold
+            // (recorded in the explanation), else a new issue — pending until durable.
             self.grouper
-                .assign(project_id, event, &fingerprint, received, &mut batch);
+                .assign(project_id, event, &mut fingerprint, received, &mut batch);
             batch.events.push(EventRecord::from_event(
                 project_id,
                 event,

@@ -41,7 +41,11 @@ impl AppState {
     pub async fn start(config: Config, engine: Arc<dyn Engine>) -> anyhow::Result<AppState> {
         engine.migrate().await?;
         let grouping = config.grouping_config()?;
-        let grouper = Arc::new(Grouper::new(engine.fingerprint_mappings().await?));
+        let grouper = Arc::new(Grouper::new(
+            grouping,
+            engine.fingerprint_mappings().await?,
+            &engine.issue_records().await?,
+        ));
         let writer = BatchWriter::start(engine.clone(), grouper.clone(), config.writer.clone());
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
@@ -51,7 +55,7 @@ impl AppState {
             config: Arc::new(config),
             engine,
             projects,
-            pipeline: Arc::new(Pipeline::new(grouping, grouper, writer)),
+            pipeline: Arc::new(Pipeline::new(grouper, writer)),
         })
     }
 }
@@ -61,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let schema = build_schema(GraphqlContext {
         engine: state.engine.clone(),
         projects: state.projects.clone(),
+        pipeline: state.pipeline.clone(),
         public_url: state.config.public_url(),
     });
     Router::new()

@@ -518,3 +518,108 @@ async fn grouping_survives_a_restart() {
     assert_eq!(data["issues"].as_array().unwrap().len(), 1);
     assert_eq!(data["issues"][0]["count"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
+    let server = TestServer::start(
+        clickhouse_engine(&fresh_database("merge")),
+        Config::default(),
+    )
+    .await;
+    let now = Utc::now().timestamp() as f64;
+    let mut events = Vec::new();
+    for i in 0..6 {
+        events.push(python_event(
+            "KeyError",
+            &format!("'k{i}'"),
+            &["cart_view", "load_session"],
+            Some(&format!("a{i}")),
+            now,
+        ));
+    }
+    for i in 0..4 {
+        events.push(python_event(
+            "ZeroDivisionError",
+            "division by zero",
+            &["report_view", "average_basket"],
+            Some(&format!("b{i}")),
+            now,
+        ));
+    }
+    let (status, _) = server.send_ndjson(&events).await;
+    assert_eq!(status, 200);
+    let project = server.project_id.to_string();
+    let list = r#"query($project: ID!) { issues(projectId: $project, sort: EVENTS) { id count userCount fingerprints } }"#;
+    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    assert_eq!(issues.as_array().unwrap().len(), 2);
+    let (a, b) = (
+        issues[0]["id"].as_str().unwrap().to_owned(),
+        issues[1]["id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(issues[0]["count"], 6);
+    assert_eq!(issues[1]["count"], 4);
+    let b_fingerprint = issues[1]["fingerprints"][0].as_str().unwrap().to_owned();
+
+    let merged = server
+        .graphql(
+            r#"mutation($project: ID!, $into: ID!, $from: [ID!]!) { mergeIssues(projectId: $project, into: $into, from: $from) { id count userCount fingerprints } }"#,
+            json!({ "project": project, "into": a, "from": [b] }),
+        )
+        .await;
+    assert_eq!(merged["mergeIssues"]["count"], 10);
+    assert_eq!(merged["mergeIssues"]["userCount"], 10);
+    assert_eq!(
+        merged["mergeIssues"]["fingerprints"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    assert_eq!(issues.as_array().unwrap().len(), 1, "{issues}");
+    // New events of the merged fingerprint land in the merged issue.
+    let (status, _) = server
+        .send_ndjson(&[python_event(
+            "ZeroDivisionError",
+            "division by zero",
+            &["report_view", "average_basket"],
+            None,
+            now,
+        )])
+        .await;
+    assert_eq!(status, 200);
+    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    assert_eq!(issues[0]["count"], 11);
+
+    // Refusals are clear.
+    let response: Value = server
+        .http
+        .post(format!("{}/graphql", server.base))
+        .json(&json!({"query": format!("mutation {{ mergeIssues(projectId: \"{project}\", into: \"{a}\", from: [\"{a}\"]) {{ id }} }}")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("into itself"),
+        "{response}"
+    );
+
+    let moved = server
+        .graphql(
+            r#"mutation($project: ID!, $issue: ID!, $fps: [String!]!) { unmergeFingerprints(projectId: $project, issueId: $issue, fingerprints: $fps) }"#,
+            json!({ "project": project, "issue": a, "fps": [b_fingerprint] }),
+        )
+        .await;
+    assert_eq!(moved["unmergeFingerprints"], json!([b]));
+    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    assert_eq!(issues.as_array().unwrap().len(), 2);
+    assert_eq!(issues[0]["count"], 6);
+    assert_eq!(issues[1]["count"], 5);
+    assert_eq!(issues[1]["id"], b.as_str());
+}

@@ -40,6 +40,8 @@ pub struct IssueRecord {
     pub culprit: String,
     pub level: String,
     pub platform: String,
+    /// The opening event's grouping features (JSON), for the similarity index.
+    pub features: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -192,6 +194,8 @@ pub trait Engine: Send + Sync + 'static {
 
     /// The current fingerprint→issue mapping of every project (loaded at start-up).
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>>;
+    /// Every issue record, newest version of each (loaded at start-up for similarity).
+    async fn issue_records(&self) -> EngineResult<Vec<IssueRecord>>;
 
     /// One page of a project's issues with their aggregates.
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>>;
@@ -207,4 +211,11 @@ pub trait Engine: Send + Sync + 'static {
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
     /// The latest events of an issue, newest first.
     async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>>;
+    /// The latest events of one fingerprint, newest first.
+    async fn fingerprint_events(
+        &self,
+        project_id: u64,
+        fingerprint: u64,
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>>;
 }

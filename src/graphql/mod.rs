@@ -5,22 +5,23 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Result, Schema, ID,
-};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Result, Schema, ID};
 use chrono::{Duration, DurationRound, Utc};
 
 use crate::engine::{Engine, IssueQuery, IssueSort, IssueStatus};
 use crate::error::ApiError;
+use crate::pipeline::Pipeline;
 use crate::projects::ProjectRegistry;
+use crate::regroup::{self, RegroupFailure};
 pub use types::{Event, Issue, ProjectObject};
 
-pub type StackhouseSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// What resolvers reach through the context.
 pub struct GraphqlContext {
     pub engine: Arc<dyn Engine>,
     pub projects: Arc<ProjectRegistry>,
+    pub pipeline: Arc<Pipeline>,
     pub public_url: String,
 }
 
@@ -30,7 +31,7 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 pub const SPARKLINE_HOURS: i64 = 24;
 
 pub fn build_schema(context: GraphqlContext) -> StackhouseSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(context)
         .limit_depth(12)
         .limit_complexity(5_000)
@@ -39,7 +40,7 @@ pub fn build_schema(context: GraphqlContext) -> StackhouseSchema {
 
 /// The SDL of the schema, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .finish()
         .sdl()
 }
@@ -122,6 +123,75 @@ impl QueryRoot {
         let issue_id = parse_id(&id, "issue")?;
         let summary = context.engine.issue(issue_id).await.map_err(engine_error)?;
         Ok(summary.map(|summary| Issue::new(summary, None)))
+    }
+}
+
+fn regroup_error(failure: RegroupFailure) -> async_graphql::Error {
+    let code = match &failure {
+        RegroupFailure::Refused(_) => "bad_request",
+        RegroupFailure::Engine(_) | RegroupFailure::Write(_) => "unavailable",
+    };
+    async_graphql::Error::new(failure.to_string()).extend_with(|_, e| e.set("code", code))
+}
+
+fn parse_fingerprint(text: &str) -> Result<u64> {
+    u64::from_str_radix(text, 16)
+        .map_err(|_| format!("invalid fingerprint {text:?}: expected 16 hex digits").into())
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Merges issues into `into`: their fingerprints move to it. Raw events are not rewritten;
+    /// every count shows the merge at once. Returns the merged issue.
+    async fn merge_issues(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        into: ID,
+        from: Vec<ID>,
+    ) -> Result<Option<Issue>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let project_id = parse_id(&project_id, "project")?;
+        let target = parse_id(&into, "issue")?;
+        let sources = from
+            .iter()
+            .map(|id| parse_id(id, "issue"))
+            .collect::<Result<Vec<u64>>>()?;
+        regroup::merge(&context.pipeline, project_id, target, &sources)
+            .await
+            .map_err(regroup_error)?;
+        let summary = context.engine.issue(target).await.map_err(engine_error)?;
+        Ok(summary.map(|summary| Issue::new(summary, None)))
+    }
+
+    /// Moves fingerprints (16 hex digits, see `Issue.fingerprints`) out of an issue, each back
+    /// to an issue of its own. Returns the ids of the issues they now belong to.
+    async fn unmerge_fingerprints(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        issue_id: ID,
+        fingerprints: Vec<String>,
+    ) -> Result<Vec<ID>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let project_id = parse_id(&project_id, "project")?;
+        let issue_id = parse_id(&issue_id, "issue")?;
+        let fingerprints = fingerprints
+            .iter()
+            .map(|f| parse_fingerprint(f))
+            .collect::<Result<Vec<u64>>>()?;
+        let moved_to = regroup::unmerge(
+            &context.pipeline,
+            context.engine.as_ref(),
+            project_id,
+            issue_id,
+            &fingerprints,
+        )
+        .await
+        .map_err(regroup_error)?;
+        Ok(moved_to.into_iter().map(|id| ID(id.to_string())).collect())
     }
 }
 

@@ -93,6 +93,17 @@ impl Issue {
     async fn last_seen(&self) -> DateTime<Utc> {
         self.summary.last_seen
     }
+    /// The fingerprints grouped into this issue (16 hex digits each); unmerge takes these.
+    async fn fingerprints(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        Ok(context
+            .pipeline
+            .grouper()
+            .fingerprints_of(self.summary.issue.project_id, self.summary.issue.issue_id)
+            .into_iter()
+            .map(|fingerprint| format!("{fingerprint:016x}"))
+            .collect())
+    }
     /// Events per hour over the last 24 hours, oldest first (24 values).
     async fn sparkline(&self, ctx: &Context<'_>) -> Result<Vec<u64>> {
         let (from, to) = sparkline_window();

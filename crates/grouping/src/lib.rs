@@ -14,12 +14,36 @@
 //!    ([`similarity`]): candidates come from an inverted index, never a scan, and are scored by
 //!    stack overlap, message similarity and context similarity ([`context`]).
 //!
-//! PUBLIC API CONTRACT (the server depends on exactly these names; extend, don't rename):
-//! - [`FingerprintVersion`] (`V1`, `V2`, ...; `as_str()` → `"v1"`; `parse("v1")`; `LATEST`)
-//! - [`GroupingConfig`] (version + server-side rules), `Default` = latest version, no rules
-//! - [`fingerprint_event`] → [`Fingerprint`] { hash: u64, version, explanation: [`Explanation`] }
-//! - [`Explanation`]: `Serialize + Deserialize`, stored as JSON with every event; `summary()`
-//! - [`parameterize`]: message → parameterized message
+//! PUBLIC API CONTRACT (the server depends on these names; extend, don't rename):
+//! - [`FingerprintVersion`] (`V1`, `V2`; `as_str()` → `"v2"`; `parse("v2")`; `LATEST` = `V2`;
+//!   `ALL`). `v1` stays computable and unchanged.
+//! - [`GroupingConfig`] { `version`, `rules`: [`FingerprintRules`], `similarity`:
+//!   [`SimilarityConfig`] }; `Default` = latest version, no rules, default similarity.
+//! - [`fingerprint_event`]`(&ErrorEvent, &GroupingConfig) -> `[`Fingerprint`] { `hash: u64`,
+//!   `version`, `explanation` }; [`Fingerprint::similarity_applies`] (false when a client
+//!   fingerprint or a rule decided); [`Fingerprint::record_similarity`].
+//! - [`Explanation`]: `Serialize + Deserialize`, stored as JSON with every event; `summary()`.
+//! - [`parameterize()`]`(&str) -> String`.
+//! - [`FingerprintRules::parse`]`(&str) -> Result<FingerprintRules, RuleParseError>`: a
+//!   project's rules (language documented in [`rules`]).
+//! - [`GroupingFeatures::from_event`] and [`SimilarityIndex`] (`new`, `insert`, `best_match`,
+//!   `best_candidates`, `remove_issue`, `merge_issues`, `issue_count`).
+//! - [`context`]: `template_path`, `user_agent_family`, `coarse_region`, `NormalizedContext`.
+//!
+//! What the server does per event:
+//!
+//! ```text
+//! let fingerprint = fingerprint_event(&event, &config);
+//! if let Some(issue) = issue_of(project, fingerprint.hash) { return issue }   // exact match
+//! let features = GroupingFeatures::from_event(&event);
+//! let issue = match fingerprint.similarity_applies()
+//!     .then(|| index.best_match(&features, &config.similarity)).flatten() {
+//!     Some(found) => { fingerprint.record_similarity(&found, &config.similarity); found.issue_id }
+//!     None => open_issue(),
+//! };
+//! map(project, fingerprint.hash, issue);
+//! index.insert(issue, &features);   // also persist `features` to rebuild the index on start
+//! ```
 
 pub mod context;
 pub mod explanation;

@@ -5,7 +5,7 @@
 //! *first listed* wins, so specific kinds (URL, UUID, date) come before the general ones they
 //! contain (hostname, hex, int).
 //!
-//! The regex has no word boundaries: what surrounds a match is checked in [`replacement`],
+//! The regex has no word boundaries: what surrounds a match is checked in `replacement`,
 //! which keeps the text when the check fails (`user42abc` is no id, `std::io` no IPv6). The
 //! checks treat `<` and `>` as word characters, like letters and digits: a placeholder then
 //! looks to its neighbours as the value it replaced did, so a second pass finds nothing new
@@ -13,7 +13,8 @@
 
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex_automata::meta::Regex;
+use regex_automata::PatternID;
 
 /// The kinds of variable data, with their placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,118 +82,145 @@ impl Kind {
     }
 }
 
+/// One pattern per kind of variable data, each a named group in verbose mode, compiled together
+/// into one automaton ([`VARIABLES`]). Where several could match at the same position the one
+/// *listed first* wins (leftmost-first), so specific kinds (URL, UUID, date) come before the
+/// general ones they contain (hostname, hex, int).
+const PATTERNS: [&str; 15] = [
+    r#"(?x)
+    # key='value', key="value", key=`value`: the value is data, the key is not.
+    (?P<quoted> = [\ \t]* (?: '[^'\n]*' | "[^"\n]*" | `[^`\n]*` ) )
+    "#,
+    r#"(?x)
+    # Before email and hostname, which a URL contains.
+    (?P<url> [a-zA-Z][a-zA-Z0-9+.-]{1,15} :// [^\s"'<>]* [^\s"'<>.,;:!?)\]] )
+    "#,
+    r#"(?x)
+    (?P<email> [A-Za-z0-9._%+-]+ @ [A-Za-z0-9-]+ (?: \.[A-Za-z0-9-]+ )+ )
+    "#,
+    r#"(?x)
+    (?P<uuid> [0-9a-fA-F]{8} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4}
+                - [0-9a-fA-F]{12} )
+    "#,
+    r#"(?x)
+    # Date and time together, in the formats logs and SDKs print.
+    (?P<datetime>
+          # ISO 8601 / RFC 3339 / SQL: 2024-01-15T10:30:00.123Z, 2024-01-15 10:30:00+02:00
+          [0-9]{4}-[0-9]{2}-[0-9]{2} [T\ ] [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: [.,][0-9]+ )?
+          (?: \ ?Z | \ ?[+-][0-9]{2}:?[0-9]{2} | \ UTC | \ GMT )?
+          # RFC 2822 / HTTP: Mon, 15 Jan 2024 10:30:00 GMT
+        | (?: (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ,?\ + )? [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+          \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ + (?: [+-][0-9]{4} | GMT | UTC ) )?
+          # JavaScript Date: Mon Jan 15 2024 10:30:00 GMT+0000 (Coordinated Universal Time)
+        | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+          \ + [0-9]{1,2} \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2}:[0-9]{2}
+          (?: \ + GMT[+-][0-9]{4} )? (?: \ + \( [^)\n]{1,60} \) )?
+          # Unix date(1): Mon Jan 15 10:30:00 UTC 2024
+        | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
+          \ + [0-9]{1,2} \ + [0-9]{2}:[0-9]{2}:[0-9]{2} (?: \ + [A-Z]{3,4} )? \ + [0-9]{4}
+          # Common log format: 15/Jan/2024:10:30:00 +0000
+        | [0-9]{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}
+          (?: \ [+-][0-9]{4} )?
+          # US: 01/15/2024 10:30:00 PM
+        | [0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4} [\ T] [0-9]{1,2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ ?[AaPp][Mm] )?
+      )
+    "#,
+    r#"(?x)
+    (?P<date>
+          [0-9]{4} [-/] [0-9]{2} [-/] [0-9]{2}
+        | [0-9]{1,2} / [0-9]{1,2} / [0-9]{4}
+        | [0-9]{1,2} \. [0-9]{1,2} \. [0-9]{4}
+        | [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* ,? \ + [0-9]{4}
+        | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \ + [0-9]{1,2} (?:st|nd|rd|th)? ,? \ + [0-9]{4}
+      )
+    "#,
+    r#"(?x)
+    (?P<time> [0-9]{1,2} : [0-9]{2} (?: : [0-9]{2} (?: [.,][0-9]+ )? )? \ ?[AaPp][Mm]
+              | [0-9]{1,2} : [0-9]{2} : [0-9]{2} (?: [.,][0-9]+ )? )
+    "#,
+    r#"(?x)
+    # Full, compressed (`fe80::1`, `::1`) and IPv4-mapped (`::ffff:10.0.0.1`) forms. `::`
+    # also separates path segments in Rust, C++ and PHP: `replacement` keeps matches
+    # without a digit or glued to a name.
+    (?P<ipv6>
+          (?: [0-9a-fA-F]{1,4} : ){7} [0-9a-fA-F]{1,4}
+        | (?: [0-9a-fA-F]{1,4} : ){1,6} : (?: [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,5} )?
+        | :: (?: ffff: [0-9]{1,3} (?: \.[0-9]{1,3} ){3} | [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,6} )?
+      )
+    "#,
+    r#"(?x)
+    (?P<ipv4> [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} )
+    "#,
+    r#"(?x)
+    # 0x-prefixed, or a run of 8+ hex digits, named by length in `replacement` (40: SHA-1,
+    # 32: MD5). Runs without a digit are words (`deadbeef`, `facade`) and are kept; runs
+    # without a letter are integers.
+    (?P<hex> 0[xX][0-9a-fA-F]+ | [0-9a-fA-F]{8,} )
+    "#,
+    r#"(?x)
+    # File paths: rooted at a well-known directory, relative (`./`, `../`, `~/`), ending
+    # in a file extension, or Windows. Paths like `/users/42` are routes: only their ids
+    # are replaced.
+    (?P<path>
+          / (?: home|Users|var|usr|tmp|etc|opt|srv|app|data|mnt|root|proc|sys|dev|lib|bin
+                        |private|Library|Applications|System|workspace|builds?|src|code|run|nix )
+          (?: / [A-Za-z0-9._@%+~-]+ )+ /?
+        | (?: \.{1,2} | ~ ) (?: / [A-Za-z0-9._@%+~-]+ )+ /?
+        | (?: / [A-Za-z0-9_@%+~-][A-Za-z0-9._@%+~-]* )+ \. [A-Za-z][A-Za-z0-9]{0,7}
+        | [A-Za-z] : \\ (?: [^\\\s"'<>|:*?]+ \\ )* [^\\\s"'<>|:*?]*
+      )
+    "#,
+    r#"(?x)
+    # Dotted names ending in a well-known TLD or internal suffix. `replacement` keeps them
+    # when more name follows (`java.io.IOException`).
+    (?P<hostname> (?: [a-z0-9] (?: [a-z0-9-]{0,61} [a-z0-9] )? \. )+
+          # Longest first: the first alternative that matches wins, even when a longer
+          # one would too (`in` before `internal` would stop at `db.in`).
+          (?: localdomain|internal|example|cloud|intra|local|info|tech|test|corp
+            | com|net|org|dev|app|biz|xyz|lan|svc
+            | io|co|uk|de|fr|nl|jp|cn|ru|br|in|us|eu|ca|au|ai|me )
+          )
+    "#,
+    r#"(?x)
+    # 1.5s, 300ms, 2h45m0s, 30 seconds, 5 min.
+    (?P<duration>
+          # Words first: `5min` must not stop at the `m` of the compact form.
+          [0-9]+ (?: \.[0-9]+ )? \ ?
+          (?: nanoseconds?|microseconds?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|hrs?
+            | days?|weeks? )
+        | [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h|d )
+          (?: [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h ) )*
+      )
+    "#,
+    r#"(?x)
+    (?P<float> [0-9]+ \. [0-9]+ (?: [eE][+-]?[0-9]+ )? | [0-9]+ [eE] [+-]? [0-9]+ )
+    "#,
+    r#"(?x)
+    # A whole run of digits, even glued to a word (`order_42`, `user123`); `replacement`
+    # keeps one or two digits right after a letter (`utf8`, `ipv4`, `S3`), which name
+    # things rather than count them.
+    (?P<int> [0-9]+ )
+    "#,
+];
+
+/// All [`PATTERNS`] in one multi-pattern regex: one scan of the message finds every match and
+/// which pattern it belongs to, straight from the DFA, with no capture engine to run (which
+/// would cost more than the scan itself).
 static VARIABLES: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant pattern, compiled by every test
-    Regex::new(
-        r#"(?x)
-        # key='value', key="value", key=`value`: the value is data, the key is not.
-          (?P<quoted> = [\ \t]* (?: '[^'\n]*' | "[^"\n]*" | `[^`\n]*` ) )
-
-        # Before email and hostname, which a URL contains.
-        | (?P<url> [a-zA-Z][a-zA-Z0-9+.-]{1,15} :// [^\s"'<>]* [^\s"'<>.,;:!?)\]] )
-
-        | (?P<email> [A-Za-z0-9._%+-]+ @ [A-Za-z0-9-]+ (?: \.[A-Za-z0-9-]+ )+ )
-
-        | (?P<uuid> [0-9a-fA-F]{8} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4} - [0-9a-fA-F]{4}
-                    - [0-9a-fA-F]{12} )
-
-        # Date and time together, in the formats logs and SDKs print.
-        | (?P<datetime>
-              # ISO 8601 / RFC 3339 / SQL: 2024-01-15T10:30:00.123Z, 2024-01-15 10:30:00+02:00
-              [0-9]{4}-[0-9]{2}-[0-9]{2} [T\ ] [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: [.,][0-9]+ )?
-              (?: \ ?Z | \ ?[+-][0-9]{2}:?[0-9]{2} | \ UTC | \ GMT )?
-              # RFC 2822 / HTTP: Mon, 15 Jan 2024 10:30:00 GMT
-            | (?: (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ,?\ + )? [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
-              \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ + (?: [+-][0-9]{4} | GMT | UTC ) )?
-              # JavaScript Date: Mon Jan 15 2024 10:30:00 GMT+0000 (Coordinated Universal Time)
-            | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
-              \ + [0-9]{1,2} \ + [0-9]{4} \ + [0-9]{2}:[0-9]{2}:[0-9]{2}
-              (?: \ + GMT[+-][0-9]{4} )? (?: \ + \( [^)\n]{1,60} \) )?
-              # Unix date(1): Mon Jan 15 10:30:00 UTC 2024
-            | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)
-              \ + [0-9]{1,2} \ + [0-9]{2}:[0-9]{2}:[0-9]{2} (?: \ + [A-Z]{3,4} )? \ + [0-9]{4}
-              # Common log format: 15/Jan/2024:10:30:00 +0000
-            | [0-9]{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}
-              (?: \ [+-][0-9]{4} )?
-              # US: 01/15/2024 10:30:00 PM
-            | [0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4} [\ T] [0-9]{1,2}:[0-9]{2} (?: :[0-9]{2} )? (?: \ ?[AaPp][Mm] )?
-          )
-
-        | (?P<date>
-              [0-9]{4} [-/] [0-9]{2} [-/] [0-9]{2}
-            | [0-9]{1,2} / [0-9]{1,2} / [0-9]{4}
-            | [0-9]{1,2} \. [0-9]{1,2} \. [0-9]{4}
-            | [0-9]{1,2} \ + (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* ,? \ + [0-9]{4}
-            | (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \ + [0-9]{1,2} (?:st|nd|rd|th)? ,? \ + [0-9]{4}
-          )
-
-        | (?P<time> [0-9]{1,2} : [0-9]{2} (?: : [0-9]{2} (?: [.,][0-9]+ )? )? \ ?[AaPp][Mm]
-                  | [0-9]{1,2} : [0-9]{2} : [0-9]{2} (?: [.,][0-9]+ )? )
-
-        # Full, compressed (`fe80::1`, `::1`) and IPv4-mapped (`::ffff:10.0.0.1`) forms. `::`
-        # also separates path segments in Rust, C++ and PHP: `replacement` keeps matches
-        # without a digit or glued to a name.
-        | (?P<ipv6>
-              (?: [0-9a-fA-F]{1,4} : ){7} [0-9a-fA-F]{1,4}
-            | (?: [0-9a-fA-F]{1,4} : ){1,6} : (?: [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,5} )?
-            | :: (?: ffff: [0-9]{1,3} (?: \.[0-9]{1,3} ){3} | [0-9a-fA-F]{1,4} (?: : [0-9a-fA-F]{1,4} ){0,6} )?
-          )
-
-        | (?P<ipv4> [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} )
-
-        # 0x-prefixed, or a run of 8+ hex digits, named by length in `replacement` (40: SHA-1,
-        # 32: MD5). Runs without a digit are words (`deadbeef`, `facade`) and are kept; runs
-        # without a letter are integers.
-        | (?P<hex> 0[xX][0-9a-fA-F]+ | [0-9a-fA-F]{8,} )
-
-        # File paths: rooted at a well-known directory, relative (`./`, `../`, `~/`), ending
-        # in a file extension, or Windows. Paths like `/users/42` are routes: only their ids
-        # are replaced.
-        | (?P<path>
-              / (?: home|Users|var|usr|tmp|etc|opt|srv|app|data|mnt|root|proc|sys|dev|lib|bin
-                            |private|Library|Applications|System|workspace|builds?|src|code|run|nix )
-              (?: / [A-Za-z0-9._@%+~-]+ )+ /?
-            | (?: \.{1,2} | ~ ) (?: / [A-Za-z0-9._@%+~-]+ )+ /?
-            | (?: / [A-Za-z0-9_@%+~-][A-Za-z0-9._@%+~-]* )+ \. [A-Za-z][A-Za-z0-9]{0,7}
-            | [A-Za-z] : \\ (?: [^\\\s"'<>|:*?]+ \\ )* [^\\\s"'<>|:*?]*
-          )
-
-        # Dotted names ending in a well-known TLD or internal suffix. `replacement` keeps them
-        # when more name follows (`java.io.IOException`).
-        | (?P<hostname> (?: [a-z0-9] (?: [a-z0-9-]{0,61} [a-z0-9] )? \. )+
-              # Longest first: the first alternative that matches wins, even when a longer
-              # one would too (`in` before `internal` would stop at `db.in`).
-              (?: localdomain|internal|example|cloud|intra|local|info|tech|test|corp
-                | com|net|org|dev|app|biz|xyz|lan|svc
-                | io|co|uk|de|fr|nl|jp|cn|ru|br|in|us|eu|ca|au|ai|me )
-              )
-
-        # 1.5s, 300ms, 2h45m0s, 30 seconds, 5 min.
-        | (?P<duration>
-              # Words first: `5min` must not stop at the `m` of the compact form.
-              [0-9]+ (?: \.[0-9]+ )? \ ?
-              (?: nanoseconds?|microseconds?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|hrs?
-                | days?|weeks? )
-            | [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h|d )
-              (?: [0-9]+ (?: \.[0-9]+ )? (?: ns|us|µs|ms|s|m|h ) )*
-          )
-
-        | (?P<float> [0-9]+ \. [0-9]+ (?: [eE][+-]?[0-9]+ )? | [0-9]+ [eE] [+-]? [0-9]+ )
-
-        # A whole run of digits, even glued to a word (`order_42`, `user123`); `replacement`
-        # keeps one or two digits right after a letter (`utf8`, `ipv4`, `S3`), which name
-        # things rather than count them.
-        | (?P<int> [0-9]+ )
-        "#,
-    )
-    .expect("parameterization regex compiles")
+    #[allow(clippy::expect_used)] // constant patterns, compiled by every test
+    Regex::new_many(&PATTERNS).expect("parameterization patterns compile")
 });
 
-/// The [`Kind`] of each capture group of [`VARIABLES`], by group index.
-static GROUP_KINDS: LazyLock<Vec<Option<Kind>>> = LazyLock::new(|| {
-    VARIABLES
-        .capture_names()
-        .map(|name| name.and_then(Kind::from_group_name))
+/// The [`Kind`] of each pattern, from the name of its group.
+static PATTERN_KINDS: LazyLock<Vec<Option<Kind>>> = LazyLock::new(|| {
+    let group_info = VARIABLES.group_info();
+    (0..VARIABLES.pattern_len())
+        .map(|pattern| {
+            let pattern = PatternID::new(pattern).ok()?;
+            group_info
+                .to_name(pattern, 1)
+                .and_then(Kind::from_group_name)
+        })
         .collect()
 });
 
@@ -214,16 +242,21 @@ pub fn parameterize(message: &str) -> String {
     let head = truncate_at_char_boundary(first_lines(message, LINES_KEPT), MAX_INPUT_BYTES);
     let mut output = String::with_capacity(head.len() + 16);
     let mut last_end = 0;
-    for captures in VARIABLES.captures_iter(head) {
-        let Some(whole) = captures.get(0) else {
-            continue;
+    for found in VARIABLES.find_iter(head) {
+        let (start, end) = (found.start(), found.end());
+        let Some(text) = head.get(start..end) else {
+            continue; // never: matches of these patterns are whole characters
         };
-        output.push_str(&head[last_end..whole.start()]);
-        match replacement(head, &captures) {
+        output.push_str(&head[last_end..start]);
+        let kind = PATTERN_KINDS
+            .get(found.pattern().as_usize())
+            .copied()
+            .flatten();
+        match kind.and_then(|kind| replacement(head, start, end, text, kind)) {
             Some(placeholder) => output.push_str(placeholder),
-            None => output.push_str(whole.as_str()),
+            None => output.push_str(text),
         }
-        last_end = whole.end();
+        last_end = end;
     }
     output.push_str(&head[last_end..]);
     // Trimmed again after the cut, so that a second pass (which trims) sees the same text.
@@ -251,17 +284,16 @@ impl Kind {
     }
 }
 
-/// The placeholder for one match, or `None` to keep the matched text.
-fn replacement(haystack: &str, captures: &Captures<'_>) -> Option<&'static str> {
-    let (index, matched) = captures
-        .iter()
-        .enumerate()
-        .skip(1)
-        .find_map(|(index, group)| group.map(|group| (index, group)))?;
-    let kind = GROUP_KINDS.get(index).copied().flatten()?;
-    let text = matched.as_str();
-    let before = haystack[..matched.start()].chars().next_back();
-    let after = haystack[matched.end()..].chars().next();
+/// The placeholder for one match (`text` = `haystack[start..end]`), or `None` to keep it.
+fn replacement(
+    haystack: &str,
+    start: usize,
+    end: usize,
+    text: &str,
+    kind: Kind,
+) -> Option<&'static str> {
+    let before = haystack[..start].chars().next_back();
+    let after = haystack[end..].chars().next();
 
     let (clean_left, clean_right) = kind.needs_clean_edges();
     // An id may follow an underscore (`req_8f3a2c1b9d0e`, `user_42`): prefixes name the kind of
@@ -284,7 +316,7 @@ fn replacement(haystack: &str, captures: &Captures<'_>) -> Option<&'static str> 
             }
         }
         Kind::Hostname => {
-            let rest = &haystack[matched.end()..];
+            let rest = &haystack[end..];
             let more_name_follows = rest.starts_with('.')
                 && rest[1..].starts_with(|character: char| is_token_char(character));
             (!more_name_follows).then_some(Kind::Hostname.placeholder())

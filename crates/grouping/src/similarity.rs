@@ -19,7 +19,7 @@
 //!    words, values aside).
 
 use std::collections::HashMap;
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use stackhouse_protocol::ErrorEvent;
@@ -251,16 +251,16 @@ fn score_parts(
 /// `0.5^d`, so the frames nearest the error decide (the innermost two carry three quarters of
 /// any stack's weight) and callers far out, which differ with the entry point, barely count.
 fn weighted_frame_overlap(a: &[u32], b: &[u32]) -> f64 {
-    let weight = |depth: usize| 0.5f64.powi(depth.min(64) as i32);
-    let first_depth = |frames: &[u32], key: u32| frames.iter().position(|&frame| frame == key);
+    // 0.5^depth, exactly, without `powi`.
+    let weight = |depth: usize| 1.0 / (1u64 << depth.min(63)) as f64;
     let mut shared = 0.0;
     let mut total = 0.0;
     for (depth, &key) in a.iter().enumerate() {
-        if first_depth(a, key) != Some(depth) {
+        if a[..depth].contains(&key) {
             continue; // a repeat further out: counted at its innermost occurrence
         }
         let weight_a = weight(depth);
-        match first_depth(b, key) {
+        match b.iter().position(|&frame| frame == key) {
             Some(depth_b) => {
                 let weight_b = weight(depth_b);
                 shared += weight_a.min(weight_b);
@@ -270,8 +270,7 @@ fn weighted_frame_overlap(a: &[u32], b: &[u32]) -> f64 {
         }
     }
     for (depth, &key) in b.iter().enumerate() {
-        let first_here = first_depth(b, key) == Some(depth);
-        if first_here && first_depth(a, key).is_none() {
+        if !b[..depth].contains(&key) && !a.contains(&key) {
             total += weight(depth);
         }
     }
@@ -324,58 +323,131 @@ impl SimilarityMatch {
     }
 }
 
+impl crate::Fingerprint {
+    /// Records in the explanation that the event joined `found`'s issue by similarity (score,
+    /// breakdown, threshold). The hash is unchanged: the server maps it to the issue.
+    pub fn record_similarity(&mut self, found: &SimilarityMatch, config: &SimilarityConfig) {
+        self.explanation.similarity = Some(found.explanation(config));
+    }
+}
+
 /// One project's issues, indexed for similarity lookups. Pure in-memory state: the server
 /// owns it (one per project), feeds it with [`SimilarityIndex::insert`] when an issue opens,
 /// and rebuilds it from persisted [`GroupingFeatures`] on start.
+///
+/// Representatives live in one contiguous arena so scoring a candidate costs one memory access,
+/// not a pointer chase: at a million issues the index no longer fits in CPU caches, and misses,
+/// not arithmetic, are what a lookup pays for.
 #[derive(Debug, Default)]
 pub struct SimilarityIndex {
-    /// Representatives; `None` once removed (the slot is reused).
-    slots: Vec<Option<Representative>>,
+    slots: Vec<Representative>,
+    /// Frames, message tokens and context of every representative, back to back.
+    arena: Vec<u32>,
     free_slots: Vec<u32>,
-    postings: HashMap<u64, Vec<u32>>,
-    issue_slots: HashMap<u64, Vec<u32>>,
+    postings: HashMap<u64, Posting, MixBuildHasher>,
+    issue_slots: HashMap<u64, Vec<u32>, MixBuildHasher>,
 }
 
+/// Posting lists up to this long live inline in the hash table: most keys name one or two
+/// issues, and a lookup then costs one memory access per key instead of two.
+const INLINE_POSTINGS: usize = 4;
+
+/// The representatives filed under one key, oldest first, at most [`MAX_POSTINGS_PER_KEY`].
 #[derive(Debug)]
+enum Posting {
+    Inline {
+        len: u8,
+        slots: [u32; INLINE_POSTINGS],
+    },
+    Heap(Vec<u32>),
+}
+
+impl Default for Posting {
+    fn default() -> Self {
+        Posting::Inline {
+            len: 0,
+            slots: [0; INLINE_POSTINGS],
+        }
+    }
+}
+
+impl Posting {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Posting::Inline { len, slots } => &slots[..usize::from(*len)],
+            Posting::Heap(slots) => slots,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    /// Adds a representative; when full, the oldest goes (recent issues are likelier to recur).
+    fn push_bounded(&mut self, slot: u32) {
+        match self {
+            Posting::Inline { len, slots } if usize::from(*len) < INLINE_POSTINGS => {
+                slots[usize::from(*len)] = slot;
+                *len += 1;
+            }
+            Posting::Inline { .. } => {
+                let mut slots = Vec::with_capacity(INLINE_POSTINGS * 2);
+                slots.extend_from_slice(self.as_slice());
+                slots.push(slot);
+                *self = Posting::Heap(slots);
+            }
+            Posting::Heap(slots) => {
+                if slots.len() >= MAX_POSTINGS_PER_KEY {
+                    slots.remove(0);
+                }
+                slots.push(slot);
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let kept: Vec<u32> = self
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|&other| other != slot)
+            .collect();
+        *self = Posting::default();
+        for other in kept {
+            self.push_bounded(other);
+        }
+    }
+}
+
+/// Context features kept per representative.
+const MAX_CONTEXT_FEATURES: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
 struct Representative {
     issue_id: u64,
     type_hash: u32,
     message_skeleton: u32,
-    frame_count: u16,
-    token_count: u16,
-    /// Frames, then message tokens, then context, in one allocation.
-    data: Box<[u32]>,
+    /// Where its features start in the arena.
+    offset: u32,
+    frame_count: u8,
+    token_count: u8,
+    context_count: u8,
+    /// False once removed (the slot is then reused; its arena space is not).
+    live: bool,
 }
 
 impl Representative {
-    fn new(issue_id: u64, features: &GroupingFeatures) -> Representative {
-        let mut data = Vec::with_capacity(
-            features.frames.len() + features.message_tokens.len() + features.context.len(),
-        );
-        let frames = &features.frames[..features.frames.len().min(MAX_FEATURE_FRAMES)];
-        let tokens =
-            &features.message_tokens[..features.message_tokens.len().min(MAX_MESSAGE_TOKENS)];
-        data.extend_from_slice(frames);
-        data.extend_from_slice(tokens);
-        data.extend_from_slice(&features.context);
-        Representative {
-            issue_id,
-            type_hash: features.type_hash,
-            message_skeleton: features.message_skeleton,
-            frame_count: frames.len() as u16,
-            token_count: tokens.len() as u16,
-            data: data.into_boxed_slice(),
-        }
-    }
-
-    fn parts(&self) -> FeatureParts<'_> {
-        let frames_end = usize::from(self.frame_count);
+    fn parts<'a>(&self, arena: &'a [u32]) -> FeatureParts<'a> {
+        let start = self.offset as usize;
+        let frames_end = start + usize::from(self.frame_count);
         let tokens_end = frames_end + usize::from(self.token_count);
+        let context_end = tokens_end + usize::from(self.context_count);
+        let slice = |from: usize, to: usize| arena.get(from..to).unwrap_or_default();
         (
             self.type_hash,
-            &self.data[..frames_end],
-            &self.data[frames_end..tokens_end],
-            &self.data[tokens_end..],
+            slice(start, frames_end),
+            slice(frames_end, tokens_end),
+            slice(tokens_end, context_end),
             self.message_skeleton,
         )
     }
@@ -400,14 +472,32 @@ impl SimilarityIndex {
         if representatives.len() >= MAX_REPRESENTATIVES_PER_ISSUE {
             return;
         }
-        let representative = Representative::new(issue_id, features);
+        let frames = &features.frames[..features.frames.len().min(MAX_FEATURE_FRAMES)];
+        let tokens =
+            &features.message_tokens[..features.message_tokens.len().min(MAX_MESSAGE_TOKENS)];
+        let context = &features.context[..features.context.len().min(MAX_CONTEXT_FEATURES)];
+        let representative = Representative {
+            issue_id,
+            type_hash: features.type_hash,
+            message_skeleton: features.message_skeleton,
+            offset: self.arena.len() as u32,
+            frame_count: frames.len() as u8,
+            token_count: tokens.len() as u8,
+            context_count: context.len() as u8,
+            live: true,
+        };
+        self.arena.extend_from_slice(frames);
+        self.arena.extend_from_slice(tokens);
+        self.arena.extend_from_slice(context);
         let slot = match self.free_slots.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Some(representative);
+                if let Some(free) = self.slots.get_mut(slot as usize) {
+                    *free = representative;
+                }
                 slot
             }
             None => {
-                self.slots.push(Some(representative));
+                self.slots.push(representative);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -416,12 +506,10 @@ impl SimilarityIndex {
             features.type_hash,
             &features.frames,
             &features.message_tokens,
-        ) {
-            let posting = self.postings.entry(key).or_default();
-            if posting.len() >= MAX_POSTINGS_PER_KEY {
-                posting.remove(0); // the oldest goes: recent issues are likelier to recur
-            }
-            posting.push(slot);
+        )
+        .iter()
+        {
+            self.postings.entry(key).or_default().push_bounded(slot);
         }
     }
 
@@ -460,12 +548,14 @@ impl SimilarityIndex {
             features.type_hash,
             &features.frames,
             &features.message_tokens,
-        ) {
+        )
+        .iter()
+        {
             let Some(posting) = self.postings.get(&key) else {
                 continue;
             };
             // Newest first, so the bound keeps the most recent.
-            for &slot in posting.iter().rev() {
+            for &slot in posting.as_slice().iter().rev() {
                 if candidates.len() >= MAX_CANDIDATES {
                     break 'keys;
                 }
@@ -475,21 +565,21 @@ impl SimilarityIndex {
             }
         }
 
-        let mut best: HashMap<u64, SimilarityScore> = HashMap::with_capacity(candidates.len());
+        // Candidates are few (bounded by MAX_CANDIDATES): a vector beats a map here.
+        let mut matches: Vec<SimilarityMatch> = Vec::with_capacity(candidates.len());
         for slot in candidates {
-            let Some(Some(representative)) = self.slots.get(slot as usize) else {
+            let Some(representative) = self.slots.get(slot as usize).filter(|slot| slot.live)
+            else {
                 continue;
             };
-            let score = score_parts(query, representative.parts(), config);
-            let entry = best.entry(representative.issue_id).or_insert(score);
-            if score.score > entry.score {
-                *entry = score;
+            let score = score_parts(query, representative.parts(&self.arena), config);
+            let issue_id = representative.issue_id;
+            match matches.iter_mut().find(|found| found.issue_id == issue_id) {
+                Some(found) if score.score > found.score.score => found.score = score,
+                Some(_) => {}
+                None => matches.push(SimilarityMatch { issue_id, score }),
             }
         }
-        let mut matches: Vec<SimilarityMatch> = best
-            .into_iter()
-            .map(|(issue_id, score)| SimilarityMatch { issue_id, score })
-            .collect();
         // Best score first; ties go to the oldest issue (lowest id), deterministically.
         matches.sort_by(|a, b| {
             b.score
@@ -507,14 +597,15 @@ impl SimilarityIndex {
             return;
         };
         for slot in slots {
-            let Some(representative) = self.slots.get_mut(slot as usize).and_then(Option::take)
+            let Some(representative) = self.slots.get_mut(slot as usize).filter(|slot| slot.live)
             else {
                 continue;
             };
-            let (type_hash, frames, tokens, _, _) = representative.parts();
-            for key in candidate_keys(type_hash, frames, tokens) {
+            representative.live = false;
+            let (type_hash, frames, tokens, _, _) = representative.parts(&self.arena);
+            for key in candidate_keys(type_hash, frames, tokens).iter() {
                 if let Some(posting) = self.postings.get_mut(&key) {
-                    posting.retain(|&other| other != slot);
+                    posting.remove(slot);
                     if posting.is_empty() {
                         self.postings.remove(&key);
                     }
@@ -534,7 +625,7 @@ impl SimilarityIndex {
             return;
         };
         for &slot in &slots {
-            if let Some(Some(representative)) = self.slots.get_mut(slot as usize) {
+            if let Some(representative) = self.slots.get_mut(slot as usize) {
                 representative.issue_id = into;
             }
         }
@@ -544,14 +635,10 @@ impl SimilarityIndex {
 
 /// The keys an event is filed under and looked up by. All include the exception type, since
 /// only same-type issues are candidates.
-fn candidate_keys(type_hash: u32, frames: &[u32], tokens: &[u32]) -> Vec<u64> {
-    let mut keys = Vec::with_capacity(8);
-    let key = |tag: u8, value: u64| -> u64 {
-        let mut hasher = XxHash64::with_seed(u64::from(tag));
-        hasher.write_u32(type_hash);
-        hasher.write_u64(value);
-        hasher.finish()
-    };
+fn candidate_keys(type_hash: u32, frames: &[u32], tokens: &[u32]) -> CandidateKeys {
+    let mut keys = CandidateKeys::default();
+    let type_seed = mix(u64::from(type_hash) ^ 0x7970_655F_6B65_7973);
+    let key = |tag: u64, value: u64| mix(type_seed ^ mix(value ^ (tag << 56)));
     // Type + innermost frame, type + second frame: the same failing code reached differently.
     if let Some(&innermost) = frames.first() {
         keys.push(key(1, u64::from(innermost)));
@@ -574,11 +661,8 @@ fn candidate_keys(type_hash: u32, frames: &[u32], tokens: &[u32]) -> Vec<u64> {
     // MinHash bands over the message tokens: for stackless events, and stacks that moved.
     if !tokens.is_empty() {
         let signature = minhash::<6>(tokens);
-        for (band, pair) in signature.chunks_exact(2).enumerate() {
-            keys.push(key(
-                5 + band as u8,
-                u64::from(pair[0]) << 32 | u64::from(pair[1]),
-            ));
+        for (band, pair) in (5u64..).zip(signature.chunks_exact(2)) {
+            keys.push(key(band, u64::from(pair[0]) << 32 | u64::from(pair[1])));
         }
     }
     // Stackless events of one type also meet in one bucket (the most recent ones), so a lookup
@@ -588,6 +672,49 @@ fn candidate_keys(type_hash: u32, frames: &[u32], tokens: &[u32]) -> Vec<u64> {
     }
     keys
 }
+
+/// At most 8 keys per event, kept inline (no allocation per lookup).
+#[derive(Default)]
+struct CandidateKeys {
+    keys: [u64; 8],
+    len: usize,
+}
+
+impl CandidateKeys {
+    fn push(&mut self, key: u64) {
+        if let Some(slot) = self.keys.get_mut(self.len) {
+            *slot = key;
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys[..self.len].iter().copied()
+    }
+}
+
+/// Hashes keys that are already well-mixed 64-bit values (candidate keys, issue ids after
+/// [`mix`]) without SipHash's cost.
+#[derive(Default, Clone, Copy)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = mix(self.0 ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = mix(self.0 ^ value);
+    }
+}
+
+type MixBuildHasher = BuildHasherDefault<MixHasher>;
 
 /// `N` MinHash values of a set of hashes.
 fn minhash<const N: usize>(values: &[u32]) -> [u32; N] {
@@ -703,7 +830,7 @@ mod tests {
         assert!(index
             .postings
             .values()
-            .all(|posting| posting.len() <= MAX_POSTINGS_PER_KEY));
+            .all(|posting| posting.as_slice().len() <= MAX_POSTINGS_PER_KEY));
         let candidates = index.best_candidates(
             &features(7, &[10], &[]),
             &SimilarityConfig::default(),

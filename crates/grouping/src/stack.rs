@@ -3,6 +3,8 @@
 //! Everything here is hand-written string scanning rather than regexes: it runs for every
 //! in-app frame of every event, and the fingerprint budget is a few microseconds per event.
 
+use std::borrow::Cow;
+
 use stackhouse_protocol::Frame;
 
 /// The platforms whose frames are normalized differently.
@@ -45,18 +47,27 @@ impl FramePlatform {
 /// A frame reduced to what identifies the code that ran: where (`module`) and what (`function`).
 /// Either may be empty, never both.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NormalizedFrame {
-    pub module: String,
-    pub function: String,
+///
+/// Both borrow from the event when normalization changes nothing, which is the common case:
+/// this runs for every in-app frame of every event.
+pub struct NormalizedFrame<'a> {
+    pub module: Cow<'a, str>,
+    pub function: Cow<'a, str>,
 }
 
-impl NormalizedFrame {
+impl NormalizedFrame<'_> {
     /// `module in function`, `module` or `function`: the value hashed and explained.
     pub fn key(&self) -> String {
         match (self.module.is_empty(), self.function.is_empty()) {
-            (false, false) => format!("{} in {}", self.module, self.function),
-            (false, true) => self.module.clone(),
-            _ => self.function.clone(),
+            (false, false) => {
+                let mut key = String::with_capacity(self.module.len() + self.function.len() + 4);
+                key.push_str(&self.module);
+                key.push_str(" in ");
+                key.push_str(&self.function);
+                key
+            }
+            (false, true) => self.module.clone().into_owned(),
+            _ => self.function.clone().into_owned(),
         }
     }
 }
@@ -81,18 +92,19 @@ impl FrameSkip {
 pub fn normalize_frame(
     frame: &Frame,
     platform: FramePlatform,
-) -> Result<NormalizedFrame, FrameSkip> {
+) -> Result<NormalizedFrame<'_>, FrameSkip> {
     let raw_function = frame.function.as_deref().map(str::trim).unwrap_or("");
-    let function = match platform {
-        FramePlatform::Python => clean_generic_function(raw_function).to_owned(),
-        FramePlatform::JavaScript => normalize_js_function(raw_function),
-        FramePlatform::Java => normalize_java_function(raw_function),
-        FramePlatform::Go => normalize_go_function(raw_function),
-        FramePlatform::Native => normalize_native_function(raw_function),
-        FramePlatform::Ruby => normalize_ruby_function(raw_function),
-        FramePlatform::Php => normalize_php_function(raw_function),
-        FramePlatform::DotNet => String::new(), // needs the module, see below
-        FramePlatform::Other => clean_generic_function(raw_function).to_owned(),
+    let function: Cow<'_, str> = match platform {
+        FramePlatform::Python | FramePlatform::Other => {
+            Cow::Borrowed(clean_generic_function(raw_function))
+        }
+        FramePlatform::JavaScript => normalize_js_function(raw_function).into(),
+        FramePlatform::Java => normalize_java_function(raw_function).into(),
+        FramePlatform::Go => normalize_go_function(raw_function).into(),
+        FramePlatform::Native => normalize_native_function(raw_function).into(),
+        FramePlatform::Ruby => normalize_ruby_function(raw_function).into(),
+        FramePlatform::Php => normalize_php_function(raw_function).into(),
+        FramePlatform::DotNet => Cow::Borrowed(""), // needs the module, see below
     };
 
     let raw_module = frame
@@ -100,10 +112,16 @@ pub fn normalize_frame(
         .as_deref()
         .map(str::trim)
         .filter(|module| !module.is_empty());
-    let (module, function) = match platform {
-        FramePlatform::DotNet => normalize_dotnet(raw_module.unwrap_or(""), raw_function),
+    let (module, function): (Cow<'_, str>, Cow<'_, str>) = match platform {
+        FramePlatform::DotNet => {
+            let (module, function) = normalize_dotnet(raw_module.unwrap_or(""), raw_function);
+            (module.into(), function.into())
+        }
         FramePlatform::Java => (
-            raw_module.map(normalize_java_class).unwrap_or_default(),
+            raw_module
+                .map(normalize_java_class)
+                .unwrap_or_default()
+                .into(),
             function,
         ),
         FramePlatform::JavaScript => {
@@ -111,20 +129,21 @@ pub fn normalize_frame(
                 Some(module) => normalize_js_module(module),
                 None => path_module(frame),
             };
-            (module, function)
+            (module.into(), function)
         }
         _ => {
             let module = match raw_module {
                 Some(module) => strip_versions_and_hashes_in_module(module),
                 // A fully qualified function name already says where it lives, and a path
                 // would only add the build machine's directory layout.
-                None if is_qualified(&function) => String::new(),
+                None if is_qualified(&function) => Cow::Borrowed(""),
                 None => frame
                     .package
                     .as_deref()
                     .map(normalize_package)
                     .filter(|package| !package.is_empty())
-                    .unwrap_or_else(|| path_module(frame)),
+                    .unwrap_or_else(|| path_module(frame))
+                    .into(),
             };
             (module, function)
         }
@@ -215,7 +234,7 @@ fn normalize_js_module(module: &str) -> String {
     if module.contains('/') || module.contains('\\') {
         return normalize_path(module);
     }
-    strip_versions_and_hashes_in_module(module)
+    strip_versions_and_hashes_in_module(module).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +569,7 @@ fn normalize_package(package: &str) -> String {
         let basename = package.rsplit(['/', '\\']).next().unwrap_or(package);
         return strip_file_name(basename);
     }
-    strip_versions_and_hashes_in_module(package)
+    strip_versions_and_hashes_in_module(package).into_owned()
 }
 
 /// The module of a frame that has none: its path, normalized.
@@ -683,18 +702,27 @@ fn strip_version_suffix(segment: &str) -> &str {
 
 /// `1.2.3`, `v10.4`, `2.0.0-rc1`: digits and dots, optionally `v`-prefixed.
 fn is_version(text: &str) -> bool {
-    let text = text.strip_prefix('v').unwrap_or(text);
-    let core = text.split(['-', '+']).next().unwrap_or(text);
-    core.contains('.')
-        && core.starts_with(|c: char| c.is_ascii_digit())
+    let bytes = text.strip_prefix('v').unwrap_or(text).as_bytes();
+    if !bytes.first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    let core_length = bytes
+        .iter()
+        .position(|&byte| byte == b'-' || byte == b'+')
+        .unwrap_or(bytes.len());
+    let core = &bytes[..core_length];
+    core.contains(&b'.')
         && core
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || byte == b'.')
+            .iter()
+            .all(|&byte| byte.is_ascii_digit() || byte == b'.')
 }
 
 /// A path segment or name token that changes between builds or deploys: numbers (chunk ids,
 /// release timestamps), hex hashes, UUIDs, versions.
 fn is_variable_token(token: &str) -> bool {
+    if !token.bytes().any(|byte| byte.is_ascii_digit()) {
+        return false;
+    }
     if token.bytes().all(|byte| byte.is_ascii_digit()) {
         return true;
     }
@@ -709,31 +737,55 @@ fn is_variable_token(token: &str) -> bool {
 }
 
 /// Module names with `.`/`:` separators, versions and hashes removed from each part.
-fn strip_versions_and_hashes_in_module(module: &str) -> String {
+fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
     let module = strip_assembly_version(module);
-    if !module
-        .bytes()
-        .any(|byte| byte.is_ascii_digit() || byte == b'@')
-    {
-        return module.to_owned();
+    // Most modules (`app.services.billing`) have nothing to strip: find out in one byte scan.
+    let is_separator = |byte: u8| matches!(byte, b'.' | b':' | b'/');
+    let needs_work = module
+        .as_bytes()
+        .split(|&byte| is_separator(byte))
+        .any(|part| {
+            part.iter().any(u8::is_ascii_digit)
+                && std::str::from_utf8(part)
+                    .is_ok_and(|part| normalize_module_part(part).len() != part.len())
+        });
+    if !needs_work {
+        return Cow::Borrowed(module);
     }
     let mut normalized = String::with_capacity(module.len());
     let mut last = 0;
     for (index, character) in module.char_indices() {
         if matches!(character, '.' | ':' | '/') {
-            push_module_part(&mut normalized, &module[last..index]);
+            normalized.push_str(normalize_module_part(&module[last..index]));
             normalized.push(character);
             last = index + 1;
         }
     }
-    push_module_part(&mut normalized, &module[last..]);
-    normalized
+    normalized.push_str(normalize_module_part(&module[last..]));
+    Cow::Owned(normalized)
 }
 
-fn push_module_part(normalized: &mut String, part: &str) {
-    let part = strip_dash_hash(strip_version_suffix(part));
-    if !is_variable_token(part) {
-        normalized.push_str(part);
+/// One part of a module name without its version or build hash; empty when the whole part is
+/// variable.
+fn normalize_module_part(part: &str) -> &str {
+    let (mut has_separator, mut has_digit) = (false, false);
+    for byte in part.bytes() {
+        has_separator |= byte == b'@' || byte == b'-';
+        has_digit |= byte.is_ascii_digit();
+    }
+    if !has_digit {
+        // Versions, hashes and numbers all have digits: nothing to strip.
+        return part;
+    }
+    let part = if has_separator {
+        strip_dash_hash(strip_version_suffix(part))
+    } else {
+        part
+    };
+    if is_variable_token(part) {
+        ""
+    } else {
+        part
     }
 }
 

@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use common::{base_event, exception_event, frame};
 use stackhouse_grouping::{
     fingerprint_event, parameterize, FingerprintRules, FingerprintVersion, GroupingConfig,
+    SimilarityMatch, SimilarityScore,
 };
 use stackhouse_protocol::{ErrorEvent, Mechanism};
 
@@ -148,4 +149,29 @@ fn parameterization_is_pinned() {
         .map(|message| format!("{message:?}\n  => {:?}\n", parameterize(message)))
         .collect();
     insta::assert_snapshot!("parameterize", table);
+}
+
+#[test]
+fn stored_explanation_json_is_pinned() {
+    // The explanation is stored as JSON with every event and served by GraphQL: its shape is
+    // an interface. A chain with a library frame, joined to an issue by similarity.
+    let golden = golden_inputs();
+    let (_, event) = golden
+        .iter()
+        .find(|(name, _)| name == "java-payment-read-timeout")
+        .unwrap();
+    let config = GroupingConfig::default();
+    let mut fingerprint = fingerprint_event(event, &config);
+    let found = SimilarityMatch {
+        issue_id: 42,
+        score: SimilarityScore {
+            score: 0.75,
+            stack_overlap: 0.75,
+            message_similarity: 1.0,
+            context_similarity: 0.5,
+        },
+    };
+    fingerprint.record_similarity(&found, &config.similarity);
+    insta::assert_json_snapshot!("explanation_json", fingerprint.explanation);
+    insta::assert_snapshot!("explanation_summary", fingerprint.explanation.summary());
 }

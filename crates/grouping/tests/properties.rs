@@ -106,3 +106,55 @@ proptest! {
         }
     }
 }
+
+fn any_frame() -> impl Strategy<Value = Frame> {
+    (
+        proptest::option::of("\\PC{0,40}"),
+        proptest::option::of("\\PC{0,40}"),
+        proptest::option::of("\\PC{0,60}"),
+        proptest::option::of(any::<bool>()),
+    )
+        .prop_map(|(function, module, filename, in_app)| Frame {
+            function,
+            module,
+            filename,
+            in_app,
+            ..Frame::default()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever SDKs send, grouping never panics.
+    #[test]
+    fn grouping_never_panics_on_arbitrary_input(
+        platform in prop_oneof![
+            Just("python"), Just("javascript"), Just("node"), Just("java"), Just("go"),
+            Just("rust"), Just("ruby"), Just("php"), Just("csharp"), Just("other"),
+        ],
+        ty in "\\PC{0,30}",
+        value in "\\PC{0,120}",
+        frames in proptest::collection::vec(any_frame(), 0..12),
+        rules in "\\PC{0,80}",
+    ) {
+        let event = exception_event(platform, &ty, &value, frames);
+        let config = GroupingConfig {
+            rules: stackhouse_grouping::FingerprintRules::parse(&rules).unwrap_or_default(),
+            ..GroupingConfig::default()
+        };
+        for version in FingerprintVersion::ALL {
+            let config = GroupingConfig { version, ..config.clone() };
+            let fingerprint = fingerprint_event(&event, &config);
+            let _ = fingerprint.explanation.summary();
+        }
+        // An event with a stack or a message always finds its own issue again.
+        let features = stackhouse_grouping::GroupingFeatures::from_event(&event);
+        let mut index = stackhouse_grouping::SimilarityIndex::new();
+        index.insert(1, &features);
+        let found = index.best_match(&features, &config.similarity).map(|found| found.issue_id);
+        if !features.frames.is_empty() || features.message_skeleton != 0 {
+            prop_assert_eq!(found, Some(1));
+        }
+    }
+}

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_side_tables.sql",
         sql: include_str!("../../../sql/0003_side_tables.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_issue_features.sql",
+        sql: include_str!("../../../sql/0004_issue_features.sql"),
+    },
 ];
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.
@@ -67,7 +72,10 @@ mod tests {
             let statements = statements(migration.sql);
             assert!(!statements.is_empty());
             for statement in statements {
-                assert!(statement.starts_with("CREATE"), "{statement}");
+                assert!(
+                    statement.starts_with("CREATE") || statement.starts_with("ALTER"),
+                    "{statement}"
+                );
                 assert!(!statement.contains(';'));
             }
         }

@@ -181,31 +181,41 @@ impl ClickHouseEngine {
         insert.end().await.map_err(classify)
     }
 
-    async fn issue_records(
+    /// Issue records, newest version of each, optionally of some issues of one project.
+    async fn fetch_issue_records(
         &self,
-        project_id: u64,
-        issue_ids: &[u64],
-    ) -> EngineResult<HashMap<u64, IssueRecord>> {
-        if issue_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
+        scope: Option<(u64, &[u64])>,
+    ) -> EngineResult<Vec<IssueRecord>> {
+        let filter = match scope {
+            Some((_, [])) => return Ok(Vec::new()),
+            Some((_, ids)) => format!("WHERE project_id = ? AND issue_id IN ({})", id_list(ids)),
+            None => String::new(),
+        };
         let sql = format!(
             "SELECT project_id, issue_id, argMax(title, version) AS current_title, \
                     argMax(culprit, version) AS current_culprit, argMax(level, version) AS current_level, \
                     argMax(platform, version) AS current_platform, min(created_at) AS first_created, \
-                    max(version) AS latest_version \
-             FROM issues WHERE project_id = ? AND issue_id IN ({}) \
-             GROUP BY project_id, issue_id",
-            id_list(issue_ids)
+                    max(version) AS latest_version, argMax(features, version) AS current_features \
+             FROM issues {filter} GROUP BY project_id, issue_id"
         );
-        let rows: Vec<IssueRow> = self
-            .query(self.client.query(&sql).bind(project_id))
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        Ok(rows
+        let mut query = self.client.query(&sql);
+        if let Some((project_id, _)) = scope {
+            query = query.bind(project_id);
+        }
+        let rows: Vec<IssueRow> = self.query(query).fetch_all().await.map_err(classify)?;
+        Ok(rows.into_iter().map(IssueRow::into_record).collect())
+    }
+
+    async fn issue_records_by_id(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+    ) -> EngineResult<HashMap<u64, IssueRecord>> {
+        Ok(self
+            .fetch_issue_records(Some((project_id, issue_ids)))
+            .await?
             .into_iter()
-            .map(|row| (row.issue_id, row.into_record()))
+            .map(|record| (record.issue_id, record))
             .collect())
     }
 
@@ -215,7 +225,7 @@ impl ClickHouseEngine {
         aggregates: Vec<IssueAggregateRow>,
     ) -> EngineResult<Vec<IssueSummary>> {
         let ids: Vec<u64> = aggregates.iter().map(|row| row.issue_id).collect();
-        let mut records = self.issue_records(project_id, &ids).await?;
+        let mut records = self.issue_records_by_id(project_id, &ids).await?;
         Ok(aggregates
             .into_iter()
             .filter_map(|row| {
@@ -432,6 +442,10 @@ impl Engine for ClickHouseEngine {
             .collect())
     }
 
+    async fn issue_records(&self) -> EngineResult<Vec<IssueRecord>> {
+        self.fetch_issue_records(None).await
+    }
+
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>> {
         let status = query.status.map(IssueStatus::as_str).unwrap_or("");
         let sql = issue_aggregates_sql(order_column(query.sort), false);
@@ -534,6 +548,30 @@ impl Engine for ClickHouseEngine {
                     .bind(project_id)
                     .bind(project_id)
                     .bind(issue_id)
+                    .bind(limit as u64),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
+    async fn fingerprint_events(
+        &self,
+        project_id: u64,
+        fingerprint: u64,
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND fingerprint = ? \
+             ORDER BY timestamp DESC, event_id DESC LIMIT ?"
+        );
+        let rows: Vec<EventRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(fingerprint)
                     .bind(limit as u64),
             )
             .fetch_all()

@@ -185,6 +185,7 @@ pub struct IssueRow {
     pub platform: String,
     pub created_at: u32,
     pub version: u64,
+    pub features: String,
 }
 
 impl IssueRow {
@@ -198,6 +199,7 @@ impl IssueRow {
             platform: record.platform.clone(),
             created_at: to_epoch_seconds(record.created_at),
             version,
+            features: record.features.clone(),
         }
     }
 
@@ -209,6 +211,7 @@ impl IssueRow {
             culprit: self.culprit,
             level: self.level,
             platform: self.platform,
+            features: self.features,
             created_at: from_epoch_seconds(self.created_at),
         }
     }

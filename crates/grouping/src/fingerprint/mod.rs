@@ -9,8 +9,6 @@ pub(crate) mod v2;
 
 pub use v2::MAX_FRAMES_PER_STACK;
 
-use std::hash::Hasher;
-
 use serde::{Deserialize, Serialize};
 use stackhouse_protocol::ErrorEvent;
 use twox_hash::XxHash64;
@@ -90,7 +88,9 @@ pub fn fingerprint_event(event: &ErrorEvent, config: &GroupingConfig) -> Fingerp
 /// Recording the component in the explanation happens here too, so what is hashed and what is
 /// explained cannot drift apart.
 struct HashInput {
-    hasher: XxHash64,
+    /// The bytes to hash, hashed in one call at the end (the same value as streaming them
+    /// into the hasher, at less cost than many small writes).
+    bytes: Vec<u8>,
     contributing: Vec<Component>,
 }
 
@@ -99,25 +99,25 @@ const COMPONENT_SEPARATOR: u8 = 0xFF;
 
 impl HashInput {
     fn new(version: FingerprintVersion) -> Self {
-        let mut hasher = XxHash64::with_seed(0);
-        hasher.write(version.as_str().as_bytes());
-        hasher.write(&[COMPONENT_SEPARATOR]);
+        let mut bytes = Vec::with_capacity(512);
+        bytes.extend_from_slice(version.as_str().as_bytes());
+        bytes.push(COMPONENT_SEPARATOR);
         HashInput {
-            hasher,
-            contributing: Vec::new(),
+            bytes,
+            contributing: Vec::with_capacity(16),
         }
     }
 
     fn push(&mut self, kind: ComponentKind, value: String) {
-        self.hasher.write(kind_tag(kind).as_bytes());
-        self.hasher.write(&[KIND_SEPARATOR]);
-        self.hasher.write(value.as_bytes());
-        self.hasher.write(&[COMPONENT_SEPARATOR]);
+        self.bytes.extend_from_slice(kind_tag(kind).as_bytes());
+        self.bytes.push(KIND_SEPARATOR);
+        self.bytes.extend_from_slice(value.as_bytes());
+        self.bytes.push(COMPONENT_SEPARATOR);
         self.contributing.push(Component::new(kind, value));
     }
 
     fn finish(self) -> (u64, Vec<Component>) {
-        (self.hasher.finish(), self.contributing)
+        (XxHash64::oneshot(0, &self.bytes), self.contributing)
     }
 }
 
@@ -148,6 +148,8 @@ pub(crate) struct IgnoredFrames {
     /// Names the stack when an event has several (`exception 1 `).
     prefix: String,
     runs: Vec<(usize, usize, &'static str)>,
+    /// An index arrived below the last one: [`IgnoredFrames::sort`] has work to do.
+    out_of_order: bool,
 }
 
 impl IgnoredFrames {
@@ -155,11 +157,16 @@ impl IgnoredFrames {
         IgnoredFrames {
             prefix,
             runs: Vec::new(),
+            out_of_order: false,
         }
     }
 
     /// Re-merges runs after out-of-order additions.
     fn sort(&mut self) {
+        if !self.out_of_order {
+            return;
+        }
+        self.out_of_order = false;
         let mut singles: Vec<(usize, &'static str)> = self
             .runs
             .iter()
@@ -174,6 +181,9 @@ impl IgnoredFrames {
 
     fn add(&mut self, index: usize, reason: &'static str) {
         if let Some((_, last, last_reason)) = self.runs.last_mut() {
+            if index <= *last {
+                self.out_of_order = true;
+            }
             if *last + 1 == index && *last_reason == reason {
                 *last = index;
                 return;

@@ -140,8 +140,8 @@ fn expand_variable(event: &ErrorEvent, variable: &str) -> Option<String> {
         "level" => Some(event.level.as_str().to_owned()),
         "logger" => event.logger.clone(),
         "platform" => Some(event.platform.clone()),
-        "function" => innermost_in_app_frame(event).map(|frame| frame.function),
-        "module" => innermost_in_app_frame(event).map(|frame| frame.module),
+        "function" => innermost_in_app_frame(event).map(|frame| frame.function.into_owned()),
+        "module" => innermost_in_app_frame(event).map(|frame| frame.module.into_owned()),
         _ => {
             let tag = variable.strip_prefix("tags.")?;
             event.tag(tag).map(str::to_owned)
@@ -257,20 +257,20 @@ fn contributing_stacks(event: &ErrorEvent) -> Vec<(String, &Stacktrace)> {
 
 /// One stack's frames after the in-app filter and per-frame normalization, before the
 /// decisions that need the whole event (whether unnamed frames count).
-pub(crate) struct NormalizedStack {
-    frames: Vec<(usize, NormalizedFrame)>,
+pub(crate) struct NormalizedStack<'a> {
+    frames: Vec<(usize, NormalizedFrame<'a>)>,
     ignored: IgnoredFrames,
 }
 
 /// Normalizes a stack's frames (outermost first); with `in_app_only`, others are left out.
-pub(crate) fn normalize_stack(
-    frames: &[Frame],
+pub(crate) fn normalize_stack<'a>(
+    frames: &'a [Frame],
     event_platform: FramePlatform,
     in_app_only: bool,
     label_prefix: String,
-) -> NormalizedStack {
+) -> NormalizedStack<'a> {
     let mut ignored = IgnoredFrames::with_prefix(label_prefix);
-    let mut kept: Vec<(usize, NormalizedFrame)> = Vec::with_capacity(frames.len().min(64));
+    let mut kept: Vec<(usize, NormalizedFrame<'a>)> = Vec::with_capacity(frames.len().min(64));
     for (index, frame) in frames.iter().enumerate() {
         if in_app_only && frame.in_app != Some(true) {
             ignored.add(index, "not in-app");
@@ -291,7 +291,7 @@ pub(crate) fn normalize_stack(
     }
 }
 
-impl NormalizedStack {
+impl<'a> NormalizedStack<'a> {
     fn has_named_frame(&self) -> bool {
         self.frames
             .iter()
@@ -301,12 +301,12 @@ impl NormalizedStack {
     /// The contributing frames, outermost first, and the ones left out: unnamed frames
     /// (anonymous or minified functions) when `drop_unnamed`, repeats of the previous frame
     /// (recursion), and frames beyond the innermost [`MAX_FRAMES_PER_STACK`].
-    pub(crate) fn finish(self, drop_unnamed: bool) -> (Vec<NormalizedFrame>, IgnoredFrames) {
+    pub(crate) fn finish(self, drop_unnamed: bool) -> (Vec<NormalizedFrame<'a>>, IgnoredFrames) {
         let NormalizedStack {
             frames,
             mut ignored,
         } = self;
-        let mut kept: Vec<(usize, NormalizedFrame)> = Vec::with_capacity(frames.len());
+        let mut kept: Vec<(usize, NormalizedFrame<'a>)> = Vec::with_capacity(frames.len());
         for (index, frame) in frames {
             if drop_unnamed && frame.function.is_empty() {
                 ignored.add(index, "anonymous or minified function");
@@ -332,7 +332,7 @@ impl NormalizedStack {
 pub(crate) fn contributing_frames(
     stacktrace: &Stacktrace,
     platform: FramePlatform,
-) -> Vec<NormalizedFrame> {
+) -> Vec<NormalizedFrame<'_>> {
     let in_app_only = stacktrace
         .frames
         .iter()
@@ -343,7 +343,7 @@ pub(crate) fn contributing_frames(
 }
 
 /// The innermost contributing frame of the primary stack, for `{{ function }}`/`{{ module }}`.
-fn innermost_in_app_frame(event: &ErrorEvent) -> Option<NormalizedFrame> {
+fn innermost_in_app_frame(event: &ErrorEvent) -> Option<NormalizedFrame<'_>> {
     let stacktrace = event.primary_stacktrace()?;
     let platform = FramePlatform::from_sdk_platform(&event.platform);
     contributing_frames(stacktrace, platform).pop()
