@@ -863,3 +863,36 @@ async fn cors_preflight_allows_what_browser_sdks_send() {
         "{exposed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_answers_envelopes_503_with_retry_after() {
+    let mut config = Config::default();
+    config.writer.queue_capacity_events = 1;
+    config.writer.flush_interval_ms = 1_500;
+    let server = start("envelope_queue", config).await;
+    // The first envelope holds the only slot until its flush, 1.5 s later.
+    let first = {
+        let (http, url, auth) = (
+            server.http.clone(),
+            server.envelope_url(),
+            server.sentry_auth(),
+        );
+        let body = fresh_copy("python_event.envelope").0;
+        tokio::spawn(async move {
+            let response = http.post(url).header("x-sentry-auth", auth).body(body);
+            response.send().await.unwrap().status().as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let answer = send_envelope(&server, fresh_copy("node_event.envelope").0, "gzip").await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.headers["retry-after"], "1");
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("queue is full"));
+    assert_eq!(first.await.unwrap(), 200);
+    // Drained: the SDK's retry is accepted.
+    let answer = send_envelope(&server, fresh_copy("node_event.envelope").0, "gzip").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
