@@ -152,8 +152,11 @@ impl ClickHouseEngine {
     fn record(&self, statement: &str) {
         if let Some(recorder) = &self.recorder {
             if let Ok(mut file) = recorder.lock() {
-                let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
-                let _ = writeln!(file, "{one_line}");
+                // One write(2) per statement: the test servers and the tests append to the same
+                // file concurrently, and `writeln!` would split a line into several writes.
+                let mut line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+                line.push('\n');
+                let _ = file.write_all(line.as_bytes());
             }
         }
     }
