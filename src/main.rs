@@ -61,8 +61,40 @@ enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Merge and unmerge issues on a running server (through its GraphQL API).
+    Issue {
+        /// The server's base URL (default: the configured public URL).
+        #[arg(long, env = "STACKHOUSE_SERVER")]
+        server: Option<String>,
+        #[command(subcommand)]
+        command: IssueCommand,
+    },
     /// Print the GraphQL schema (SDL).
     GraphqlSchema,
+}
+
+#[derive(Subcommand)]
+enum IssueCommand {
+    /// Merge issues into one: `issue merge --project 1 --into 123 456 789`.
+    Merge {
+        #[arg(long)]
+        project: u64,
+        /// The issue that remains.
+        #[arg(long)]
+        into: u64,
+        /// The issues merged into it.
+        #[arg(required = true)]
+        from: Vec<u64>,
+    },
+    /// Move fingerprints out of an issue: `issue unmerge --project 1 123 00ab...`.
+    Unmerge {
+        #[arg(long)]
+        project: u64,
+        issue: u64,
+        /// Fingerprints (16 hex digits, as `Issue.fingerprints` lists them).
+        #[arg(required = true)]
+        fingerprints: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +152,29 @@ impl Cli {
     }
 }
 
+/// Runs one GraphQL operation against a running server; prints `data` as JSON.
+async fn graphql_call(
+    server: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> anyhow::Result<()> {
+    let url = format!("{}/graphql", server.trim_end_matches('/'));
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?
+        .json()
+        .await
+        .context("the server's answer is not JSON")?;
+    if let Some(errors) = response.get("errors") {
+        bail!("the server refused: {errors}");
+    }
+    println!("{}", serde_json::to_string_pretty(&response["data"])?);
+    Ok(())
+}
+
 fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     match &config.clickhouse_url {
         Some(url) => Ok(Arc::new(ClickHouseEngine::new(ClickHouseSettings {
@@ -147,6 +202,36 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.load_config()?;
     match &cli.command {
+        Command::Issue { server, command } => {
+            let server = server.clone().unwrap_or_else(|| config.public_url());
+            match command {
+                IssueCommand::Merge {
+                    project,
+                    into,
+                    from,
+                } => {
+                    let from: Vec<String> = from.iter().map(u64::to_string).collect();
+                    graphql_call(
+                        &server,
+                        "mutation($p: ID!, $into: ID!, $from: [ID!]!) { mergeIssues(projectId: $p, into: $into, from: $from) { id title count userCount fingerprints } }",
+                        serde_json::json!({ "p": project.to_string(), "into": into.to_string(), "from": from }),
+                    )
+                    .await?;
+                }
+                IssueCommand::Unmerge {
+                    project,
+                    issue,
+                    fingerprints,
+                } => {
+                    graphql_call(
+                        &server,
+                        "mutation($p: ID!, $issue: ID!, $fps: [String!]!) { unmergeFingerprints(projectId: $p, issueId: $issue, fingerprints: $fps) }",
+                        serde_json::json!({ "p": project.to_string(), "issue": issue.to_string(), "fps": fingerprints }),
+                    )
+                    .await?;
+                }
+            }
+        }
         Command::GraphqlSchema => {
             print!("{}", stackhouse::graphql::sdl());
         }

@@ -622,4 +622,45 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
     assert_eq!(issues[0]["count"], 6);
     assert_eq!(issues[1]["count"], 5);
     assert_eq!(issues[1]["id"], b.as_str());
+
+    // The CLI does the same through the server's API.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
+        .args([
+            "issue",
+            "--server",
+            &server.base,
+            "merge",
+            "--project",
+            &project,
+            "--into",
+            &b,
+            &a,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["mergeIssues"]["count"], 11);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
+        .args([
+            "issue",
+            "--server",
+            &server.base,
+            "merge",
+            "--project",
+            &project,
+            "--into",
+            &b,
+            "12345",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("has no fingerprints"));
 }
