@@ -156,9 +156,23 @@ const DELTA: u8 = 2;
 
 impl Aggregates {
     /// Adds one event (`timestamp` in epoch seconds, never negative: see `epoch_seconds`).
-    pub fn add_event(&mut self, project_id: u64, fingerprint: u64, timestamp: i64, user: Option<u64>) {
-        let minute = (project_id, fingerprint, timestamp - timestamp.rem_euclid(MINUTE));
-        let hour = (project_id, fingerprint, timestamp - timestamp.rem_euclid(HOUR));
+    pub fn add_event(
+        &mut self,
+        project_id: u64,
+        fingerprint: u64,
+        timestamp: i64,
+        user: Option<u64>,
+    ) {
+        let minute = (
+            project_id,
+            fingerprint,
+            timestamp - timestamp.rem_euclid(MINUTE),
+        );
+        let hour = (
+            project_id,
+            fingerprint,
+            timestamp - timestamp.rem_euclid(HOUR),
+        );
         self.minutes.entry(minute).or_default().add(timestamp, user);
         self.hours.entry(hour).or_default().add(timestamp, user);
         self.totals
@@ -201,13 +215,21 @@ impl Aggregates {
         let dirty_hours = std::mem::take(&mut self.dirty_hours);
         let dirty_totals = std::mem::take(&mut self.dirty_totals);
         if full {
-            encode_buckets(encoder, self.minutes.iter().map(|(key, bucket)| (*key, bucket)));
-            encode_buckets(encoder, self.hours.iter().map(|(key, bucket)| (*key, bucket)));
+            encode_buckets(
+                encoder,
+                self.minutes.iter().map(|(key, bucket)| (*key, bucket)),
+            );
+            encode_buckets(
+                encoder,
+                self.hours.iter().map(|(key, bucket)| (*key, bucket)),
+            );
             encode_buckets(
                 encoder,
                 self.totals
                     .iter()
-                    .map(|(&(project_id, fingerprint), bucket)| ((project_id, fingerprint, 0), bucket)),
+                    .map(|(&(project_id, fingerprint), bucket)| {
+                        ((project_id, fingerprint, 0), bucket)
+                    }),
             );
             return;
         }
@@ -409,7 +431,12 @@ mod tests {
         assert_eq!(hours[&(100, 7_200)].users, 1);
         assert_eq!(hours[&(100, 10_800)].users, 2);
         // [from, to) on hour starts.
-        assert_eq!(aggregates.issue_hours(&side, 1, None, 7_200, 10_800, false).len(), 1);
+        assert_eq!(
+            aggregates
+                .issue_hours(&side, 1, None, 7_200, 10_800, false)
+                .len(),
+            1
+        );
         assert_eq!(aggregates.minutes.len(), 4);
     }
 

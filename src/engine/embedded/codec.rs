@@ -30,10 +30,6 @@ impl Encoder {
         self.buffer.push(value);
     }
 
-    pub fn u32(&mut self, value: u32) {
-        self.buffer.extend_from_slice(&value.to_le_bytes());
-    }
-
     pub fn u64(&mut self, value: u64) {
         self.buffer.extend_from_slice(&value.to_le_bytes());
     }
@@ -98,10 +94,6 @@ impl<'a> Decoder<'a> {
 
     pub fn u8(&mut self) -> Result<u8, EmbeddedError> {
         Ok(self.take(1)?[0])
-    }
-
-    pub fn u32(&mut self) -> Result<u32, EmbeddedError> {
-        Ok(u32::from_le_bytes(self.array()?))
     }
 
     pub fn u64(&mut self) -> Result<u64, EmbeddedError> {
@@ -219,7 +211,10 @@ mod tests {
         assert_eq!(decoder.u64().ok(), Some(u64::MAX));
         assert_eq!(decoder.i64().ok(), Some(-5));
         assert_eq!(decoder.string().ok().as_deref(), Some("héllo"));
-        assert_eq!(decoder.time().ok().map(|t| t.timestamp()), Some(1_700_000_000));
+        assert_eq!(
+            decoder.time().ok().map(|t| t.timestamp()),
+            Some(1_700_000_000)
+        );
         assert!(decoder.is_empty());
 
         let mut short = Decoder::new(&bytes[..12], "test");
@@ -235,7 +230,10 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let path = directory.path().join("state.bin");
         write_checked_file(&path, b"payload").expect("write");
-        assert_eq!(read_checked_file(&path).ok().as_deref(), Some(&b"payload"[..]));
+        assert_eq!(
+            read_checked_file(&path).ok().as_deref(),
+            Some(&b"payload"[..])
+        );
         let mut bytes = fs::read(&path).expect("read");
         bytes[9] ^= 1;
         fs::write(&path, bytes).expect("write");

@@ -145,9 +145,8 @@ where
     T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = V>,
     V: Copy,
 {
-    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new()).with_field(Arc::new(
-        Field::new("item", T::DATA_TYPE, false),
-    ));
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new())
+        .with_field(Arc::new(Field::new("item", T::DATA_TYPE, false)));
     for record in records {
         builder.values().append_slice(field(record));
         builder.append(true);
@@ -370,7 +369,10 @@ pub fn from_ipc(bytes: &[u8]) -> Result<RecordBatch, EmbeddedError> {
         batches.push(batch?);
     }
     let schema = events_schema();
-    if batches.iter().any(|b| b.schema().fields() != schema.fields()) {
+    if batches
+        .iter()
+        .any(|b| b.schema().fields() != schema.fields())
+    {
         return Err(EmbeddedError::Corrupt(
             "logged events do not have the events schema".into(),
         ));
@@ -383,46 +385,46 @@ pub fn from_ipc(bytes: &[u8]) -> Result<RecordBatch, EmbeddedError> {
 /// A plausible record for unit tests.
 #[cfg(test)]
 pub fn sample_record(index: u64) -> EventRecord {
-        EventRecord {
-            project_id: 1 + index % 2,
-            event_id: format!("{index:032x}"),
-            timestamp: from_epoch_seconds(1_700_000_000 + index as i64),
-            received: from_epoch_seconds(1_700_000_100),
-            fingerprint: 42 + index % 3,
-            grouping_version: "v2".into(),
-            grouping_explanation: "{}".into(),
-            title: format!("ValueError: {index}"),
-            culprit: "app in run".into(),
-            platform: "python".into(),
-            level: "error".into(),
-            logger: String::new(),
-            environment: "prod".into(),
-            release: "1.0".into(),
-            dist: String::new(),
-            server_name: "web-1".into(),
-            transaction: "/x".into(),
-            message: String::new(),
-            exception_types: vec!["ValueError".into()],
-            exception_values: vec![index.to_string()],
-            frame_modules: vec!["app".into(), "lib".into()],
-            frame_functions: vec!["run".into(), "go".into()],
-            frame_filenames: vec!["app.py".into(), "lib.py".into()],
-            frame_linenos: vec![3, 4],
-            frame_in_app: vec![1, 0],
-            tag_keys: vec!["region".into()],
-            tag_values: vec!["eu".into()],
-            user_key: format!("id:{}", index % 5),
-            user_id: (index % 5).to_string(),
-            user_email: String::new(),
-            user_ip: String::new(),
-            user_username: String::new(),
-            request_method: "GET".into(),
-            request_url: "https://x".into(),
-            trace_id: String::new(),
-            span_id: String::new(),
-            sdk_name: "sentry.python".into(),
-            sdk_version: "2".into(),
-            details: "{}".into(),
+    EventRecord {
+        project_id: 1 + index % 2,
+        event_id: format!("{index:032x}"),
+        timestamp: from_epoch_seconds(1_700_000_000 + index as i64),
+        received: from_epoch_seconds(1_700_000_100),
+        fingerprint: 42 + index % 3,
+        grouping_version: "v2".into(),
+        grouping_explanation: "{}".into(),
+        title: format!("ValueError: {index}"),
+        culprit: "app in run".into(),
+        platform: "python".into(),
+        level: "error".into(),
+        logger: String::new(),
+        environment: "prod".into(),
+        release: "1.0".into(),
+        dist: String::new(),
+        server_name: "web-1".into(),
+        transaction: "/x".into(),
+        message: String::new(),
+        exception_types: vec!["ValueError".into()],
+        exception_values: vec![index.to_string()],
+        frame_modules: vec!["app".into(), "lib".into()],
+        frame_functions: vec!["run".into(), "go".into()],
+        frame_filenames: vec!["app.py".into(), "lib.py".into()],
+        frame_linenos: vec![3, 4],
+        frame_in_app: vec![1, 0],
+        tag_keys: vec!["region".into()],
+        tag_values: vec!["eu".into()],
+        user_key: format!("id:{}", index % 5),
+        user_id: (index % 5).to_string(),
+        user_email: String::new(),
+        user_ip: String::new(),
+        user_username: String::new(),
+        request_method: "GET".into(),
+        request_url: "https://x".into(),
+        trace_id: String::new(),
+        span_id: String::new(),
+        sdk_name: "sentry.python".into(),
+        sdk_version: "2".into(),
+        details: "{}".into(),
     }
 }
 

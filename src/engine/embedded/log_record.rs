@@ -177,7 +177,10 @@ mod tests {
         });
         assert!(matches!(
             LogRecord::decode(&change.encode().expect("encode")),
-            Ok(LogRecord::StatusChange(StatusChange { status: IssueStatus::Ignored, .. }))
+            Ok(LogRecord::StatusChange(StatusChange {
+                status: IssueStatus::Ignored,
+                ..
+            }))
         ));
         let mut garbage = change.encode().expect("encode");
         garbage.push(0);

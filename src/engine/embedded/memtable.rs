@@ -96,7 +96,11 @@ mod tests {
         assert_eq!(table.rows(), 100);
         assert!(table.batches().len() < 10);
         assert_eq!(
-            table.batches().iter().map(RecordBatch::num_rows).sum::<usize>(),
+            table
+                .batches()
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
             100
         );
         assert_eq!(table.take().len(), 7);

@@ -260,7 +260,10 @@ impl EmbeddedEngine {
     /// Opens (or creates) the data directory: loads the last checkpoint, replays the log after
     /// it, and starts the background checkpointer and compactor. Fails if another process
     /// has the directory open.
-    pub fn open(directory: &Path, options: EmbeddedOptions) -> Result<EmbeddedEngine, EmbeddedError> {
+    pub fn open(
+        directory: &Path,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedEngine, EmbeddedError> {
         let started = Instant::now();
         fs::create_dir_all(directory)?;
         let directory = fs::canonicalize(directory)?;
@@ -317,7 +320,8 @@ impl EmbeddedEngine {
         let wal = Wal::create(&wal_directory(&directory), outcome.last_seq + 1)?;
 
         let state = Arc::new(RwLock::new(state));
-        let context = sql::session_context(state.clone(), segments_directory(&directory), &options)?;
+        let context =
+            sql::session_context(state.clone(), segments_directory(&directory), &options)?;
         let shared = Arc::new(Shared {
             directory,
             options,
@@ -560,7 +564,13 @@ impl Shared {
             state.aggregates.encode_changes(&mut aggregates, full);
             let mut side = Encoder::new();
             state.side.encode(&mut side);
-            (checkpoint_seq, frozen, aggregates.finish(), side.finish(), full)
+            (
+                checkpoint_seq,
+                frozen,
+                aggregates.finish(),
+                side.finish(),
+                full,
+            )
         };
         let mut written = Vec::new();
         let result = self.persist_checkpoint(
@@ -600,7 +610,8 @@ impl Shared {
             .iter()
             .chain(previous.side_file.iter())
         {
-            if !manifest.aggregate_files.contains(file) && manifest.side_file.as_ref() != Some(file) {
+            if !manifest.aggregate_files.contains(file) && manifest.side_file.as_ref() != Some(file)
+            {
                 fs::remove_file(checkpoints.join(file))?;
             }
         }
@@ -670,7 +681,10 @@ impl Shared {
             else {
                 return Ok(false);
             };
-            (inputs, format!("seg-{:010}.parquet", manifest.take_file_id()))
+            (
+                inputs,
+                format!("seg-{:010}.parquet", manifest.take_file_id()),
+            )
         };
         let directory = segments_directory(&self.directory);
         let paths: Vec<PathBuf> = inputs.iter().map(|s| directory.join(&s.file)).collect();
@@ -756,7 +770,10 @@ fn load_aggregates(directory: &Path, manifest: &Manifest) -> Result<Aggregates, 
 
 /// Recomputes the aggregates from the raw events of the segments (when their checkpoint file
 /// is unreadable; the events are the source of truth).
-fn rebuild_aggregates(directory: &Path, segments: &[SegmentInfo]) -> Result<Aggregates, EmbeddedError> {
+fn rebuild_aggregates(
+    directory: &Path,
+    segments: &[SegmentInfo],
+) -> Result<Aggregates, EmbeddedError> {
     let mut aggregates = Aggregates::default();
     for segment in segments {
         let path = segments_directory(directory).join(&segment.file);
@@ -779,7 +796,10 @@ fn remove_debris(directory: &Path, manifest: &Manifest) -> Result<(), EmbeddedEr
         .chain(manifest.aggregate_files.iter().map(String::as_str))
         .chain(manifest.side_file.iter().map(String::as_str))
         .collect();
-    for sub in [segments_directory(directory), checkpoints_directory(directory)] {
+    for sub in [
+        segments_directory(directory),
+        checkpoints_directory(directory),
+    ] {
         for entry in fs::read_dir(&sub)? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -885,11 +905,27 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn projects(&self) -> EngineResult<Vec<Project>> {
-        Ok(self.shared.state.read().side.projects.values().cloned().collect())
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .projects
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn project_keys(&self) -> EngineResult<Vec<ProjectKey>> {
-        Ok(self.shared.state.read().side.keys.values().cloned().collect())
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .keys
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
@@ -905,7 +941,15 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
-        Ok(self.shared.state.read().side.mappings.values().cloned().collect())
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .mappings
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>> {
@@ -916,9 +960,9 @@ impl Engine for EmbeddedEngine {
         let mut rows: Vec<(u64, aggregates::Merged)> = totals
             .into_iter()
             .filter(|(issue_id, _)| {
-                query
-                    .status
-                    .is_none_or(|status| state.side.status_of(query.project_id, *issue_id) == status)
+                query.status.is_none_or(|status| {
+                    state.side.status_of(query.project_id, *issue_id) == status
+                })
             })
             .collect();
         // ClickHouse: ORDER BY <sort> DESC, issue_id DESC LIMIT limit OFFSET offset.

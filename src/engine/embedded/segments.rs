@@ -180,9 +180,12 @@ pub fn write_sorted(
 }
 
 /// Reads a segment in batches, optionally only some columns.
-pub fn read(path: &Path, columns: Option<&[&str]>) -> Result<ParquetRecordBatchReader, EmbeddedError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
-        .with_batch_size(BATCH_ROWS);
+pub fn read(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<ParquetRecordBatchReader, EmbeddedError> {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(BATCH_ROWS);
     let builder = match columns {
         Some(columns) => {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
@@ -348,7 +351,11 @@ mod tests {
     }
 
     fn sort_key(record: &crate::engine::EventRecord) -> (u64, u64, i64) {
-        (record.project_id, record.fingerprint, record.timestamp.timestamp())
+        (
+            record.project_id,
+            record.fingerprint,
+            record.timestamp.timestamp(),
+        )
     }
 
     #[test]
@@ -369,18 +376,24 @@ mod tests {
                 })
                 .collect();
             let path = directory.path().join(format!("seg-{segment}.parquet"));
-            let (rows, bytes) = write_sorted(&path, &batches, 5000, (segment, segment)).expect("write");
+            let (rows, bytes) =
+                write_sorted(&path, &batches, 5000, (segment, segment)).expect("write");
             assert_eq!(rows, 12_000);
             assert!(bytes > 0);
             let records = read_all(&path);
-            assert!(records.windows(2).all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
+            assert!(records
+                .windows(2)
+                .all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
             paths.push(path);
         }
         let output = directory.path().join("merged.parquet");
-        let (rows, _) = merge(&paths, &output, 5000, (0, 2), &AtomicBool::new(false)).expect("merge");
+        let (rows, _) =
+            merge(&paths, &output, 5000, (0, 2), &AtomicBool::new(false)).expect("merge");
         assert_eq!(rows, 36_000);
         let merged = read_all(&output);
-        assert!(merged.windows(2).all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
+        assert!(merged
+            .windows(2)
+            .all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
         let mut merged_ids: Vec<String> = merged.into_iter().map(|r| r.event_id).collect();
         let mut all_ids: Vec<String> = all.into_iter().map(|r| r.event_id).collect();
         merged_ids.sort();

@@ -32,7 +32,9 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{col, lit, Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    col, lit, Expr, LogicalPlan, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -68,9 +70,21 @@ pub fn session_context(
     )?;
     let tables: [(&str, SchemaRef, Builder); 8] = [
         ("issues", issues_schema(), Arc::new(build_issues)),
-        ("issue_stats", issue_stats_schema(), Arc::new(build_issue_stats)),
-        ("issue_state", issue_state_schema(), Arc::new(build_issue_state)),
-        ("issue_history", issue_history_schema(), Arc::new(build_issue_history)),
+        (
+            "issue_stats",
+            issue_stats_schema(),
+            Arc::new(build_issue_stats),
+        ),
+        (
+            "issue_state",
+            issue_state_schema(),
+            Arc::new(build_issue_state),
+        ),
+        (
+            "issue_history",
+            issue_history_schema(),
+            Arc::new(build_issue_history),
+        ),
         (
             "issue_fingerprints",
             issue_fingerprints_schema(),
@@ -185,7 +199,12 @@ pub async fn latest_events(
     if event_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let at = |seconds: i64| lit(ScalarValue::TimestampSecond(Some(seconds), Some(TIMEZONE.into())));
+    let at = |seconds: i64| {
+        lit(ScalarValue::TimestampSecond(
+            Some(seconds),
+            Some(TIMEZONE.into()),
+        ))
+    };
     let rows = context
         .table("events")
         .await?
@@ -378,7 +397,12 @@ fn build_issues(state: &State, schema: &SchemaRef) -> Result<RecordBatch, Embedd
         .collect();
     let statuses: Vec<&str> = issues
         .iter()
-        .map(|issue| state.side.status_of(issue.project_id, issue.issue_id).as_str())
+        .map(|issue| {
+            state
+                .side
+                .status_of(issue.project_id, issue.issue_id)
+                .as_str()
+        })
         .collect();
     batch(
         schema,

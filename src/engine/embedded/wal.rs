@@ -302,7 +302,11 @@ mod tests {
         let (records, outcome) = replay_all(directory.path(), 0);
         assert_eq!(
             records,
-            vec![(1, b"one".to_vec()), (2, b"two".to_vec()), (3, b"three".to_vec())]
+            vec![
+                (1, b"one".to_vec()),
+                (2, b"two".to_vec()),
+                (3, b"three".to_vec())
+            ]
         );
         assert_eq!(outcome.last_seq, 3);
         let (records, outcome) = replay_all(directory.path(), 2);
