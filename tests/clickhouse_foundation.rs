@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::{clickhouse_engine, fresh_database, python_event, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;

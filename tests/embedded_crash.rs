@@ -54,7 +54,7 @@ fn event(id: &str, n: u64) -> Value {
                 {"module": "app.service", "function": format!("step_{bug}"), "in_app": true},
             ]},
         }]},
-        "user": if n % 4 == 0 { Value::Null } else { json!({"id": format!("user-{}", n % 37)}) },
+        "user": if n.is_multiple_of(4) { Value::Null } else { json!({"id": format!("user-{}", n % 37)}) },
     })
 }
 

@@ -28,7 +28,7 @@ fn events_for(round: usize, base: i64) -> Vec<Value> {
         .map(|i| {
             let n = round * 25 + i;
             let (kind, functions) = bugs[n % 7 % 4];
-            let user = (n % 5 != 0).then(|| format!("user-{}", n % 11));
+            let user = (!n.is_multiple_of(5)).then(|| format!("user-{}", n % 11));
             python_event(
                 kind,
                 &format!("failure {n}"),
@@ -254,7 +254,6 @@ async fn analyst_sql_sees_the_documented_tables_and_agrees_with_the_engine() {
         .into_iter()
         .zip(seconds_column(&stats, 1))
         .zip(u64_column(&stats, 2))
-        .map(|((issue, hour), events)| ((issue, hour), events))
         .collect();
     assert_eq!(from_engine, from_sql);
 

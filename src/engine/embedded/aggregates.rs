@@ -203,10 +203,6 @@ impl Aggregates {
         Ok(())
     }
 
-    pub fn has_changes(&self) -> bool {
-        !self.dirty_totals.is_empty()
-    }
-
     /// Encodes the buckets changed since the last call (or all of them when `full`) and
     /// forgets the changes.
     pub fn encode_changes(&mut self, encoder: &mut Encoder, full: bool) {
@@ -456,7 +452,7 @@ mod tests {
             }
             files.push(encoder.finish());
         }
-        assert!(!aggregates.has_changes());
+        assert!(aggregates.dirty_totals.is_empty());
         let mut restored = Aggregates::default();
         for file in &files {
             restored

@@ -338,7 +338,11 @@ impl EmbeddedEngine {
             shared.checkpoint_if_due()
         })?;
         let compactor = spawn_worker("stackhouse-compact", shared.clone(), |shared| {
-            while !shared.stopping.load(Ordering::Relaxed) && shared.compact_once()? {}
+            // One merge at a time until nothing is left to merge (or the engine stops).
+            let mut merged = true;
+            while merged && !shared.stopping.load(Ordering::Relaxed) {
+                merged = shared.compact_once()?;
+            }
             Ok(())
         })?;
         let engine = EmbeddedEngine {
@@ -400,7 +404,10 @@ impl EmbeddedEngine {
     pub async fn flush(&self) -> EngineResult<()> {
         self.blocking(|shared| {
             shared.checkpoint()?;
-            while shared.compact_once()? {}
+            let mut merged = true;
+            while merged {
+                merged = shared.compact_once()?;
+            }
             Ok(())
         })
         .await
@@ -530,16 +537,22 @@ impl Shared {
     fn checkpoint_if_due(&self) -> Result<(), EmbeddedError> {
         self.empty_trash();
         let interval = Duration::from_secs(self.options.checkpoint_interval_secs);
-        let due = {
+        let memtable_due = {
             let state = self.state.read();
             self.memtable_full(&state)
                 || state
                     .memtable
                     .oldest()
                     .is_some_and(|oldest| oldest.elapsed() >= interval)
-        } || (self.last_checkpoint.lock().elapsed() >= interval
-            && self.wal.lock().last_seq() > self.manifest.lock().checkpoint_seq);
-        if due {
+        };
+        // Side-table writes (projects, lifecycle) only: checkpoint them now and then too, so
+        // the log does not grow forever. One lock at a time (checkpoint takes the manifest
+        // lock before the log lock).
+        let idle_due = self.last_checkpoint.lock().elapsed() >= interval && {
+            let last_seq = self.wal.lock().last_seq();
+            last_seq > self.manifest.lock().checkpoint_seq
+        };
+        if memtable_due || idle_due {
             self.checkpoint()?;
         }
         Ok(())
