@@ -1,9 +1,12 @@
-//! End-to-end load benchmark: the real `stackhouse serve` binary on a real ClickHouse, driven over
-//! HTTP with realistic events (1-5 KB, 10-40 frames, gzip NDJSON batches).
+//! End-to-end load benchmark: the real `stackhouse serve` binary on a real ClickHouse (or on the
+//! embedded engine), driven over HTTP with realistic events (1-5 KB, 10-40 frames, gzip NDJSON
+//! batches).
 //!
 //! Reports sustained events/s, p50/p99 time from request to visible in GraphQL, and the server's
 //! peak RSS. Run it with `bash scripts/bench.sh` (starts ClickHouse, builds release); knobs:
-//! `LOAD_SECONDS` (default 20), `LOAD_CONNECTIONS` (4), `LOAD_BATCH` (events per request, 1000).
+//! `LOAD_SECONDS` (default 20), `LOAD_CONNECTIONS` (4), `LOAD_BATCH` (events per request, 1000),
+//! `LOAD_ENGINE` (`clickhouse`, the default when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set, or
+//! `embedded`: a fresh data directory, no server).
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -102,15 +105,32 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches` probe
     }
-    let Ok(clickhouse) = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") else {
-        eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it); skipping load benchmark");
-        return;
+    let clickhouse = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL").ok();
+    let engine = std::env::var("LOAD_ENGINE").unwrap_or_else(|_| {
+        if clickhouse.is_some() {
+            "clickhouse"
+        } else {
+            "embedded"
+        }
+        .to_owned()
+    });
+    let data_dir = tempfile::tempdir().unwrap();
+    let database = format!("stackhouse_bench_{}", std::process::id());
+    let storage: Vec<(&str, String)> = match (engine.as_str(), &clickhouse) {
+        ("clickhouse", Some(url)) => vec![
+            ("STACKHOUSE_CLICKHOUSE_URL", url.clone()),
+            ("STACKHOUSE_CLICKHOUSE_DATABASE", database),
+        ],
+        ("clickhouse", None) => {
+            eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it) or LOAD_ENGINE=embedded; skipping load benchmark");
+            return;
+        }
+        _ => vec![("STACKHOUSE_DATA_DIR", data_dir.path().display().to_string())],
     };
     let seconds: u64 = env_or("LOAD_SECONDS", 20);
     let connections: usize = env_or("LOAD_CONNECTIONS", 4);
     let batch_size: usize = env_or("LOAD_BATCH", 1000);
     let binary = env!("CARGO_BIN_EXE_stackhouse");
-    let database = format!("stackhouse_bench_{}", std::process::id());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -120,8 +140,7 @@ fn main() {
 
     let created = Command::new(binary)
         .args(["project", "create", "bench", "--listen", &listen])
-        .env("STACKHOUSE_CLICKHOUSE_URL", &clickhouse)
-        .env("STACKHOUSE_CLICKHOUSE_DATABASE", &database)
+        .envs(storage.iter().cloned())
         .output()
         .unwrap();
     assert!(
@@ -142,8 +161,7 @@ fn main() {
 
     let child = Command::new(binary)
         .args(["serve", "--listen", &listen])
-        .env("STACKHOUSE_CLICKHOUSE_URL", &clickhouse)
-        .env("STACKHOUSE_CLICKHOUSE_DATABASE", &database)
+        .envs(storage.iter().cloned())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -264,7 +282,7 @@ fn main() {
         let elapsed = started.elapsed().as_secs_f64().max(seconds as f64);
         latencies.sort();
         let total = accepted.load(Ordering::Relaxed);
-        println!("load benchmark (native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
+        println!("load benchmark ({engine} engine, native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
         println!("  sustained ingest:        {:.0} events/s ({total} events in {elapsed:.1} s)", total as f64 / elapsed);
         println!("  503 answers (queue full): {}", overloaded.load(Ordering::Relaxed));
         println!(
