@@ -128,14 +128,17 @@ pub enum EmbeddedError {
     Locked(PathBuf),
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl From<EmbeddedError> for EngineError {
     fn from(error: EmbeddedError) -> Self {
         match error {
-            EmbeddedError::Io(_) | EmbeddedError::Locked(_) | EmbeddedError::ShuttingDown => {
-                EngineError::Unavailable(error.to_string())
-            }
+            EmbeddedError::Io(_)
+            | EmbeddedError::Locked(_)
+            | EmbeddedError::ShuttingDown
+            | EmbeddedError::Overloaded(_) => EngineError::Unavailable(error.to_string()),
             EmbeddedError::Corrupt(_) | EmbeddedError::Arrow(_) | EmbeddedError::Parquet(_) => {
                 EngineError::Corrupt(error.to_string())
             }
@@ -522,11 +525,28 @@ impl Shared {
             events,
         };
         let encoded = payload.encode()?;
+        self.refuse_when_behind()?;
         let mut wal = self.wal.lock();
         let seq = wal.append(&encoded)?;
         let mut state = self.state.write();
         state.apply(seq, payload)?;
         Ok(self.memtable_full(&state))
+    }
+
+    /// Backpressure: when checkpoints cannot keep up (or keep failing), the memtable would
+    /// grow without bound; past twice its byte limit new writes are refused as "unavailable", so
+    /// the batch writer retries and ingest answers 503 instead of memory running out.
+    fn refuse_when_behind(&self) -> Result<(), EmbeddedError> {
+        let state = self.state.read();
+        let limit = self.options.memtable_max_bytes.saturating_mul(2);
+        if state.memtable.bytes() >= limit {
+            return Err(EmbeddedError::Overloaded(format!(
+                "{} events ({} bytes) wait for a checkpoint; the checkpoint is behind or failing",
+                state.memtable.rows(),
+                state.memtable.bytes()
+            )));
+        }
+        Ok(())
     }
 
     fn memtable_full(&self, state: &State) -> bool {
