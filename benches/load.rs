@@ -1,11 +1,14 @@
-//! End-to-end load benchmark: the real `stackhouse serve` binary on a real ClickHouse, driven over
-//! HTTP with realistic events (1-5 KB, 10-40 frames), either as gzip NDJSON batches to the native
-//! endpoint or as gzip Sentry envelopes of one event each, the way SDKs send them.
+//! End-to-end load benchmark: the real `stackhouse serve` binary on a real ClickHouse (or on the
+//! embedded engine), driven over HTTP with realistic events (1-5 KB, 10-40 frames), either as gzip
+//! NDJSON batches to the native endpoint or as gzip Sentry envelopes of one event each, the way
+//! SDKs send them.
 //!
 //! Reports sustained events/s, p50/p99 time from request to visible in GraphQL, and the server's
 //! peak RSS. Run it with `bash scripts/bench.sh` (starts ClickHouse, builds release); knobs:
 //! `LOAD_MODE` (`native`, the default, or `envelope`), `LOAD_SECONDS` (default 20),
-//! `LOAD_CONNECTIONS` (4 native, 32 envelope), `LOAD_BATCH` (events per native request, 1000).
+//! `LOAD_CONNECTIONS` (4 native, 32 envelope), `LOAD_BATCH` (events per native request, 1000),
+//! `LOAD_ENGINE` (`clickhouse`, the default when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set, or
+//! `embedded`: a fresh data directory, no server).
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -104,16 +107,33 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches` probe
     }
-    let Ok(clickhouse) = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") else {
-        eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it); skipping load benchmark");
-        return;
+    let clickhouse = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL").ok();
+    let engine = std::env::var("LOAD_ENGINE").unwrap_or_else(|_| {
+        if clickhouse.is_some() {
+            "clickhouse"
+        } else {
+            "embedded"
+        }
+        .to_owned()
+    });
+    let data_dir = tempfile::tempdir().unwrap();
+    let database = format!("stackhouse_bench_{}", std::process::id());
+    let storage: Vec<(&str, String)> = match (engine.as_str(), &clickhouse) {
+        ("clickhouse", Some(url)) => vec![
+            ("STACKHOUSE_CLICKHOUSE_URL", url.clone()),
+            ("STACKHOUSE_CLICKHOUSE_DATABASE", database),
+        ],
+        ("clickhouse", None) => {
+            eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it) or LOAD_ENGINE=embedded; skipping load benchmark");
+            return;
+        }
+        _ => vec![("STACKHOUSE_DATA_DIR", data_dir.path().display().to_string())],
     };
     let envelope_mode = std::env::var("LOAD_MODE").is_ok_and(|mode| mode == "envelope");
     let seconds: u64 = env_or("LOAD_SECONDS", 20);
     let connections: usize = env_or("LOAD_CONNECTIONS", if envelope_mode { 32 } else { 4 });
     let batch_size: usize = env_or("LOAD_BATCH", 1000);
     let binary = env!("CARGO_BIN_EXE_stackhouse");
-    let database = format!("stackhouse_bench_{}", std::process::id());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -123,8 +143,7 @@ fn main() {
 
     let created = Command::new(binary)
         .args(["project", "create", "bench", "--listen", &listen])
-        .env("STACKHOUSE_CLICKHOUSE_URL", &clickhouse)
-        .env("STACKHOUSE_CLICKHOUSE_DATABASE", &database)
+        .envs(storage.iter().cloned())
         .output()
         .unwrap();
     assert!(
@@ -145,8 +164,7 @@ fn main() {
 
     let child = Command::new(binary)
         .args(["serve", "--listen", &listen])
-        .env("STACKHOUSE_CLICKHOUSE_URL", &clickhouse)
-        .env("STACKHOUSE_CLICKHOUSE_DATABASE", &database)
+        .envs(storage.iter().cloned())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -300,9 +318,9 @@ fn main() {
         latencies.sort();
         let total = accepted.load(Ordering::Relaxed);
         if envelope_mode {
-            println!("load benchmark (Sentry envelopes, gzip, 1 event each, {connections} connections, avg event {average_event} bytes)");
+            println!("load benchmark ({engine} engine, Sentry envelopes, gzip, 1 event each, {connections} connections, avg event {average_event} bytes)");
         } else {
-            println!("load benchmark (native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
+            println!("load benchmark ({engine} engine, native NDJSON gzip, {connections} connections, {batch_size} events/request, avg event {average_event} bytes)");
         }
         println!("  sustained ingest:        {:.0} events/s ({total} events in {elapsed:.1} s)", total as f64 / elapsed);
         println!("  503 answers (queue full): {}", overloaded.load(Ordering::Relaxed));

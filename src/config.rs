@@ -2,7 +2,8 @@
 //!
 //! Every field says what it does and its default. `stackhouse serve --help` lists the flags and
 //! the `STACKHOUSE_*` environment variables that set them; the same names (snake_case) work as
-//! keys in the TOML file given with `--config` (sections `[ingest]`, `[writer]`, `[grouping]`).
+//! keys in the TOML file given with `--config` (sections `[ingest]`, `[writer]`, `[grouping]`,
+//! `[embedded]`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Fingerprinting and grouping.
     pub grouping: GroupingSettings,
+    /// The embedded engine (used when no ClickHouse URL is set): checkpoint, compaction and
+    /// analyst-query limits. Every field is documented with its default in
+    /// [`crate::engine::embedded::EmbeddedOptions`].
+    pub embedded: crate::engine::embedded::EmbeddedOptions,
 }
 
 impl Default for Config {
@@ -50,6 +55,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             writer: WriterConfig::default(),
             grouping: GroupingSettings::default(),
+            embedded: crate::engine::embedded::EmbeddedOptions::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::embedded::EmbeddedEngine;
 use stackhouse::engine::Engine;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{self, AppState};
@@ -183,10 +184,16 @@ fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
             user: config.clickhouse_user.clone(),
             password: config.clickhouse_password.clone(),
         }))),
-        None => bail!(
-            "the embedded engine is not available yet: ClickHouse is required, pass \
-             --clickhouse-url http://HOST:8123 (or set STACKHOUSE_CLICKHOUSE_URL)"
-        ),
+        None => {
+            let engine = EmbeddedEngine::open(&config.data_dir, config.embedded.clone())
+                .with_context(|| {
+                    format!(
+                        "cannot open the embedded engine's data directory {}",
+                        config.data_dir.display()
+                    )
+                })?;
+            Ok(Arc::new(engine))
+        }
     }
 }
 

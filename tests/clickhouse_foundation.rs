@@ -1,13 +1,14 @@
 //! The whole path on a real ClickHouse server: ingest → fingerprint → group → batch writer →
-//! ClickHouse → GraphQL, plus every kind of bad input and backpressure.
+//! ClickHouse → GraphQL, plus every kind of bad input and backpressure. (What every engine must
+//! answer alike, including the 10,000-event grouping test, is in `conformance.rs`.)
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::{clickhouse_engine, fresh_database, python_event, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
@@ -18,145 +19,6 @@ query($project: ID!) {
     id title culprit level platform status count userCount firstSeen lastSeen sparkline
   }
 }"#;
-
-fn iso(seconds: i64) -> String {
-    DateTime::<Utc>::from_timestamp(seconds, 0)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-}
-
-/// What one bug should add up to.
-#[derive(Default, Debug)]
-struct Expected {
-    title: String,
-    count: u64,
-    users: BTreeSet<String>,
-    first: i64,
-    last: i64,
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues() {
-    let server = TestServer::start(
-        clickhouse_engine(&fresh_database("bulk")),
-        Config::default(),
-    )
-    .await;
-    let now = Utc::now().timestamp();
-    // Five bugs; two share ValueError but come from different code paths.
-    let bugs: [(&str, &[&str]); 5] = [
-        ("ValueError", &["checkout_view", "parse_quantity"]),
-        ("ValueError", &["checkout_view", "apply_coupon"]),
-        ("KeyError", &["cart_view", "load_session"]),
-        (
-            "TimeoutError",
-            &["payment_view", "charge_card", "call_gateway"],
-        ),
-        ("ZeroDivisionError", &["report_view", "average_basket"]),
-    ];
-    let mut expected: BTreeMap<usize, Expected> = BTreeMap::new();
-    let mut lines = Vec::with_capacity(10_000);
-    for i in 0..10_000usize {
-        // Uneven mix so every count differs.
-        let bug = match i % 20 {
-            0..=7 => 0,
-            8..=12 => 1,
-            13..=15 => 2,
-            16..=17 => 3,
-            _ => 4,
-        };
-        let (exception_type, functions) = bugs[bug];
-        let message = match bug {
-            0 => format!("invalid literal for int() with base 10: '{}'", i * 7),
-            1 => format!("coupon {} expired for order {}", uuid::Uuid::new_v4(), i),
-            2 => format!("'session_{i}'"),
-            3 => format!(
-                "gateway 10.0.{}.{} timed out after {}ms",
-                i % 255,
-                i % 7,
-                3000 + i
-            ),
-            _ => "division by zero".to_owned(),
-        };
-        let user = (i % 3 != 0).then(|| format!("user-{}", (i * 13 + bug) % (50 + bug * 10)));
-        let timestamp = now - 7200 + (i as i64 % 7000);
-        let event = python_event(
-            exception_type,
-            &message,
-            functions,
-            user.as_deref(),
-            timestamp as f64,
-        );
-        let entry = expected.entry(bug).or_insert_with(|| Expected {
-            first: i64::MAX,
-            last: i64::MIN,
-            ..Expected::default()
-        });
-        entry.count += 1;
-        if let Some(user) = user {
-            entry.users.insert(user);
-        }
-        entry.first = entry.first.min(timestamp);
-        entry.last = entry.last.max(timestamp);
-        entry.title = format!("{exception_type}: {message}");
-        lines.push(event);
-    }
-
-    let (status, body) = server.send_ndjson(&lines).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["accepted"], 10_000);
-    assert_eq!(body["ids"].as_array().unwrap().len(), 10_000);
-    assert!(body["rejected"].as_array().unwrap().is_empty());
-
-    // The response came after the batch was durable: it is visible at once.
-    let data = server
-        .graphql(
-            ISSUES_QUERY,
-            json!({ "project": server.project_id.to_string() }),
-        )
-        .await;
-    let issues = data["issues"].as_array().unwrap();
-    assert_eq!(issues.len(), 5, "{issues:#?}");
-    let mut by_count: Vec<&Expected> = expected.values().collect();
-    by_count.sort_by_key(|bug| std::cmp::Reverse(bug.count));
-    for (issue, want) in issues.iter().zip(by_count) {
-        assert_eq!(issue["count"], want.count, "{issue}");
-        assert_eq!(issue["userCount"], want.users.len() as u64, "{issue}");
-        assert_eq!(issue["firstSeen"], iso(want.first), "{issue}");
-        assert_eq!(issue["lastSeen"], iso(want.last), "{issue}");
-        assert_eq!(issue["status"], "NEW");
-        assert_eq!(issue["platform"], "python");
-        assert_eq!(issue["level"], "error");
-        // The title is the first event's; every event of a bug shares its exception type.
-        let want_type = want.title.split(':').next().unwrap();
-        assert!(
-            issue["title"].as_str().unwrap().starts_with(want_type),
-            "{issue}"
-        );
-        let sparkline: u64 = issue["sparkline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            sparkline, want.count,
-            "all events are within the last 24 hours"
-        );
-    }
-    let culprits: BTreeSet<&str> = issues
-        .iter()
-        .map(|i| i["culprit"].as_str().unwrap())
-        .collect();
-    assert!(
-        culprits.contains("shop.parse in parse_quantity"),
-        "{culprits:?}"
-    );
-    assert!(
-        culprits.contains("shop.apply in apply_coupon"),
-        "{culprits:?}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {

@@ -5,6 +5,7 @@
 //! each engine maps them onto its own storage, column for column.
 
 pub mod clickhouse;
+pub mod embedded;
 mod record;
 
 use std::collections::HashMap;

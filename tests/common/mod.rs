@@ -1,15 +1,19 @@
-//! Shared harness for integration tests: a fresh ClickHouse database per test on the server
-//! `scripts/test.sh` starts, a Stackhouse server in-process on a free port, and small HTTP and
-//! GraphQL helpers.
+//! Shared harness for integration tests: the engines under test ([`Backend`]: a fresh
+//! ClickHouse database per test on the server `scripts/test.sh` starts, or an embedded engine
+//! in a temporary directory), a Stackhouse server in-process on a free port, and small
+//! ingest, HTTP and GraphQL helpers.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chrono::Utc;
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::Engine;
+use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions, StatusChange};
+use stackhouse::engine::{Engine, EventRecord, IssueStatus, WriteBatch};
+use stackhouse::group::Grouper;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{router, AppState};
 
@@ -38,6 +42,171 @@ pub fn fresh_database(test: &str) -> String {
         test,
         uuid::Uuid::new_v4().simple().to_string().split_at(8).0
     )
+}
+
+/// Where an engine under test keeps its data, so a test can open it again over the same data.
+pub enum Backend {
+    ClickHouse {
+        database: String,
+    },
+    Embedded {
+        directory: tempfile::TempDir,
+        options: EmbeddedOptions,
+    },
+}
+
+impl Backend {
+    /// A fresh ClickHouse database for one test.
+    pub fn clickhouse(test: &str) -> Backend {
+        Backend::ClickHouse {
+            database: fresh_database(test),
+        }
+    }
+
+    /// An embedded engine in a fresh temporary directory, with default options (everything
+    /// recent stays in the memtable and the write-ahead log).
+    pub fn embedded() -> Backend {
+        Backend::embedded_with(EmbeddedOptions::default())
+    }
+
+    /// An embedded engine that checkpoints every few dozen events and merges segments two at
+    /// a time, so reads cross the memtable, many Parquet segments and compactions.
+    pub fn embedded_segments() -> Backend {
+        Backend::embedded_with(EmbeddedOptions {
+            memtable_max_events: 40,
+            compaction_fan_in: 2,
+            row_group_events: 1024,
+            max_aggregate_deltas: 3,
+            ..EmbeddedOptions::default()
+        })
+    }
+
+    pub fn embedded_with(options: EmbeddedOptions) -> Backend {
+        Backend::Embedded {
+            directory: tempfile::tempdir().unwrap(),
+            options,
+        }
+    }
+
+    /// Opens the engine. An embedded engine must have been dropped (every handle) before it
+    /// is opened again: the data directory admits one process, one engine.
+    pub fn open(&self) -> Handle {
+        match self {
+            Backend::ClickHouse { database } => Handle {
+                engine: clickhouse_engine(database),
+                embedded: None,
+                clickhouse_database: Some(database.clone()),
+            },
+            Backend::Embedded { directory, options } => {
+                let engine =
+                    Arc::new(EmbeddedEngine::open(directory.path(), options.clone()).unwrap());
+                Handle {
+                    engine: engine.clone(),
+                    embedded: Some(engine),
+                    clickhouse_database: None,
+                }
+            }
+        }
+    }
+}
+
+/// An open engine under test.
+pub struct Handle {
+    pub engine: Arc<dyn Engine>,
+    /// The same engine, for embedded-only calls.
+    pub embedded: Option<Arc<EmbeddedEngine>>,
+    clickhouse_database: Option<String>,
+}
+
+impl Handle {
+    /// Records a lifecycle transition. The `Engine` trait has no lifecycle call yet (the
+    /// lifecycle issue adds it), so this writes each engine's `issue_state` directly.
+    pub async fn set_status(&self, project_id: u64, issue_id: u64, status: IssueStatus) {
+        if let Some(embedded) = &self.embedded {
+            embedded
+                .set_issue_status(StatusChange {
+                    project_id,
+                    issue_id,
+                    status,
+                    actor: "test".into(),
+                    comment: String::new(),
+                    changed_at: Utc::now(),
+                })
+                .await
+                .unwrap();
+            return;
+        }
+        let database = self.clickhouse_database.as_deref().unwrap();
+        let version = Utc::now().timestamp_nanos_opt().unwrap();
+        let insert = format!(
+            "INSERT INTO {database}.issue_state (project_id, issue_id, status, actor, comment, changed_at, version) \
+             VALUES ({project_id}, {issue_id}, '{}', 'test', '', now(), {version})",
+            status.as_str()
+        );
+        reqwest::Client::new()
+            .post(clickhouse_url())
+            .body(insert)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+}
+
+/// Fingerprints, groups and writes events as the ingest pipeline does (without the batch
+/// writer, so tests control batches and can drop the engine afterwards).
+pub struct Ingest {
+    grouper: Grouper,
+    grouping: stackhouse_grouping::GroupingConfig,
+}
+
+impl Ingest {
+    /// Loads the engine's fingerprint→issue mapping, as a starting server does.
+    pub async fn load(engine: &dyn Engine) -> Ingest {
+        Ingest {
+            grouper: Grouper::new(
+                stackhouse_grouping::GroupingConfig::default(),
+                engine.fingerprint_mappings().await.unwrap(),
+                &engine.issue_records().await.unwrap(),
+            ),
+            grouping: stackhouse_grouping::GroupingConfig::default(),
+        }
+    }
+
+    /// The batch the pipeline would store for these events (Sentry JSON).
+    pub fn prepare(&self, project_id: u64, events: &[Value]) -> WriteBatch {
+        let received = Utc::now();
+        let mut batch = WriteBatch::default();
+        for value in events {
+            let event = stackhouse_protocol::parse_event_value(value.clone(), received)
+                .unwrap()
+                .event;
+            let mut fingerprint = stackhouse_grouping::fingerprint_event(&event, &self.grouping);
+            self.grouper
+                .assign(project_id, &event, &mut fingerprint, received, &mut batch);
+            batch.events.push(EventRecord::from_event(
+                project_id,
+                &event,
+                received,
+                &fingerprint,
+            ));
+        }
+        batch
+    }
+
+    /// Prepares, writes (durably) and confirms a batch; returns it.
+    pub async fn write(
+        &self,
+        engine: &dyn Engine,
+        project_id: u64,
+        events: &[Value],
+    ) -> WriteBatch {
+        let batch = self.prepare(project_id, events);
+        engine.write(&batch).await.unwrap();
+        self.grouper.confirm(&batch);
+        batch
+    }
 }
 
 /// A running server with one project.

@@ -1,0 +1,242 @@
+//! A small binary encoding (little-endian integers, length-prefixed strings) and checksummed,
+//! atomically replaced files: what the write-ahead log and the checkpoint files are made of.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::EmbeddedError;
+
+/// Appends values to a byte buffer.
+#[derive(Default)]
+pub struct Encoder {
+    buffer: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    pub fn with_capacity(capacity: usize) -> Encoder {
+        Encoder {
+            buffer: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub fn u8(&mut self, value: u8) {
+        self.buffer.push(value);
+    }
+
+    pub fn u64(&mut self, value: u64) {
+        self.buffer.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub fn i64(&mut self, value: i64) {
+        self.buffer.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub fn len(&mut self, value: usize) {
+        self.u64(value as u64);
+    }
+
+    pub fn bytes(&mut self, value: &[u8]) {
+        self.len(value.len());
+        self.buffer.extend_from_slice(value);
+    }
+
+    pub fn str(&mut self, value: &str) {
+        self.bytes(value.as_bytes());
+    }
+
+    pub fn time(&mut self, value: DateTime<Utc>) {
+        self.i64(value.timestamp());
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buffer
+    }
+}
+
+/// Reads values back in the order they were encoded; every read is bounds-checked, so a
+/// corrupt input is an error, never a panic.
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Decoder<'a> {
+    /// `what` names the input in error messages.
+    pub fn new(input: &'a [u8], what: &'static str) -> Decoder<'a> {
+        Decoder { input, what }
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'a [u8], EmbeddedError> {
+        if self.input.len() < count {
+            return Err(EmbeddedError::Corrupt(format!(
+                "{}: truncated (wanted {count} more bytes, {} left)",
+                self.what,
+                self.input.len()
+            )));
+        }
+        let (head, tail) = self.input.split_at(count);
+        self.input = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], EmbeddedError> {
+        let mut array = [0u8; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, EmbeddedError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u64(&mut self) -> Result<u64, EmbeddedError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, EmbeddedError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+
+    /// A count of items that follow; checked against the bytes left so a corrupt count cannot
+    /// make the caller reserve absurd amounts of memory.
+    pub fn len(&mut self) -> Result<usize, EmbeddedError> {
+        let value = self.u64()?;
+        match usize::try_from(value) {
+            Ok(count) if count <= self.input.len() => Ok(count),
+            _ => Err(EmbeddedError::Corrupt(format!(
+                "{}: length {value} exceeds the {} bytes left",
+                self.what,
+                self.input.len()
+            ))),
+        }
+    }
+
+    pub fn bytes(&mut self) -> Result<&'a [u8], EmbeddedError> {
+        let count = self.len()?;
+        self.take(count)
+    }
+
+    pub fn string(&mut self) -> Result<String, EmbeddedError> {
+        let bytes = self.bytes()?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| EmbeddedError::Corrupt(format!("{}: invalid UTF-8", self.what)))
+    }
+
+    pub fn time(&mut self) -> Result<DateTime<Utc>, EmbeddedError> {
+        let seconds = self.i64()?;
+        DateTime::from_timestamp(seconds, 0).ok_or_else(|| {
+            EmbeddedError::Corrupt(format!("{}: timestamp {seconds} out of range", self.what))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+}
+
+/// File layout of a checkpoint file: `MAGIC (8 bytes) | payload | crc32(payload) (4 bytes)`.
+const FILE_MAGIC: &[u8; 8] = b"STKHSE01";
+
+/// Writes `payload` to `path` so that `path` holds either its old content or the whole new
+/// one, whatever happens: write a temporary file, sync it, rename it over, sync the directory.
+pub fn write_checked_file(path: &Path, payload: &[u8]) -> Result<(), EmbeddedError> {
+    let mut checksum = crc32fast::Hasher::new();
+    checksum.update(payload);
+    let temporary = path.with_extension("tmp");
+    {
+        let mut file = File::create(&temporary)?;
+        file.write_all(FILE_MAGIC)?;
+        file.write_all(payload)?;
+        file.write_all(&checksum.finalize().to_le_bytes())?;
+        file.sync_all()?;
+    }
+    fs::rename(&temporary, path)?;
+    sync_parent_directory(path)?;
+    Ok(())
+}
+
+/// Reads a file written by [`write_checked_file`] and verifies its checksum.
+pub fn read_checked_file(path: &Path) -> Result<Vec<u8>, EmbeddedError> {
+    let mut content = fs::read(path)?;
+    let corrupt = |why: &str| EmbeddedError::Corrupt(format!("{}: {why}", path.display()));
+    if content.len() < FILE_MAGIC.len() + 4 || &content[..FILE_MAGIC.len()] != FILE_MAGIC {
+        return Err(corrupt("not a Stackhouse checkpoint file"));
+    }
+    let checksum_at = content.len() - 4;
+    let mut stored = [0u8; 4];
+    stored.copy_from_slice(&content[checksum_at..]);
+    let payload = &content[FILE_MAGIC.len()..checksum_at];
+    if crc32fast::hash(payload) != u32::from_le_bytes(stored) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    content.truncate(checksum_at);
+    content.drain(..FILE_MAGIC.len());
+    Ok(content)
+}
+
+/// Makes a rename or a file creation in `path`'s directory durable.
+pub fn sync_parent_directory(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(directory) => sync_directory(directory),
+        None => Ok(()),
+    }
+}
+
+pub fn sync_directory(directory: &Path) -> io::Result<()> {
+    OpenOptions::new().read(true).open(directory)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_truncation_is_an_error() {
+        let mut encoder = Encoder::new();
+        encoder.u8(7);
+        encoder.u64(u64::MAX);
+        encoder.i64(-5);
+        encoder.str("héllo");
+        encoder.time(DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default());
+        let bytes = encoder.finish();
+        let mut decoder = Decoder::new(&bytes, "test");
+        assert_eq!(decoder.u8().ok(), Some(7));
+        assert_eq!(decoder.u64().ok(), Some(u64::MAX));
+        assert_eq!(decoder.i64().ok(), Some(-5));
+        assert_eq!(decoder.string().ok().as_deref(), Some("héllo"));
+        assert_eq!(
+            decoder.time().ok().map(|t| t.timestamp()),
+            Some(1_700_000_000)
+        );
+        assert!(decoder.is_empty());
+
+        let mut short = Decoder::new(&bytes[..12], "test");
+        assert!(short.u8().is_ok() && short.u64().is_ok());
+        assert!(short.i64().is_err());
+        // A corrupt length never allocates past the input.
+        let mut absurd = Decoder::new(&[0xff; 8], "test");
+        assert!(absurd.len().is_err());
+    }
+
+    #[test]
+    fn checked_files_detect_corruption() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("state.bin");
+        write_checked_file(&path, b"payload").expect("write");
+        assert_eq!(
+            read_checked_file(&path).ok().as_deref(),
+            Some(&b"payload"[..])
+        );
+        let mut bytes = fs::read(&path).expect("read");
+        bytes[9] ^= 1;
+        fs::write(&path, bytes).expect("write");
+        assert!(read_checked_file(&path).is_err());
+    }
+}

@@ -1,0 +1,454 @@
+//! The `events` table as Arrow: its schema (column for column `sql/0001_events.sql`) and the
+//! conversion of [`EventRecord`]s to a `RecordBatch` and back.
+//!
+//! Timestamps are whole seconds (ClickHouse `DateTime`), clamped the same way, so both engines
+//! store and return the same values.
+
+use std::sync::{Arc, LazyLock};
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, ListArray, ListBuilder, PrimitiveBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampSecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampSecondType, UInt32Type, UInt64Type,
+    UInt8Type,
+};
+
+use super::EmbeddedError;
+use crate::engine::EventRecord;
+
+pub const TIMEZONE: &str = "UTC";
+
+/// `Timestamp(Second, UTC)`: ClickHouse's `DateTime`.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Second, Some(TIMEZONE.into()))
+}
+
+fn list_of(item: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new("item", item, false)))
+}
+
+const STRING_COLUMNS_BEFORE_ARRAYS: [&str; 13] = [
+    "grouping_version",
+    "grouping_explanation",
+    "title",
+    "culprit",
+    "platform",
+    "level",
+    "logger",
+    "environment",
+    "release",
+    "dist",
+    "server_name",
+    "transaction",
+    "message",
+];
+
+const STRING_COLUMNS_AFTER_ARRAYS: [&str; 12] = [
+    "user_key",
+    "user_id",
+    "user_email",
+    "user_ip",
+    "user_username",
+    "request_method",
+    "request_url",
+    "trace_id",
+    "span_id",
+    "sdk_name",
+    "sdk_version",
+    "details",
+];
+
+static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("project_id", DataType::UInt64, false),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("timestamp", timestamp_type(), false),
+        Field::new("received", timestamp_type(), false),
+        Field::new("fingerprint", DataType::UInt64, false),
+    ];
+    fields.extend(
+        STRING_COLUMNS_BEFORE_ARRAYS
+            .iter()
+            .map(|name| Field::new(*name, DataType::Utf8, false)),
+    );
+    for name in [
+        "exception_types",
+        "exception_values",
+        "frame_modules",
+        "frame_functions",
+        "frame_filenames",
+    ] {
+        fields.push(Field::new(name, list_of(DataType::Utf8), false));
+    }
+    fields.push(Field::new(
+        "frame_linenos",
+        list_of(DataType::UInt32),
+        false,
+    ));
+    fields.push(Field::new("frame_in_app", list_of(DataType::UInt8), false));
+    fields.push(Field::new("tag_keys", list_of(DataType::Utf8), false));
+    fields.push(Field::new("tag_values", list_of(DataType::Utf8), false));
+    fields.extend(
+        STRING_COLUMNS_AFTER_ARRAYS
+            .iter()
+            .map(|name| Field::new(*name, DataType::Utf8, false)),
+    );
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema of the `events` table.
+pub fn events_schema() -> SchemaRef {
+    EVENTS_SCHEMA.clone()
+}
+
+/// ClickHouse `DateTime` semantics: whole seconds since the epoch, clamped to `u32`.
+pub fn epoch_seconds(time: DateTime<Utc>) -> i64 {
+    time.timestamp().clamp(0, i64::from(u32::MAX))
+}
+
+pub fn from_epoch_seconds(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// A time as the engines store it (whole seconds, clamped).
+pub fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
+    from_epoch_seconds(epoch_seconds(time))
+}
+
+fn strings<'a>(records: &'a [EventRecord], field: fn(&'a EventRecord) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(records.iter().map(field)))
+}
+
+fn string_lists<'a>(
+    records: &'a [EventRecord],
+    field: fn(&'a EventRecord) -> &'a [String],
+) -> ArrayRef {
+    let mut builder = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
+    for record in records {
+        for value in field(record) {
+            builder.values().append_value(value);
+        }
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+fn primitive_lists<T, V>(records: &[EventRecord], field: fn(&EventRecord) -> &[V]) -> ArrayRef
+where
+    T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = V>,
+    V: Copy,
+{
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new())
+        .with_field(Arc::new(Field::new("item", T::DATA_TYPE, false)));
+    for record in records {
+        builder.values().append_slice(field(record));
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+fn timestamps(records: &[EventRecord], field: fn(&EventRecord) -> DateTime<Utc>) -> ArrayRef {
+    Arc::new(
+        TimestampSecondArray::from_iter_values(
+            records.iter().map(|record| epoch_seconds(field(record))),
+        )
+        .with_timezone(TIMEZONE),
+    )
+}
+
+/// The events as one batch of the `events` table.
+pub fn to_record_batch(records: &[EventRecord]) -> Result<RecordBatch, EmbeddedError> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(
+            records.iter().map(|r| r.project_id),
+        )),
+        strings(records, |r| &r.event_id),
+        timestamps(records, |r| r.timestamp),
+        timestamps(records, |r| r.received),
+        Arc::new(UInt64Array::from_iter_values(
+            records.iter().map(|r| r.fingerprint),
+        )),
+        strings(records, |r| &r.grouping_version),
+        strings(records, |r| &r.grouping_explanation),
+        strings(records, |r| &r.title),
+        strings(records, |r| &r.culprit),
+        strings(records, |r| &r.platform),
+        strings(records, |r| &r.level),
+        strings(records, |r| &r.logger),
+        strings(records, |r| &r.environment),
+        strings(records, |r| &r.release),
+        strings(records, |r| &r.dist),
+        strings(records, |r| &r.server_name),
+        strings(records, |r| &r.transaction),
+        strings(records, |r| &r.message),
+        string_lists(records, |r| &r.exception_types),
+        string_lists(records, |r| &r.exception_values),
+        string_lists(records, |r| &r.frame_modules),
+        string_lists(records, |r| &r.frame_functions),
+        string_lists(records, |r| &r.frame_filenames),
+        primitive_lists::<UInt32Type, u32>(records, |r| &r.frame_linenos),
+        primitive_lists::<UInt8Type, u8>(records, |r| &r.frame_in_app),
+        string_lists(records, |r| &r.tag_keys),
+        string_lists(records, |r| &r.tag_values),
+        strings(records, |r| &r.user_key),
+        strings(records, |r| &r.user_id),
+        strings(records, |r| &r.user_email),
+        strings(records, |r| &r.user_ip),
+        strings(records, |r| &r.user_username),
+        strings(records, |r| &r.request_method),
+        strings(records, |r| &r.request_url),
+        strings(records, |r| &r.trace_id),
+        strings(records, |r| &r.span_id),
+        strings(records, |r| &r.sdk_name),
+        strings(records, |r| &r.sdk_version),
+        strings(records, |r| &r.details),
+    ];
+    Ok(RecordBatch::try_new(events_schema(), columns)?)
+}
+
+/// Typed access to the columns of an `events` batch (any projection that keeps the names).
+pub struct EventColumns<'a> {
+    batch: &'a RecordBatch,
+}
+
+impl<'a> EventColumns<'a> {
+    pub fn new(batch: &'a RecordBatch) -> EventColumns<'a> {
+        EventColumns { batch }
+    }
+
+    fn column(&self, name: &str) -> Result<&'a ArrayRef, EmbeddedError> {
+        self.batch
+            .column_by_name(name)
+            .ok_or_else(|| EmbeddedError::Corrupt(format!("events batch has no column {name}")))
+    }
+
+    pub fn u64(&self, name: &str) -> Result<&'a UInt64Array, EmbeddedError> {
+        self.column(name)?
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| EmbeddedError::Corrupt(format!("column {name} is not UInt64")))
+    }
+
+    pub fn seconds(&self, name: &str) -> Result<&'a TimestampSecondArray, EmbeddedError> {
+        self.column(name)?
+            .as_primitive_opt::<TimestampSecondType>()
+            .ok_or_else(|| EmbeddedError::Corrupt(format!("column {name} is not Timestamp(s)")))
+    }
+
+    pub fn string(&self, name: &str) -> Result<&'a StringArray, EmbeddedError> {
+        self.column(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| EmbeddedError::Corrupt(format!("column {name} is not Utf8")))
+    }
+
+    pub fn list(&self, name: &str) -> Result<&'a ListArray, EmbeddedError> {
+        self.column(name)?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| EmbeddedError::Corrupt(format!("column {name} is not a List")))
+    }
+}
+
+fn string_list_at(list: &ListArray, row: usize) -> Result<Vec<String>, EmbeddedError> {
+    let values = list.value(row);
+    let values = values
+        .as_string_opt::<i32>()
+        .ok_or_else(|| EmbeddedError::Corrupt("list items are not Utf8".into()))?;
+    Ok(values.iter().map(|v| v.unwrap_or("").to_owned()).collect())
+}
+
+fn primitive_list_at<T>(list: &ListArray, row: usize) -> Result<Vec<T::Native>, EmbeddedError>
+where
+    T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+{
+    let values = list.value(row);
+    let values = values
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| EmbeddedError::Corrupt("list items have the wrong type".into()))?;
+    Ok(values.values().to_vec())
+}
+
+/// Rows of a full `events` batch back as records.
+pub fn to_records(batch: &RecordBatch) -> Result<Vec<EventRecord>, EmbeddedError> {
+    let columns = EventColumns::new(batch);
+    let text = |name: &str| columns.string(name);
+    let (project_id, fingerprint) = (columns.u64("project_id")?, columns.u64("fingerprint")?);
+    let (timestamp, received) = (columns.seconds("timestamp")?, columns.seconds("received")?);
+    let names_before: Vec<&StringArray> = STRING_COLUMNS_BEFORE_ARRAYS
+        .iter()
+        .map(|name| text(name))
+        .collect::<Result<_, _>>()?;
+    let names_after: Vec<&StringArray> = STRING_COLUMNS_AFTER_ARRAYS
+        .iter()
+        .map(|name| text(name))
+        .collect::<Result<_, _>>()?;
+    let event_id = text("event_id")?;
+    let lists: Vec<&ListArray> = [
+        "exception_types",
+        "exception_values",
+        "frame_modules",
+        "frame_functions",
+        "frame_filenames",
+        "frame_linenos",
+        "frame_in_app",
+        "tag_keys",
+        "tag_values",
+    ]
+    .iter()
+    .map(|name| columns.list(name))
+    .collect::<Result<_, _>>()?;
+    let mut records = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let before = |index: usize| names_before[index].value(row).to_owned();
+        let after = |index: usize| names_after[index].value(row).to_owned();
+        records.push(EventRecord {
+            project_id: project_id.value(row),
+            event_id: event_id.value(row).to_owned(),
+            timestamp: from_epoch_seconds(timestamp.value(row)),
+            received: from_epoch_seconds(received.value(row)),
+            fingerprint: fingerprint.value(row),
+            grouping_version: before(0),
+            grouping_explanation: before(1),
+            title: before(2),
+            culprit: before(3),
+            platform: before(4),
+            level: before(5),
+            logger: before(6),
+            environment: before(7),
+            release: before(8),
+            dist: before(9),
+            server_name: before(10),
+            transaction: before(11),
+            message: before(12),
+            exception_types: string_list_at(lists[0], row)?,
+            exception_values: string_list_at(lists[1], row)?,
+            frame_modules: string_list_at(lists[2], row)?,
+            frame_functions: string_list_at(lists[3], row)?,
+            frame_filenames: string_list_at(lists[4], row)?,
+            frame_linenos: primitive_list_at::<UInt32Type>(lists[5], row)?,
+            frame_in_app: primitive_list_at::<UInt8Type>(lists[6], row)?,
+            tag_keys: string_list_at(lists[7], row)?,
+            tag_values: string_list_at(lists[8], row)?,
+            user_key: after(0),
+            user_id: after(1),
+            user_email: after(2),
+            user_ip: after(3),
+            user_username: after(4),
+            request_method: after(5),
+            request_url: after(6),
+            trace_id: after(7),
+            span_id: after(8),
+            sdk_name: after(9),
+            sdk_version: after(10),
+            details: after(11),
+        });
+    }
+    Ok(records)
+}
+
+/// Encodes a batch as an Arrow IPC stream (the write-ahead log's event payload).
+pub fn to_ipc(batch: &RecordBatch) -> Result<Vec<u8>, EmbeddedError> {
+    use datafusion::arrow::ipc::writer::StreamWriter;
+    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    Ok(writer.into_inner()?)
+}
+
+/// Decodes what [`to_ipc`] wrote, checking it is an `events` batch.
+pub fn from_ipc(bytes: &[u8]) -> Result<RecordBatch, EmbeddedError> {
+    use datafusion::arrow::ipc::reader::StreamReader;
+    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch?);
+    }
+    let schema = events_schema();
+    if batches
+        .iter()
+        .any(|b| b.schema().fields() != schema.fields())
+    {
+        return Err(EmbeddedError::Corrupt(
+            "logged events do not have the events schema".into(),
+        ));
+    }
+    Ok(datafusion::arrow::compute::concat_batches(
+        &schema, &batches,
+    )?)
+}
+
+/// A plausible record for unit tests.
+#[cfg(test)]
+pub fn sample_record(index: u64) -> EventRecord {
+    EventRecord {
+        project_id: 1 + index % 2,
+        event_id: format!("{index:032x}"),
+        timestamp: from_epoch_seconds(1_700_000_000 + index as i64),
+        received: from_epoch_seconds(1_700_000_100),
+        fingerprint: 42 + index % 3,
+        grouping_version: "v2".into(),
+        grouping_explanation: "{}".into(),
+        title: format!("ValueError: {index}"),
+        culprit: "app in run".into(),
+        platform: "python".into(),
+        level: "error".into(),
+        logger: String::new(),
+        environment: "prod".into(),
+        release: "1.0".into(),
+        dist: String::new(),
+        server_name: "web-1".into(),
+        transaction: "/x".into(),
+        message: String::new(),
+        exception_types: vec!["ValueError".into()],
+        exception_values: vec![index.to_string()],
+        frame_modules: vec!["app".into(), "lib".into()],
+        frame_functions: vec!["run".into(), "go".into()],
+        frame_filenames: vec!["app.py".into(), "lib.py".into()],
+        frame_linenos: vec![3, 4],
+        frame_in_app: vec![1, 0],
+        tag_keys: vec!["region".into()],
+        tag_values: vec!["eu".into()],
+        user_key: format!("id:{}", index % 5),
+        user_id: (index % 5).to_string(),
+        user_email: String::new(),
+        user_ip: String::new(),
+        user_username: String::new(),
+        request_method: "GET".into(),
+        request_url: "https://x".into(),
+        trace_id: String::new(),
+        span_id: String::new(),
+        sdk_name: "sentry.python".into(),
+        sdk_version: "2".into(),
+        details: "{}".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_arrow_and_ipc() {
+        let records: Vec<EventRecord> = (0..10).map(sample_record).collect();
+        let batch = to_record_batch(&records).expect("batch");
+        assert_eq!(batch.schema(), events_schema());
+        assert_eq!(to_records(&batch).expect("records"), records);
+        let decoded = from_ipc(&to_ipc(&batch).expect("ipc")).expect("decode");
+        assert_eq!(to_records(&decoded).expect("records"), records);
+        let empty = to_record_batch(&[]).expect("empty");
+        assert_eq!(empty.num_rows(), 0);
+    }
+
+    #[test]
+    fn times_are_whole_clamped_seconds() {
+        let before_epoch = DateTime::from_timestamp(-5, 0).unwrap_or_default();
+        assert_eq!(epoch_seconds(before_epoch), 0);
+        let fractional = DateTime::from_timestamp(10, 900_000_000).unwrap_or_default();
+        assert_eq!(stored_time(fractional).timestamp(), 10);
+    }
+}

@@ -1,0 +1,430 @@
+//! Parquet segments: immutable files of events sorted by (project_id, fingerprint, timestamp)
+//! with page statistics, so DataFusion prunes row groups and pages on those columns; written
+//! from a frozen memtable at each checkpoint and merged by size-tiered compaction.
+//!
+//! Compaction policy: a segment written by a checkpoint has level 0; merging `fan_in` segments
+//! of one level gives one segment of the next level. Merging starts as soon as a level holds
+//! `fan_in` segments, so at most `fan_in - 1` segments wait per level and the file count grows
+//! with the logarithm of the data (about a dozen files for ten million events). A merge
+//! streams its inputs (a k-way merge of sorted files, a few batches in memory at a time).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use datafusion::arrow::array::{RecordBatch, TimestampSecondArray, UInt64Array};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::{KeyValue, SortingColumn};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde::{Deserialize, Serialize};
+
+use super::codec::sync_parent_directory;
+use super::event_batch::{events_schema, EventColumns};
+use super::EmbeddedError;
+
+/// Rows per batch while merging and writing.
+const BATCH_ROWS: usize = 8192;
+
+/// One segment, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentInfo {
+    /// File name inside `segments/`.
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The write-ahead log records whose events it holds (for diagnostics; the manifest's
+    /// checkpoint sequence number is what replay trusts).
+    pub min_seq: u64,
+    pub max_seq: u64,
+    pub level: u32,
+}
+
+/// Column indexes of the sort key in the `events` schema.
+const PROJECT_ID: usize = 0;
+const TIMESTAMP: usize = 2;
+const FINGERPRINT: usize = 4;
+
+fn writer_properties(row_group_rows: usize, min_seq: u64, max_seq: u64) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1024)))
+        .set_sorting_columns(Some(vec![
+            SortingColumn {
+                column_idx: PROJECT_ID as i32,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: FINGERPRINT as i32,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: TIMESTAMP as i32,
+                descending: false,
+                nulls_first: false,
+            },
+        ]))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("stackhouse.min_seq".to_owned(), min_seq.to_string()),
+            KeyValue::new("stackhouse.max_seq".to_owned(), max_seq.to_string()),
+        ]))
+        .build()
+}
+
+/// Sort key of one row.
+type Key = (u64, u64, i64);
+
+struct KeyColumns {
+    project_ids: UInt64Array,
+    fingerprints: UInt64Array,
+    timestamps: TimestampSecondArray,
+}
+
+impl KeyColumns {
+    fn of(batch: &RecordBatch) -> Result<KeyColumns, EmbeddedError> {
+        let columns = EventColumns::new(batch);
+        Ok(KeyColumns {
+            project_ids: columns.u64("project_id")?.clone(),
+            fingerprints: columns.u64("fingerprint")?.clone(),
+            timestamps: columns.seconds("timestamp")?.clone(),
+        })
+    }
+
+    fn key(&self, row: usize) -> Key {
+        (
+            self.project_ids.value(row),
+            self.fingerprints.value(row),
+            self.timestamps.value(row),
+        )
+    }
+}
+
+/// Writes a Parquet file through a temporary name, synced, so `path` is whole or absent.
+struct SegmentWriter {
+    writer: ArrowWriter<File>,
+    temporary: PathBuf,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl SegmentWriter {
+    fn create(path: &Path, properties: WriterProperties) -> Result<SegmentWriter, EmbeddedError> {
+        let temporary = path.with_extension("parquet.tmp");
+        let file = File::create(&temporary)?;
+        let writer = ArrowWriter::try_new(file, events_schema(), Some(properties))?;
+        Ok(SegmentWriter {
+            writer,
+            temporary,
+            path: path.to_owned(),
+            rows: 0,
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), EmbeddedError> {
+        self.rows += batch.num_rows() as u64;
+        Ok(self.writer.write(batch)?)
+    }
+
+    /// Gives up: the temporary file is removed.
+    fn abandon(self) {
+        let temporary = self.temporary.clone();
+        drop(self);
+        let _ = fs::remove_file(temporary);
+    }
+
+    /// Returns (rows, bytes on disk).
+    fn finish(mut self) -> Result<(u64, u64), EmbeddedError> {
+        self.writer.finish()?;
+        self.writer.inner().sync_all()?;
+        drop(self.writer);
+        let bytes = fs::metadata(&self.temporary)?.len();
+        fs::rename(&self.temporary, &self.path)?;
+        sync_parent_directory(&self.path)?;
+        Ok((self.rows, bytes))
+    }
+}
+
+/// Writes `batches` (in any order) to a new segment at `path`, sorted by the segment key.
+/// Returns (rows, bytes on disk).
+pub fn write_sorted(
+    path: &Path,
+    batches: &[RecordBatch],
+    row_group_rows: usize,
+    seq_range: (u64, u64),
+) -> Result<(u64, u64), EmbeddedError> {
+    let mut order: Vec<(Key, usize, usize)> = Vec::new();
+    for (batch_index, batch) in batches.iter().enumerate() {
+        let keys = KeyColumns::of(batch)?;
+        order.extend((0..batch.num_rows()).map(|row| (keys.key(row), batch_index, row)));
+    }
+    order.sort_unstable();
+    let properties = writer_properties(row_group_rows, seq_range.0, seq_range.1);
+    let mut writer = SegmentWriter::create(path, properties)?;
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let mut indices = Vec::with_capacity(BATCH_ROWS);
+    for chunk in order.chunks(BATCH_ROWS) {
+        indices.clear();
+        indices.extend(chunk.iter().map(|&(_, batch, row)| (batch, row)));
+        writer.write(&interleave_record_batch(&sources, &indices)?)?;
+    }
+    writer.finish()
+}
+
+/// Reads a segment in batches, optionally only some columns.
+pub fn read(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<ParquetRecordBatchReader, EmbeddedError> {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(BATCH_ROWS);
+    let builder = match columns {
+        Some(columns) => {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    Ok(builder.build()?)
+}
+
+/// One input of a merge: its reader and the batch it is in.
+struct MergeInput {
+    reader: ParquetRecordBatchReader,
+    batch: Option<(RecordBatch, KeyColumns)>,
+    row: usize,
+    /// Index of the current batch among the sources of the output chunk being built.
+    slot: Option<usize>,
+}
+
+impl MergeInput {
+    /// Moves to the next row; false at the end of the input.
+    fn advance(&mut self) -> Result<bool, EmbeddedError> {
+        if let Some((batch, _)) = &self.batch {
+            if self.row + 1 < batch.num_rows() {
+                self.row += 1;
+                return Ok(true);
+            }
+        }
+        self.slot = None;
+        self.row = 0;
+        loop {
+            match self.reader.next() {
+                None => {
+                    self.batch = None;
+                    return Ok(false);
+                }
+                Some(batch) => {
+                    let batch = batch?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    let keys = KeyColumns::of(&batch)?;
+                    self.batch = Some((batch, keys));
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    fn key(&self) -> Option<Key> {
+        self.batch.as_ref().map(|(_, keys)| keys.key(self.row))
+    }
+}
+
+/// Merges sorted segments into one sorted segment at `output`. Returns (rows, bytes on disk).
+pub fn merge(
+    inputs: &[PathBuf],
+    output: &Path,
+    row_group_rows: usize,
+    seq_range: (u64, u64),
+    cancel: &AtomicBool,
+) -> Result<(u64, u64), EmbeddedError> {
+    let mut sources = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        sources.push(MergeInput {
+            reader: read(path, None)?,
+            batch: None,
+            row: 0,
+            slot: None,
+        });
+    }
+    let mut heap = BinaryHeap::new();
+    for (index, source) in sources.iter_mut().enumerate() {
+        if source.advance()? {
+            if let Some(key) = source.key() {
+                heap.push(Reverse((key, index)));
+            }
+        }
+    }
+    let properties = writer_properties(row_group_rows, seq_range.0, seq_range.1);
+    let mut writer = SegmentWriter::create(output, properties)?;
+    let mut chunk_sources: Vec<RecordBatch> = Vec::new();
+    let mut indices: Vec<(usize, usize)> = Vec::with_capacity(BATCH_ROWS);
+    while let Some(Reverse((_, index))) = heap.pop() {
+        let source = &mut sources[index];
+        let Some((batch, _)) = &source.batch else {
+            continue;
+        };
+        let slot = match source.slot {
+            Some(slot) => slot,
+            None => {
+                chunk_sources.push(batch.clone());
+                let slot = chunk_sources.len() - 1;
+                source.slot = Some(slot);
+                slot
+            }
+        };
+        indices.push((slot, source.row));
+        if source.advance()? {
+            if let Some(key) = source.key() {
+                heap.push(Reverse((key, index)));
+            }
+        }
+        if indices.len() == BATCH_ROWS {
+            flush_chunk(&mut writer, &mut chunk_sources, &mut indices, &mut sources)?;
+            if cancel.load(Ordering::Relaxed) {
+                writer.abandon();
+                return Err(EmbeddedError::ShuttingDown);
+            }
+        }
+    }
+    if !indices.is_empty() {
+        flush_chunk(&mut writer, &mut chunk_sources, &mut indices, &mut sources)?;
+    }
+    writer.finish()
+}
+
+fn flush_chunk(
+    writer: &mut SegmentWriter,
+    chunk_sources: &mut Vec<RecordBatch>,
+    indices: &mut Vec<(usize, usize)>,
+    sources: &mut [MergeInput],
+) -> Result<(), EmbeddedError> {
+    let references: Vec<&RecordBatch> = chunk_sources.iter().collect();
+    writer.write(&interleave_record_batch(&references, indices)?)?;
+    indices.clear();
+    chunk_sources.clear();
+    for source in sources {
+        source.slot = None;
+    }
+    Ok(())
+}
+
+/// The segments to merge next, if any: the `fan_in` oldest of the lowest level that has
+/// `fan_in` of them.
+pub fn pick_compaction(segments: &[SegmentInfo], fan_in: usize) -> Option<Vec<SegmentInfo>> {
+    let fan_in = fan_in.max(2);
+    let mut levels: Vec<u32> = segments.iter().map(|s| s.level).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    for level in levels {
+        let mut candidates: Vec<&SegmentInfo> =
+            segments.iter().filter(|s| s.level == level).collect();
+        if candidates.len() >= fan_in {
+            candidates.sort_by_key(|s| s.min_seq);
+            return Some(candidates.into_iter().take(fan_in).cloned().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::embedded::event_batch::{sample_record, to_record_batch, to_records};
+
+    fn read_all(path: &Path) -> Vec<crate::engine::EventRecord> {
+        let mut records = Vec::new();
+        for batch in read(path, None).expect("read") {
+            records.extend(to_records(&batch.expect("batch")).expect("records"));
+        }
+        records
+    }
+
+    fn sort_key(record: &crate::engine::EventRecord) -> (u64, u64, i64) {
+        (
+            record.project_id,
+            record.fingerprint,
+            record.timestamp.timestamp(),
+        )
+    }
+
+    #[test]
+    fn segments_are_sorted_and_merges_keep_every_row_in_order() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut paths = Vec::new();
+        let mut all = Vec::new();
+        for segment in 0..3u64 {
+            // Interleaved, unsorted input across several batches.
+            let batches: Vec<RecordBatch> = (0..4u64)
+                .map(|part| {
+                    let records: Vec<_> = (0..3000u64)
+                        .rev()
+                        .map(|i| sample_record(segment * 100_000 + part * 10_000 + i * 7 % 3000))
+                        .collect();
+                    all.extend(records.clone());
+                    to_record_batch(&records).expect("batch")
+                })
+                .collect();
+            let path = directory.path().join(format!("seg-{segment}.parquet"));
+            let (rows, bytes) =
+                write_sorted(&path, &batches, 5000, (segment, segment)).expect("write");
+            assert_eq!(rows, 12_000);
+            assert!(bytes > 0);
+            let records = read_all(&path);
+            assert!(records
+                .windows(2)
+                .all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
+            paths.push(path);
+        }
+        let output = directory.path().join("merged.parquet");
+        let (rows, _) =
+            merge(&paths, &output, 5000, (0, 2), &AtomicBool::new(false)).expect("merge");
+        assert_eq!(rows, 36_000);
+        let merged = read_all(&output);
+        assert!(merged
+            .windows(2)
+            .all(|w| sort_key(&w[0]) <= sort_key(&w[1])));
+        let mut merged_ids: Vec<String> = merged.into_iter().map(|r| r.event_id).collect();
+        let mut all_ids: Vec<String> = all.into_iter().map(|r| r.event_id).collect();
+        merged_ids.sort();
+        all_ids.sort();
+        assert_eq!(merged_ids, all_ids);
+        assert!(!directory.path().join("merged.parquet.tmp").exists());
+    }
+
+    #[test]
+    fn compaction_merges_full_levels_oldest_first() {
+        let segment = |file: &str, level: u32, min_seq: u64| SegmentInfo {
+            file: file.into(),
+            rows: 1,
+            bytes: 1,
+            min_seq,
+            max_seq: min_seq,
+            level,
+        };
+        let mut segments = vec![
+            segment("a", 1, 1),
+            segment("b", 0, 5),
+            segment("c", 0, 3),
+            segment("d", 0, 4),
+        ];
+        assert_eq!(pick_compaction(&segments, 4), None);
+        segments.push(segment("e", 0, 6));
+        let picked: Vec<String> = pick_compaction(&segments, 4)
+            .expect("a full level")
+            .into_iter()
+            .map(|s| s.file)
+            .collect();
+        assert_eq!(picked, vec!["c", "d", "b", "e"]);
+    }
+}

@@ -1,0 +1,595 @@
+//! The logical tables in a DataFusion `SessionContext`, and read-only analyst SQL over them.
+//!
+//! `events` is the union of the in-memory batches and the Parquet segments (filters reach
+//! the Parquet scan, which prunes row groups and pages by statistics). The other tables are
+//! built from the side tables and aggregates at scan time, so every query sees the state as
+//! of its start:
+//!
+//! | table | columns |
+//! | --- | --- |
+//! | `events` | as `sql/0001_events.sql` |
+//! | `issues` | project_id, issue_id, title, culprit, level, platform, created_at, status, events, users, first_seen, last_seen |
+//! | `issue_stats` | project_id, issue_id, hour, events, users, first_seen, last_seen (hourly, through the current mapping) |
+//! | `issue_state` | project_id, issue_id, status, actor, comment, changed_at (current state of issues with a recorded transition) |
+//! | `issue_history` | project_id, issue_id, from_status, to_status, actor, comment, changed_at |
+//! | `issue_fingerprints` | project_id, fingerprint, issue_id, updated_at (current mapping) |
+//! | `fingerprint_minute`, `fingerprint_hour` | project_id, fingerprint, minute/hour, events, users, first_seen, last_seen |
+//! | `projects` | id, name, created_at |
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, StringArray, TimestampSecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{
+    col, lit, Expr, LogicalPlan, TableProviderFilterPushDown, TableType,
+};
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use parking_lot::RwLock;
+
+use super::aggregates::{Bucket, BucketKey};
+use super::event_batch::{events_schema, timestamp_type, to_records, TIMEZONE};
+use super::{EmbeddedError, EmbeddedOptions, State};
+use crate::engine::EventRecord;
+
+/// Builds the session analysts and the engine query through.
+pub fn session_context(
+    state: Arc<RwLock<State>>,
+    segments_directory: PathBuf,
+    options: &EmbeddedOptions,
+) -> Result<SessionContext, EmbeddedError> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        // Evaluate filters while decoding Parquet, so a selective filter skips the other
+        // columns of rows it rejects.
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(options.query_memory_limit_bytes, 1.0)
+        .build_arc()?;
+    let context = SessionContext::new_with_config_rt(config, runtime);
+    context.register_table(
+        "events",
+        Arc::new(EventsTable {
+            state: state.clone(),
+            segments_directory,
+        }),
+    )?;
+    let tables: [(&str, SchemaRef, Builder); 8] = [
+        ("issues", issues_schema(), Arc::new(build_issues)),
+        (
+            "issue_stats",
+            issue_stats_schema(),
+            Arc::new(build_issue_stats),
+        ),
+        (
+            "issue_state",
+            issue_state_schema(),
+            Arc::new(build_issue_state),
+        ),
+        (
+            "issue_history",
+            issue_history_schema(),
+            Arc::new(build_issue_history),
+        ),
+        (
+            "issue_fingerprints",
+            issue_fingerprints_schema(),
+            Arc::new(build_issue_fingerprints),
+        ),
+        (
+            "fingerprint_minute",
+            fingerprint_buckets_schema("minute"),
+            Arc::new(|state: &State, schema: &SchemaRef| {
+                build_fingerprint_buckets(state.aggregates.minutes.iter(), schema)
+            }),
+        ),
+        (
+            "fingerprint_hour",
+            fingerprint_buckets_schema("hour"),
+            Arc::new(|state: &State, schema: &SchemaRef| {
+                build_fingerprint_buckets(state.aggregates.hours.iter(), schema)
+            }),
+        ),
+        ("projects", projects_schema(), Arc::new(build_projects)),
+    ];
+    for (name, schema, build) in tables {
+        context.register_table(
+            name,
+            Arc::new(LiveTable {
+                name,
+                schema,
+                state: state.clone(),
+                build,
+            }),
+        )?;
+    }
+    Ok(context)
+}
+
+/// Plans `query`, refuses anything but a read, and runs it.
+pub async fn run_read_only(
+    context: &SessionContext,
+    query: &str,
+) -> Result<Vec<RecordBatch>, EmbeddedError> {
+    let plan = context.state().create_logical_plan(query).await?;
+    refuse_writes(&plan)?;
+    let frame = context.execute_logical_plan(plan).await?;
+    Ok(frame.collect().await?)
+}
+
+fn refuse_writes(plan: &LogicalPlan) -> Result<(), EmbeddedError> {
+    const ALLOWED: &str = "only SELECT, WITH, VALUES, EXPLAIN, SHOW and DESCRIBE are accepted";
+    let refused = match plan {
+        LogicalPlan::Ddl(ddl) => Some(ddl.name().to_owned()),
+        LogicalPlan::Dml(dml) => Some(dml.op.to_string()),
+        LogicalPlan::Copy(_) => Some("COPY".to_owned()),
+        LogicalPlan::Statement(statement) => Some(statement.name().to_owned()),
+        _ => None,
+    };
+    if let Some(what) = refused {
+        return Err(EmbeddedError::ReadOnly(format!(
+            "{what} is not allowed; {ALLOWED}"
+        )));
+    }
+    // The same check over the whole plan, subqueries and EXPLAIN inputs included.
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|error| EmbeddedError::ReadOnly(format!("{error}; {ALLOWED}")))
+}
+
+/// The newest `limit` events of some fingerprints of a project, newest first (ties: the
+/// larger event id first), like ClickHouse's `ORDER BY timestamp DESC, event_id DESC`.
+///
+/// Two steps so that only `limit` whole rows are decoded: first the ordering columns of the
+/// matching rows, then the full rows of the winners, whose time range lets the Parquet
+/// statistics skip almost everything else.
+pub async fn latest_events(
+    context: &SessionContext,
+    project_id: u64,
+    fingerprints: Vec<u64>,
+    limit: usize,
+) -> Result<Vec<EventRecord>, EmbeddedError> {
+    let matching = col("project_id")
+        .eq(lit(project_id))
+        .and(col("fingerprint").in_list(fingerprints.into_iter().map(lit).collect(), false));
+    let newest_first = || {
+        vec![
+            col("timestamp").sort(false, false),
+            col("event_id").sort(false, false),
+        ]
+    };
+    let keys = context
+        .table("events")
+        .await?
+        .filter(matching.clone())?
+        .select_columns(&["timestamp", "event_id"])?
+        .sort(newest_first())?
+        .limit(0, Some(limit))?
+        .collect()
+        .await?;
+    let mut event_ids = Vec::new();
+    let (mut oldest, mut newest) = (i64::MAX, i64::MIN);
+    for batch in &keys {
+        let columns = super::event_batch::EventColumns::new(batch);
+        let timestamps = columns.seconds("timestamp")?;
+        let ids = columns.string("event_id")?;
+        for row in 0..batch.num_rows() {
+            oldest = oldest.min(timestamps.value(row));
+            newest = newest.max(timestamps.value(row));
+            event_ids.push(lit(ids.value(row)));
+        }
+    }
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = |seconds: i64| {
+        lit(ScalarValue::TimestampSecond(
+            Some(seconds),
+            Some(TIMEZONE.into()),
+        ))
+    };
+    let rows = context
+        .table("events")
+        .await?
+        .filter(
+            matching
+                .and(col("timestamp").between(at(oldest), at(newest)))
+                .and(col("event_id").in_list(event_ids, false)),
+        )?
+        .collect()
+        .await?;
+    let mut records = Vec::new();
+    for batch in &rows {
+        records.extend(to_records(batch)?);
+    }
+    records.sort_by(|a, b| {
+        b.timestamp
+            .cmp(&a.timestamp)
+            .then_with(|| b.event_id.cmp(&a.event_id))
+    });
+    records.truncate(limit);
+    Ok(records)
+}
+
+/// `events`: the memtable (and frozen memtables) plus every live segment.
+#[derive(Debug)]
+struct EventsTable {
+    state: Arc<RwLock<State>>,
+    segments_directory: PathBuf,
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        events_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        // Used for pruning; DataFusion still applies every filter to the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let (memory, segments) = {
+            let state = self.state.read();
+            (state.memory_batches(), state.segments.clone())
+        };
+        let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !segments.is_empty() {
+            let urls = segments
+                .iter()
+                .map(|segment| {
+                    ListingTableUrl::parse(
+                        self.segments_directory
+                            .join(&segment.file)
+                            .to_string_lossy(),
+                    )
+                })
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(events_schema());
+            let table = ListingTable::try_new(config)?;
+            plans.push(table.scan(session, projection, filters, limit).await?);
+        }
+        if !memory.is_empty() || plans.is_empty() {
+            let table = MemTable::try_new(events_schema(), vec![memory])?;
+            plans.push(table.scan(session, projection, filters, limit).await?);
+        }
+        UnionExec::try_new(plans)
+    }
+}
+
+type Builder = Arc<dyn Fn(&State, &SchemaRef) -> Result<RecordBatch, EmbeddedError> + Send + Sync>;
+
+/// A table computed from the in-memory state when a query scans it.
+struct LiveTable {
+    name: &'static str,
+    schema: SchemaRef,
+    state: Arc<RwLock<State>>,
+    build: Builder,
+}
+
+impl fmt::Debug for LiveTable {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("LiveTable")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for LiveTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let batch = (self.build)(&self.state.read(), &self.schema)
+            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
+            .scan(session, projection, filters, limit)
+            .await
+    }
+}
+
+fn field(name: &str, data_type: DataType) -> Field {
+    Field::new(name, data_type, false)
+}
+
+fn nullable_time(name: &str) -> Field {
+    Field::new(name, timestamp_type(), true)
+}
+
+fn u64s(values: impl IntoIterator<Item = u64>) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(values))
+}
+
+fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+fn times(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone(TIMEZONE))
+}
+
+fn optional_times(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampSecondArray::from_iter(values).with_timezone(TIMEZONE))
+}
+
+fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, EmbeddedError> {
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+fn issues_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("issue_id", DataType::UInt64),
+        field("title", DataType::Utf8),
+        field("culprit", DataType::Utf8),
+        field("level", DataType::Utf8),
+        field("platform", DataType::Utf8),
+        field("created_at", timestamp_type()),
+        field("status", DataType::Utf8),
+        field("events", DataType::UInt64),
+        field("users", DataType::UInt64),
+        nullable_time("first_seen"),
+        nullable_time("last_seen"),
+    ]))
+}
+
+fn build_issues(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let mut project_ids: Vec<u64> = state.side.issues.keys().map(|(p, _)| *p).collect();
+    project_ids.dedup();
+    let mut totals = std::collections::HashMap::new();
+    for project_id in project_ids {
+        for (issue_id, merged) in state.aggregates.issue_totals(&state.side, project_id, None) {
+            totals.insert((project_id, issue_id), merged);
+        }
+    }
+    let issues: Vec<_> = state.side.issues.values().collect();
+    let aggregates: Vec<_> = issues
+        .iter()
+        .map(|issue| totals.get(&(issue.project_id, issue.issue_id)))
+        .collect();
+    let statuses: Vec<&str> = issues
+        .iter()
+        .map(|issue| {
+            state
+                .side
+                .status_of(issue.project_id, issue.issue_id)
+                .as_str()
+        })
+        .collect();
+    batch(
+        schema,
+        vec![
+            u64s(issues.iter().map(|i| i.project_id)),
+            u64s(issues.iter().map(|i| i.issue_id)),
+            texts(issues.iter().map(|i| i.title.as_str())),
+            texts(issues.iter().map(|i| i.culprit.as_str())),
+            texts(issues.iter().map(|i| i.level.as_str())),
+            texts(issues.iter().map(|i| i.platform.as_str())),
+            times(issues.iter().map(|i| i.created_at.timestamp())),
+            texts(statuses),
+            u64s(aggregates.iter().map(|a| a.map_or(0, |a| a.events))),
+            u64s(aggregates.iter().map(|a| a.map_or(0, |a| a.users))),
+            optional_times(aggregates.iter().map(|a| a.map(|a| a.first_seen))),
+            optional_times(aggregates.iter().map(|a| a.map(|a| a.last_seen))),
+        ],
+    )
+}
+
+fn issue_stats_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("issue_id", DataType::UInt64),
+        field("hour", timestamp_type()),
+        field("events", DataType::UInt64),
+        field("users", DataType::UInt64),
+        field("first_seen", timestamp_type()),
+        field("last_seen", timestamp_type()),
+    ]))
+}
+
+fn build_issue_stats(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let mut project_ids: Vec<u64> = state.side.mappings.keys().map(|(p, _)| *p).collect();
+    project_ids.dedup();
+    let mut rows = Vec::new();
+    for project_id in project_ids {
+        let hours =
+            state
+                .aggregates
+                .issue_hours(&state.side, project_id, None, i64::MIN, i64::MAX, true);
+        rows.extend(
+            hours
+                .into_iter()
+                .map(|((issue_id, hour), merged)| (project_id, issue_id, hour, merged)),
+        );
+    }
+    batch(
+        schema,
+        vec![
+            u64s(rows.iter().map(|r| r.0)),
+            u64s(rows.iter().map(|r| r.1)),
+            times(rows.iter().map(|r| r.2)),
+            u64s(rows.iter().map(|r| r.3.events)),
+            u64s(rows.iter().map(|r| r.3.users)),
+            times(rows.iter().map(|r| r.3.first_seen)),
+            times(rows.iter().map(|r| r.3.last_seen)),
+        ],
+    )
+}
+
+fn issue_state_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("issue_id", DataType::UInt64),
+        field("status", DataType::Utf8),
+        field("actor", DataType::Utf8),
+        field("comment", DataType::Utf8),
+        field("changed_at", timestamp_type()),
+    ]))
+}
+
+fn build_issue_state(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let rows: Vec<_> = state.side.states.values().map(|row| &row.change).collect();
+    batch(
+        schema,
+        vec![
+            u64s(rows.iter().map(|c| c.project_id)),
+            u64s(rows.iter().map(|c| c.issue_id)),
+            texts(rows.iter().map(|c| c.status.as_str())),
+            texts(rows.iter().map(|c| c.actor.as_str())),
+            texts(rows.iter().map(|c| c.comment.as_str())),
+            times(rows.iter().map(|c| c.changed_at.timestamp())),
+        ],
+    )
+}
+
+fn issue_history_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("issue_id", DataType::UInt64),
+        field("from_status", DataType::Utf8),
+        field("to_status", DataType::Utf8),
+        field("actor", DataType::Utf8),
+        field("comment", DataType::Utf8),
+        field("changed_at", timestamp_type()),
+    ]))
+}
+
+fn build_issue_history(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let rows = &state.side.history;
+    batch(
+        schema,
+        vec![
+            u64s(rows.iter().map(|r| r.change.project_id)),
+            u64s(rows.iter().map(|r| r.change.issue_id)),
+            texts(rows.iter().map(|r| r.from_status.as_str())),
+            texts(rows.iter().map(|r| r.change.status.as_str())),
+            texts(rows.iter().map(|r| r.change.actor.as_str())),
+            texts(rows.iter().map(|r| r.change.comment.as_str())),
+            times(rows.iter().map(|r| r.change.changed_at.timestamp())),
+        ],
+    )
+}
+
+fn issue_fingerprints_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("fingerprint", DataType::UInt64),
+        field("issue_id", DataType::UInt64),
+        field("updated_at", timestamp_type()),
+    ]))
+}
+
+fn build_issue_fingerprints(
+    state: &State,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, EmbeddedError> {
+    let rows: Vec<_> = state.side.mappings.values().collect();
+    batch(
+        schema,
+        vec![
+            u64s(rows.iter().map(|m| m.project_id)),
+            u64s(rows.iter().map(|m| m.fingerprint)),
+            u64s(rows.iter().map(|m| m.issue_id)),
+            times(rows.iter().map(|m| m.updated_at.timestamp())),
+        ],
+    )
+}
+
+fn fingerprint_buckets_schema(bucket: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("project_id", DataType::UInt64),
+        field("fingerprint", DataType::UInt64),
+        field(bucket, timestamp_type()),
+        field("events", DataType::UInt64),
+        field("users", DataType::UInt64),
+        field("first_seen", timestamp_type()),
+        field("last_seen", timestamp_type()),
+    ]))
+}
+
+fn build_fingerprint_buckets<'a>(
+    buckets: impl Iterator<Item = (&'a BucketKey, &'a Bucket)>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, EmbeddedError> {
+    let rows: Vec<_> = buckets.collect();
+    batch(
+        schema,
+        vec![
+            u64s(rows.iter().map(|(k, _)| k.0)),
+            u64s(rows.iter().map(|(k, _)| k.1)),
+            times(rows.iter().map(|(k, _)| k.2)),
+            u64s(rows.iter().map(|(_, b)| b.events)),
+            u64s(rows.iter().map(|(_, b)| b.users.len() as u64)),
+            times(rows.iter().map(|(_, b)| b.first_seen)),
+            times(rows.iter().map(|(_, b)| b.last_seen)),
+        ],
+    )
+}
+
+fn projects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("id", DataType::UInt64),
+        field("name", DataType::Utf8),
+        field("created_at", timestamp_type()),
+    ]))
+}
+
+fn build_projects(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let projects: Vec<_> = state.side.projects.values().collect();
+    batch(
+        schema,
+        vec![
+            u64s(projects.iter().map(|p| p.id)),
+            texts(projects.iter().map(|p| p.name.as_str())),
+            times(projects.iter().map(|p| p.created_at.timestamp())),
+        ],
+    )
+}

@@ -1,0 +1,904 @@
+//! One conformance suite, written once and run against every engine: ClickHouse (needs
+//! `STACKHOUSE_TEST_CLICKHOUSE_URL`, see `scripts/test.sh`), the embedded engine with its
+//! defaults (recent data in the memtable and the write-ahead log), and the embedded engine
+//! checkpointing every few dozen events (reads across many Parquet segments and merges).
+//!
+//! Each test body is a function of the [`Backend`] and asserts values computed in the test
+//! from the events it sent, so any behaviour that differs between the engines fails one of them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::{python_event, Backend, Ingest, TestServer};
+use serde_json::{json, Value};
+use stackhouse::config::Config;
+use stackhouse::engine::{
+    Engine, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus,
+    IssueSummary, WriteBatch,
+};
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod clickhouse {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded()).await;
+                }
+            )*
+        }
+        mod embedded_segments {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded_segments()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues,
+    issue_list_counts_users_first_last_seen_in_every_sort_and_page,
+    status_filter_follows_the_latest_lifecycle_state,
+    hourly_counts_bucket_by_hour_within_the_window,
+    latest_events_come_newest_first_with_event_id_breaking_ties,
+    merge_and_unmerge_change_the_mapping_and_every_aggregate_at_once,
+    projects_keys_and_mappings_are_stored,
+    reopening_gives_identical_answers,
+);
+
+fn iso(seconds: i64) -> String {
+    DateTime::<Utc>::from_timestamp(seconds, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(seconds, 0).unwrap()
+}
+
+/// A base time well inside the last day, on an hour boundary, so hourly buckets are known.
+fn base_hour() -> i64 {
+    let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    (hour - Duration::hours(12)).timestamp()
+}
+
+/// What the events of one issue add up to, computed by the test.
+#[derive(Debug, Default, Clone)]
+struct Expected {
+    events: u64,
+    users: BTreeSet<String>,
+    first: i64,
+    last: i64,
+}
+
+impl Expected {
+    fn add(&mut self, record: &EventRecord) {
+        let seconds = record.timestamp.timestamp();
+        if self.events == 0 {
+            (self.first, self.last) = (seconds, seconds);
+        }
+        self.events += 1;
+        self.first = self.first.min(seconds);
+        self.last = self.last.max(seconds);
+        if !record.user_key.is_empty() {
+            self.users.insert(record.user_key.clone());
+        }
+    }
+
+    fn sort_value(&self, sort: IssueSort) -> i64 {
+        match sort {
+            IssueSort::LastSeen => self.last,
+            IssueSort::FirstSeen => self.first,
+            IssueSort::Events => self.events as i64,
+            IssueSort::Users => self.users.len() as i64,
+        }
+    }
+}
+
+/// Expected aggregates per issue from the written batches (fingerprint → issue as mapped).
+fn expected_issues(
+    batches: &[&WriteBatch],
+    mapping: &HashMap<u64, u64>,
+) -> BTreeMap<u64, Expected> {
+    let mut expected: BTreeMap<u64, Expected> = BTreeMap::new();
+    for batch in batches {
+        for record in &batch.events {
+            expected
+                .entry(mapping[&record.fingerprint])
+                .or_default()
+                .add(record);
+        }
+    }
+    expected
+}
+
+fn mapping_of(batches: &[&WriteBatch]) -> HashMap<u64, u64> {
+    batches
+        .iter()
+        .flat_map(|batch| &batch.new_mappings)
+        .map(|mapping| (mapping.fingerprint, mapping.issue_id))
+        .collect()
+}
+
+fn assert_summary(summary: &IssueSummary, want: &Expected) {
+    let id = summary.issue.issue_id;
+    assert_eq!(summary.events, want.events, "events of issue {id}");
+    assert_eq!(
+        summary.users,
+        want.users.len() as u64,
+        "users of issue {id}"
+    );
+    assert_eq!(
+        summary.first_seen.timestamp(),
+        want.first,
+        "first seen of {id}"
+    );
+    assert_eq!(
+        summary.last_seen.timestamp(),
+        want.last,
+        "last seen of {id}"
+    );
+}
+
+fn query(project_id: u64, sort: IssueSort) -> IssueQuery {
+    IssueQuery {
+        project_id,
+        status: None,
+        sort,
+        limit: 100,
+        offset: 0,
+    }
+}
+
+/// Four bugs with deliberate ties: A and B have the same count; B and C the same last seen;
+/// C and D the same number of users. Timestamps have fractions (stored as whole seconds),
+/// span several hours, and come in two batches.
+fn four_bugs(base: i64) -> (Vec<Value>, Vec<Value>) {
+    let event = |bug: &str, offset: f64, user: Option<&str>| {
+        let functions: &[&str] = match bug {
+            "A" => &["checkout_view", "parse_quantity"],
+            "B" => &["cart_view", "load_session"],
+            "C" => &["payment_view", "charge_card"],
+            _ => &["report_view", "average_basket"],
+        };
+        let kind = format!("Bug{bug}Error");
+        python_event(
+            &kind,
+            &format!("failed after {offset}"),
+            functions,
+            user,
+            base as f64 + offset,
+        )
+    };
+    let first = vec![
+        event("A", 100.25, Some("u1")),
+        event("A", 3_700.9, Some("u2")),
+        event("A", 3_701.0, Some("u1")),
+        event("B", 50.5, None),
+        event("B", 7_300.0, Some("u3")),
+        event("C", 200.0, Some("u1")),
+        event("D", 10.0, Some("u4")),
+    ];
+    let second = vec![
+        event("A", 7_250.75, None),
+        event("B", 3_600.0, Some("u3")),
+        event("B", 90.0, Some("u5")),
+        event("C", 7_300.4, Some("u2")),
+        event("D", 11_000.0, Some("u5")),
+    ];
+    (first, second)
+}
+
+async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues(backend: Backend) {
+    const ISSUES_QUERY: &str = r#"
+    query($project: ID!) {
+      issues(projectId: $project, sort: EVENTS, limit: 100) {
+        id title culprit level platform status count userCount firstSeen lastSeen sparkline
+      }
+    }"#;
+    let server = TestServer::start(backend.open().engine, Config::default()).await;
+    let now = Utc::now().timestamp();
+    // Five bugs; two share ValueError but come from different code paths.
+    let bugs: [(&str, &[&str]); 5] = [
+        ("ValueError", &["checkout_view", "parse_quantity"]),
+        ("ValueError", &["checkout_view", "apply_coupon"]),
+        ("KeyError", &["cart_view", "load_session"]),
+        (
+            "TimeoutError",
+            &["payment_view", "charge_card", "call_gateway"],
+        ),
+        ("ZeroDivisionError", &["report_view", "average_basket"]),
+    ];
+    #[derive(Default)]
+    struct Bug {
+        title: String,
+        count: u64,
+        users: BTreeSet<String>,
+        first: i64,
+        last: i64,
+    }
+    let mut expected: BTreeMap<usize, Bug> = BTreeMap::new();
+    let mut lines = Vec::with_capacity(10_000);
+    for i in 0..10_000usize {
+        // Uneven mix so every count differs.
+        let bug = match i % 20 {
+            0..=7 => 0,
+            8..=12 => 1,
+            13..=15 => 2,
+            16..=17 => 3,
+            _ => 4,
+        };
+        let (exception_type, functions) = bugs[bug];
+        let message = match bug {
+            0 => format!("invalid literal for int() with base 10: '{}'", i * 7),
+            1 => format!("coupon {} expired for order {}", uuid::Uuid::new_v4(), i),
+            2 => format!("'session_{i}'"),
+            3 => format!(
+                "gateway 10.0.{}.{} timed out after {}ms",
+                i % 255,
+                i % 7,
+                3000 + i
+            ),
+            _ => "division by zero".to_owned(),
+        };
+        let user = (i % 3 != 0).then(|| format!("user-{}", (i * 13 + bug) % (50 + bug * 10)));
+        let timestamp = now - 7200 + (i as i64 % 7000);
+        let event = python_event(
+            exception_type,
+            &message,
+            functions,
+            user.as_deref(),
+            timestamp as f64,
+        );
+        let entry = expected.entry(bug).or_insert_with(|| Bug {
+            first: i64::MAX,
+            last: i64::MIN,
+            ..Bug::default()
+        });
+        entry.count += 1;
+        if let Some(user) = user {
+            entry.users.insert(user);
+        }
+        entry.first = entry.first.min(timestamp);
+        entry.last = entry.last.max(timestamp);
+        entry.title = format!("{exception_type}: {message}");
+        lines.push(event);
+    }
+
+    let (status, body) = server.send_ndjson(&lines).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 10_000);
+    assert_eq!(body["ids"].as_array().unwrap().len(), 10_000);
+    assert!(body["rejected"].as_array().unwrap().is_empty());
+
+    // The response came after the batch was durable: it is visible at once.
+    let data = server
+        .graphql(
+            ISSUES_QUERY,
+            json!({ "project": server.project_id.to_string() }),
+        )
+        .await;
+    let issues = data["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 5, "{issues:#?}");
+    let mut by_count: Vec<&Bug> = expected.values().collect();
+    by_count.sort_by_key(|bug| std::cmp::Reverse(bug.count));
+    for (issue, want) in issues.iter().zip(by_count) {
+        assert_eq!(issue["count"], want.count, "{issue}");
+        assert_eq!(issue["userCount"], want.users.len() as u64, "{issue}");
+        assert_eq!(issue["firstSeen"], iso(want.first), "{issue}");
+        assert_eq!(issue["lastSeen"], iso(want.last), "{issue}");
+        assert_eq!(issue["status"], "NEW");
+        assert_eq!(issue["platform"], "python");
+        assert_eq!(issue["level"], "error");
+        // The title is the first event's; every event of a bug shares its exception type.
+        let want_type = want.title.split(':').next().unwrap();
+        assert!(
+            issue["title"].as_str().unwrap().starts_with(want_type),
+            "{issue}"
+        );
+        let sparkline: u64 = issue["sparkline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            sparkline, want.count,
+            "all events are within the last 24 hours"
+        );
+    }
+    let culprits: BTreeSet<&str> = issues
+        .iter()
+        .map(|i| i["culprit"].as_str().unwrap())
+        .collect();
+    assert!(
+        culprits.contains("shop.parse in parse_quantity"),
+        "{culprits:?}"
+    );
+    assert!(
+        culprits.contains("shop.apply in apply_coupon"),
+        "{culprits:?}"
+    );
+}
+
+async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine
+        .create_project("conformance", "key-issues")
+        .await
+        .unwrap();
+    let other = engine
+        .create_project("other", "key-issues-other")
+        .await
+        .unwrap();
+    let ingest = Ingest::load(engine).await;
+    let base = base_hour();
+    let (first, second) = four_bugs(base);
+    let one = ingest.write(engine, project.id, &first).await;
+    let two = ingest.write(engine, project.id, &second).await;
+    // Another project's events never show in this project's list.
+    ingest.write(engine, other.id, &first).await;
+    let mapping = mapping_of(&[&one, &two]);
+    let expected = expected_issues(&[&one, &two], &mapping);
+    assert_eq!(expected.len(), 4);
+
+    for sort in [
+        IssueSort::LastSeen,
+        IssueSort::FirstSeen,
+        IssueSort::Events,
+        IssueSort::Users,
+    ] {
+        let mut want: Vec<(&u64, &Expected)> = expected.iter().collect();
+        want.sort_by(|(a_id, a), (b_id, b)| {
+            b.sort_value(sort)
+                .cmp(&a.sort_value(sort))
+                .then(b_id.cmp(a_id))
+        });
+        let got = engine.issues(&query(project.id, sort)).await.unwrap();
+        let got_ids: Vec<u64> = got.iter().map(|s| s.issue.issue_id).collect();
+        let want_ids: Vec<u64> = want.iter().map(|(id, _)| **id).collect();
+        assert_eq!(got_ids, want_ids, "order by {sort:?}");
+        for summary in &got {
+            assert_summary(summary, &expected[&summary.issue.issue_id]);
+            assert_eq!(summary.status, IssueStatus::New);
+            assert_eq!(summary.issue.project_id, project.id);
+            assert_eq!(summary.issue.platform, "python");
+            assert!(
+                summary.issue.title.starts_with("Bug"),
+                "{:?}",
+                summary.issue
+            );
+        }
+        // Pages are slices of the same order.
+        let page = engine
+            .issues(&IssueQuery {
+                limit: 2,
+                offset: 1,
+                ..query(project.id, sort)
+            })
+            .await
+            .unwrap();
+        let page_ids: Vec<u64> = page.iter().map(|s| s.issue.issue_id).collect();
+        assert_eq!(page_ids, want_ids[1..3].to_vec(), "page of {sort:?}");
+    }
+    let past_the_end = engine
+        .issues(&IssueQuery {
+            offset: 10,
+            ..query(project.id, IssueSort::Events)
+        })
+        .await
+        .unwrap();
+    assert!(past_the_end.is_empty());
+
+    for (issue_id, want) in &expected {
+        let summary = engine.issue(*issue_id).await.unwrap().unwrap();
+        assert_summary(&summary, want);
+    }
+    assert_eq!(engine.issue(12345).await.unwrap(), None);
+    assert!(engine
+        .issues(&query(999, IssueSort::LastSeen))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn status_filter_follows_the_latest_lifecycle_state(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine.create_project("status", "key-status").await.unwrap();
+    let ingest = Ingest::load(engine).await;
+    let (first, _) = four_bugs(base_hour());
+    let batch = ingest.write(engine, project.id, &first).await;
+    let ids: Vec<u64> = expected_issues(&[&batch], &mapping_of(&[&batch]))
+        .keys()
+        .copied()
+        .collect();
+    let (resolved, ignored, acknowledged_again_new) = (ids[0], ids[1], ids[2]);
+    handle
+        .set_status(project.id, resolved, IssueStatus::Resolved)
+        .await;
+    handle
+        .set_status(project.id, ignored, IssueStatus::Acknowledged)
+        .await;
+    // Versions are write times (ClickHouse) or log order (embedded): the later write wins.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    handle
+        .set_status(project.id, ignored, IssueStatus::Ignored)
+        .await;
+    handle
+        .set_status(
+            project.id,
+            acknowledged_again_new,
+            IssueStatus::Acknowledged,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    handle
+        .set_status(project.id, acknowledged_again_new, IssueStatus::New)
+        .await;
+
+    let with_status = |status: Option<IssueStatus>| {
+        let query = IssueQuery {
+            status,
+            ..query(project.id, IssueSort::Events)
+        };
+        async move {
+            let mut ids: Vec<u64> = engine
+                .issues(&query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.issue.issue_id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    assert_eq!(
+        with_status(Some(IssueStatus::Resolved)).await,
+        vec![resolved]
+    );
+    assert_eq!(with_status(Some(IssueStatus::Ignored)).await, vec![ignored]);
+    assert!(with_status(Some(IssueStatus::Acknowledged))
+        .await
+        .is_empty());
+    assert!(with_status(Some(IssueStatus::Regressed)).await.is_empty());
+    let mut new = vec![acknowledged_again_new, ids[3]];
+    new.sort_unstable();
+    assert_eq!(with_status(Some(IssueStatus::New)).await, new);
+    assert_eq!(with_status(None).await.len(), 4);
+    let summary = engine.issue(ignored).await.unwrap().unwrap();
+    assert_eq!(summary.status, IssueStatus::Ignored);
+}
+
+async fn hourly_counts_bucket_by_hour_within_the_window(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine.create_project("hourly", "key-hourly").await.unwrap();
+    let ingest = Ingest::load(engine).await;
+    let base = base_hour();
+    let (first, second) = four_bugs(base);
+    let one = ingest.write(engine, project.id, &first).await;
+    let two = ingest.write(engine, project.id, &second).await;
+    let mapping = mapping_of(&[&one, &two]);
+    let mut want: BTreeMap<u64, BTreeMap<i64, u64>> = BTreeMap::new();
+    for record in one.events.iter().chain(&two.events) {
+        let seconds = record.timestamp.timestamp();
+        *want
+            .entry(mapping[&record.fingerprint])
+            .or_default()
+            .entry(seconds - seconds.rem_euclid(3600))
+            .or_default() += 1;
+    }
+    let issue_ids: Vec<u64> = want.keys().copied().collect();
+    let all = engine
+        .hourly_counts(
+            project.id,
+            &issue_ids,
+            at(base - 3600),
+            at(base + 24 * 3600),
+        )
+        .await
+        .unwrap();
+    let mut got: BTreeMap<u64, BTreeMap<i64, u64>> = BTreeMap::new();
+    for (issue, hours) in &all {
+        let starts: Vec<i64> = hours.iter().map(|h| h.hour.timestamp()).collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "hours oldest first");
+        got.insert(
+            *issue,
+            hours
+                .iter()
+                .map(|h| (h.hour.timestamp(), h.events))
+                .collect(),
+        );
+    }
+    assert_eq!(got, want);
+
+    // [from, to): the hour starting at `from` is in, the one starting at `to` is out.
+    let window = engine
+        .hourly_counts(project.id, &issue_ids, at(base + 3600), at(base + 7200))
+        .await
+        .unwrap();
+    for (issue, hours) in &window {
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].hour.timestamp(), base + 3600);
+        assert_eq!(hours[0].events, want[issue][&(base + 3600)]);
+    }
+    let expected_in_window = want
+        .values()
+        .filter(|hours| hours.contains_key(&(base + 3600)))
+        .count();
+    assert_eq!(window.len(), expected_in_window);
+
+    // Only the asked issues; none asked, none returned.
+    let one_issue = engine
+        .hourly_counts(
+            project.id,
+            &issue_ids[..1],
+            at(base - 3600),
+            at(base + 24 * 3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        one_issue.keys().copied().collect::<Vec<_>>(),
+        issue_ids[..1].to_vec()
+    );
+    assert!(engine
+        .hourly_counts(project.id, &[], at(base), at(base + 3600))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(engine
+        .hourly_counts(
+            project.id,
+            &issue_ids,
+            at(base + 48 * 3600),
+            at(base + 49 * 3600)
+        )
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn latest_events_come_newest_first_with_event_id_breaking_ties(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine.create_project("latest", "key-latest").await.unwrap();
+    let ingest = Ingest::load(engine).await;
+    let base = base_hour();
+    // Thirty events of one bug, in three batches; groups of five share a second.
+    let mut written: Vec<EventRecord> = Vec::new();
+    for part in 0..3 {
+        let events: Vec<Value> = (0..10)
+            .map(|i| {
+                let n = part * 10 + i;
+                let mut event = python_event(
+                    "ValueError",
+                    &format!("bad value {n}"),
+                    &["checkout_view", "parse_quantity"],
+                    Some(&format!("user-{}", n % 4)),
+                    (base + (n as i64 / 5) * 60) as f64 + 0.5,
+                );
+                event["tags"] = json!({"n": n.to_string(), "region": "eu"});
+                event
+            })
+            .collect();
+        let batch = ingest.write(engine, project.id, &events).await;
+        written.extend(batch.events);
+    }
+    let issue_id = ingest_issue(engine, project.id).await;
+    // What the engines store: whole seconds.
+    let mut want: Vec<EventRecord> = written
+        .into_iter()
+        .map(|mut record| {
+            record.timestamp = at(record.timestamp.timestamp());
+            record.received = at(record.received.timestamp());
+            record
+        })
+        .collect();
+    want.sort_by(|a, b| {
+        b.timestamp
+            .cmp(&a.timestamp)
+            .then_with(|| b.event_id.cmp(&a.event_id))
+    });
+    for limit in [1, 7, 30, 100] {
+        let got = engine.issue_events(issue_id, limit).await.unwrap();
+        assert_eq!(got.len(), limit.min(30));
+        for (got, want) in got.iter().zip(&want) {
+            assert_eq!(got, want, "limit {limit}");
+        }
+        assert_eq!(got[0].to_event().unwrap().tags[0].0, "n");
+    }
+    assert!(engine.issue_events(424242, 10).await.unwrap().is_empty());
+}
+
+/// The single issue of a project.
+async fn ingest_issue(engine: &dyn Engine, project_id: u64) -> u64 {
+    let issues = engine
+        .issues(&query(project_id, IssueSort::LastSeen))
+        .await
+        .unwrap();
+    assert_eq!(issues.len(), 1);
+    issues[0].issue.issue_id
+}
+
+async fn merge_and_unmerge_change_the_mapping_and_every_aggregate_at_once(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine.create_project("merge", "key-merge").await.unwrap();
+    let ingest = Ingest::load(engine).await;
+    let base = base_hour();
+    let (first, second) = four_bugs(base);
+    let one = ingest.write(engine, project.id, &first).await;
+    let two = ingest.write(engine, project.id, &second).await;
+    let mut mapping = mapping_of(&[&one, &two]);
+    let fingerprint_of = |kind: &str| {
+        one.events
+            .iter()
+            .find(|record| record.title.starts_with(kind))
+            .unwrap()
+            .fingerprint
+    };
+    let (a, b) = (fingerprint_of("BugAError"), fingerprint_of("BugBError"));
+    let (issue_a, issue_b) = (mapping[&a], mapping[&b]);
+
+    // Merge: B's fingerprint now belongs to A's issue (a new mapping, no event rewritten).
+    // Versions are write times on ClickHouse: let the clock move past the first mapping.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let remap = |fingerprint: u64, issue_id: u64| WriteBatch {
+        new_mappings: vec![FingerprintMapping {
+            project_id: project.id,
+            fingerprint,
+            issue_id,
+            updated_at: Utc::now(),
+        }],
+        ..WriteBatch::default()
+    };
+    engine.write(&remap(b, issue_a)).await.unwrap();
+    mapping.insert(b, issue_a);
+    let expected = expected_issues(&[&one, &two], &mapping);
+    assert_eq!(expected.len(), 3);
+    // Users are the union: u1 is in both A and B; u3/u5 only in B.
+    assert_eq!(expected[&issue_a].users.len(), 4);
+    let list = engine
+        .issues(&query(project.id, IssueSort::Events))
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3);
+    for summary in &list {
+        assert_summary(summary, &expected[&summary.issue.issue_id]);
+    }
+    assert_eq!(
+        list[0].issue.issue_id, issue_a,
+        "the merged issue has most events"
+    );
+    assert_eq!(engine.issue(issue_b).await.unwrap(), None);
+    let hours = engine
+        .hourly_counts(
+            project.id,
+            &[issue_a, issue_b],
+            at(base),
+            at(base + 24 * 3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        hours[&issue_a].iter().map(|h| h.events).sum::<u64>(),
+        expected[&issue_a].events
+    );
+    assert!(!hours.contains_key(&issue_b));
+    let events = engine.issue_events(issue_a, 100).await.unwrap();
+    assert_eq!(events.len() as u64, expected[&issue_a].events);
+    assert!(engine.issue_events(issue_b, 100).await.unwrap().is_empty());
+    let current: HashMap<u64, u64> = engine
+        .fingerprint_mappings()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.project_id == project.id)
+        .map(|m| (m.fingerprint, m.issue_id))
+        .collect();
+    assert_eq!(current, mapping);
+
+    // Unmerge: back as it was.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    engine.write(&remap(b, issue_b)).await.unwrap();
+    mapping.insert(b, issue_b);
+    let expected = expected_issues(&[&one, &two], &mapping);
+    let list = engine
+        .issues(&query(project.id, IssueSort::Events))
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 4);
+    for summary in &list {
+        assert_summary(summary, &expected[&summary.issue.issue_id]);
+    }
+}
+
+async fn projects_keys_and_mappings_are_stored(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let first = engine.create_project("first", "key-first").await.unwrap();
+    let second = engine.create_project("second", "key-second").await.unwrap();
+    assert_eq!((first.id, second.id), (1, 2));
+    assert_eq!(
+        first.created_at.timestamp_subsec_nanos(),
+        0,
+        "whole seconds"
+    );
+    let projects = engine.projects().await.unwrap();
+    assert_eq!(projects, vec![first.clone(), second.clone()]);
+    let mut keys: Vec<(u64, String, bool)> = engine
+        .project_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.project_id, k.public_key, k.active))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            (1, "key-first".to_owned(), true),
+            (2, "key-second".to_owned(), true)
+        ]
+    );
+    let ingest = Ingest::load(engine).await;
+    let (events, _) = four_bugs(base_hour());
+    let batch = ingest.write(engine, second.id, &events).await;
+    let mut want: Vec<(u64, u64, u64)> = batch
+        .new_mappings
+        .iter()
+        .map(|m| (m.project_id, m.fingerprint, m.issue_id))
+        .collect();
+    want.sort_unstable();
+    want.dedup();
+    let mut got: Vec<(u64, u64, u64)> = engine
+        .fingerprint_mappings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.project_id, m.fingerprint, m.issue_id))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    // A new grouper loads them: the same fingerprints join the same issues, no new issue.
+    let reloaded = Ingest::load(engine).await;
+    let again = reloaded.prepare(second.id, &events);
+    assert!(again.new_issues.is_empty() && again.new_mappings.is_empty());
+}
+
+/// Everything a reader can ask, to compare an engine before and after reopening it.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    lists: Vec<Vec<IssueSummary>>,
+    issues: Vec<Option<IssueSummary>>,
+    hourly: BTreeMap<u64, Vec<HourlyCount>>,
+    events: Vec<Vec<EventRecord>>,
+    mappings: BTreeSet<(u64, u64, u64, i64)>,
+    projects: Vec<stackhouse::engine::Project>,
+}
+
+async fn answers(engine: &dyn Engine, project_id: u64, base: i64) -> Answers {
+    let mut lists = Vec::new();
+    for sort in [
+        IssueSort::LastSeen,
+        IssueSort::FirstSeen,
+        IssueSort::Events,
+        IssueSort::Users,
+    ] {
+        for status in [None, Some(IssueStatus::New), Some(IssueStatus::Resolved)] {
+            lists.push(
+                engine
+                    .issues(&IssueQuery {
+                        status,
+                        ..query(project_id, sort)
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    let ids: Vec<u64> = lists[0].iter().map(|s| s.issue.issue_id).collect();
+    let mut issues = Vec::new();
+    let mut events = Vec::new();
+    for id in &ids {
+        issues.push(engine.issue(*id).await.unwrap());
+        events.push(engine.issue_events(*id, 50).await.unwrap());
+    }
+    let hourly = engine
+        .hourly_counts(project_id, &ids, at(base - 3600), at(base + 24 * 3600))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let mappings = engine
+        .fingerprint_mappings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                m.project_id,
+                m.fingerprint,
+                m.issue_id,
+                m.updated_at.timestamp(),
+            )
+        })
+        .collect();
+    Answers {
+        lists,
+        issues,
+        hourly,
+        events,
+        mappings,
+        projects: engine.projects().await.unwrap(),
+    }
+}
+
+async fn reopening_gives_identical_answers(backend: Backend) {
+    let base = base_hour();
+    let (project_id, before) = {
+        let handle = backend.open();
+        let engine = handle.engine.as_ref();
+        engine.migrate().await.unwrap();
+        let project = engine.create_project("reopen", "key-reopen").await.unwrap();
+        let ingest = Ingest::load(engine).await;
+        let (first, second) = four_bugs(base);
+        // Many small batches, so the segment-happy variant checkpoints and compacts.
+        for round in 0..12 {
+            let events: Vec<Value> = first
+                .iter()
+                .chain(&second)
+                .map(|event| {
+                    let mut event = event.clone();
+                    event["event_id"] = json!(uuid::Uuid::new_v4().simple().to_string());
+                    event["timestamp"] = json!(event["timestamp"].as_f64().unwrap() + round as f64);
+                    event
+                })
+                .collect();
+            ingest.write(engine, project.id, &events).await;
+        }
+        let ids: Vec<u64> = engine
+            .issues(&query(project.id, IssueSort::Events))
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.issue.issue_id)
+            .collect();
+        handle
+            .set_status(project.id, ids[1], IssueStatus::Resolved)
+            .await;
+        (project.id, answers(engine, project.id, base).await)
+    };
+    assert_eq!(before.lists[0].len(), 4);
+    assert_eq!(
+        before.lists[0].iter().map(|s| s.events).sum::<u64>(),
+        12 * 12
+    );
+    let handle = backend.open();
+    let after = answers(handle.engine.as_ref(), project_id, base).await;
+    assert_eq!(after, before);
+}
