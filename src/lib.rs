@@ -29,6 +29,7 @@
 //! responses; [`server`] wires it all together.
 
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod graphql;

@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
             post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema)),
         )
         .route("/health", get(health))
+        .fallback(crate::dashboard::serve_dashboard)
         // Ingest enforces its own, configurable body limits while streaming.
         .layer(DefaultBodyLimit::disable())
         .layer(cors())
