@@ -19,6 +19,8 @@ export function makeClient(token: string | null): Client {
     // Queries go to the cache first and are refetched when a mutation returns a type they
     // contain (an Issue after resolve, merge, ...).
     requestPolicy: "cache-and-network",
+    // POST always: GET URLs would carry whole documents and end up in proxy logs.
+    preferGetMethod: false,
     fetchOptions: () => ({ headers: authHeaders(token) }),
     exchanges: [
       cacheExchange,
