@@ -172,13 +172,13 @@ const scenarios = [
     name: "a SQL query returns rows",
     async run(page) {
       await page.goto(`${base}/sql`);
-      await page.click("text=Events per level");
+      await page.click("text=Errors per release");
       await page.waitForSelector("[data-testid=sql-table], .state-error", { timeout: 15_000 });
       await screenshot(page, "sql");
       const error = await page.$(".state-error");
       if (error) throw new Error((await error.textContent())?.trim());
       const rows = await page.$$eval("[data-testid=sql-table] tbody tr", (rows) => rows.map((r) => r.textContent));
-      if (!rows.some((r) => r.includes("error"))) throw new Error(`no 'error' level row: ${rows.join(" | ")}`);
+      if (!rows.some((r) => r.includes("shop-python@1.2.3"))) throw new Error(`no row for the SDK's release shop-python@1.2.3: ${rows.join(" | ")}`);
     },
   },
   {

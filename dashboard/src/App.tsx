@@ -3,7 +3,7 @@
 import { createContext, useContext, useEffect, useMemo, useState } from "react";
 import { NavLink, Navigate, Route, Routes, useNavigate, useSearchParams } from "react-router";
 import { Provider, useQuery } from "urql";
-import { makeClient, readCapabilities, type Capabilities } from "./api/client";
+import { describeError, makeClient, readCapabilities, type Capabilities } from "./api/client";
 import { storedToken, storeToken } from "./api/auth";
 import { CAPABILITIES, PROJECTS } from "./api/queries";
 import type { Project } from "./api/types";
@@ -72,7 +72,10 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
 
   const error = capsResult.error ?? projectsResult.error;
   let body;
-  if (error) {
+  if (error && describeError(error).unauthenticated) {
+    // No token, or a revoked one: the sign-in page says which.
+    return <Navigate to="/signin" replace />;
+  } else if (error) {
     body = <ErrorBox error={error} retry={() => refetchProjects({ requestPolicy: "network-only" })} />;
   } else if (!caps || !projectsResult.data) {
     body = <Loading what="the server's API" />;

@@ -11,22 +11,29 @@ import { Empty, ErrorBox, Loading } from "../components/states";
 
 /** The tables of sql/README.md, with the columns most queries need. */
 const TABLES: { name: string; about: string; columns: string }[] = [
-  { name: "events", about: "every stored event", columns: "project_id, event_id, timestamp, fingerprint, title, culprit, level, environment, release, message, exception_types, tag_keys, tag_values, user_id, user_email, trace_id" },
-  { name: "issues", about: "one row per issue, with its totals", columns: "project_id, issue_id, title, culprit, level, platform, status, events, users, first_seen, last_seen" },
+  { name: "events", about: "every stored event", columns: "project_id, event_id, timestamp, received, fingerprint, title, culprit, level, environment, release, message, exception_types, frame_functions, tag_keys, tag_values, user_key, user_email, trace_id, details" },
+  { name: "issues", about: "one row per issue, with its totals", columns: "project_id, issue_id, title, culprit, level, platform, created_at, status, events, users, first_seen, last_seen" },
   { name: "issue_stats", about: "per issue and hour", columns: "project_id, issue_id, hour, events, users, first_seen, last_seen" },
-  { name: "issue_state", about: "current lifecycle status", columns: "project_id, issue_id, status, actor, comment" },
-  { name: "issue_history", about: "every status change", columns: "project_id, issue_id, from_status, to_status, actor, comment" },
-  { name: "issue_fingerprints", about: "fingerprint → issue", columns: "project_id, fingerprint, issue_id" },
-  { name: "projects", about: "projects", columns: "id, name" },
+  { name: "issue_state", about: "current lifecycle state", columns: "project_id, issue_id, status, actor, comment, changed_at" },
+  { name: "issue_history", about: "every lifecycle transition", columns: "project_id, issue_id, from_status, to_status, actor, comment, changed_at" },
+  { name: "issue_fingerprints", about: "fingerprint → issue", columns: "project_id, fingerprint, issue_id, updated_at" },
+  { name: "projects", about: "projects", columns: "id, name, created_at" },
 ];
 
+/** The first four are sql/README.md's examples, which run unchanged on both engines. */
 const EXAMPLES: { label: string; sql: string }[] = [
-  { label: "Top issues by events", sql: "SELECT issue_id, title, status, events, users\nFROM issues\nORDER BY events DESC\nLIMIT 20" },
+  {
+    label: "Top issues this week",
+    sql: "SELECT i.title AS title, sum(s.events) AS events_this_week\nFROM issue_stats AS s\nJOIN issues AS i ON s.issue_id = i.issue_id AND s.project_id = i.project_id\nWHERE s.hour >= now() - INTERVAL '7' DAY\nGROUP BY i.title\nORDER BY events_this_week DESC, title\nLIMIT 10",
+  },
+  { label: "Errors per release", sql: "SELECT release, count(*) AS events, count(DISTINCT fingerprint) AS fingerprints\nFROM events\nGROUP BY release\nORDER BY events DESC, release" },
+  { label: "Users affected per issue", sql: "SELECT title, users, events\nFROM issues\nORDER BY users DESC, events DESC, title" },
+  {
+    label: "Regressions over time",
+    sql: "SELECT CAST(changed_at AS DATE) AS day, count(*) AS regressions\nFROM issue_history\nWHERE to_status = 'regressed'\nGROUP BY CAST(changed_at AS DATE)\nORDER BY day",
+  },
   { label: "Events per level", sql: "SELECT level, count(*) AS events\nFROM events\nGROUP BY level\nORDER BY events DESC" },
   { label: "Events per hour", sql: "SELECT hour, sum(events) AS events\nFROM issue_stats\nGROUP BY hour\nORDER BY hour" },
-  { label: "Releases by events", sql: "SELECT release, count(*) AS events\nFROM events\nGROUP BY release\nORDER BY events DESC\nLIMIT 20" },
-  { label: "Most affected users", sql: "SELECT user_email, count(*) AS events\nFROM events\nWHERE user_email <> ''\nGROUP BY user_email\nORDER BY events DESC\nLIMIT 10" },
-  { label: "Status changes", sql: "SELECT to_status, count(*) AS changes\nFROM issue_history\nGROUP BY to_status" },
 ];
 
 type Run = { state: "idle" } | { state: "running" } | { state: "done"; result: SqlResult } | { state: "failed"; error: unknown };
@@ -124,6 +131,14 @@ export function SqlPage() {
   );
 }
 
+/** SQL answers times as `YYYY-MM-DD HH:MM:SS` (UTC) or dates as `YYYY-MM-DD`. */
+function parseTime(value: unknown): number {
+  if (typeof value !== "string") return NaN;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return Date.parse(`${value}T00:00:00Z`);
+  if (/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(value)) return Date.parse(`${value.replace(" ", "T")}Z`);
+  return /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : NaN;
+}
+
 function isNumeric(value: unknown): boolean {
   return typeof value === "number" || (typeof value === "string" && value.trim() !== "" && !Number.isNaN(Number(value)));
 }
@@ -137,9 +152,8 @@ function ResultView({ result }: { result: SqlResult }) {
     const seriesIndexes = numeric.flatMap((isNum, i) => (isNum ? [i] : []));
     if (!seriesIndexes.length) return null;
     const shown = rows.slice(0, 500);
-    const firstType = columns[0].type.toLowerCase();
-    const times = shown.map((row) => (typeof row[0] === "string" ? Date.parse(row[0]) : NaN));
-    const isTime = /time|date/.test(firstType) || times.every((t) => !Number.isNaN(t));
+    const times = shown.map((row) => parseTime(row[0]));
+    const isTime = times.every((t) => !Number.isNaN(t));
     const series = seriesIndexes.map((i) => ({ label: columns[i].name, values: shown.map((row) => (row[i] == null ? null : Number(row[i]))) }));
     if (isTime) {
       const order = shown.map((_, i) => i).sort((a, b) => times[a] - times[b]);
