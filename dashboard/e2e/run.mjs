@@ -171,7 +171,7 @@ const scenarios = [
   {
     name: "a SQL query returns rows",
     async run(page) {
-      await page.goto(`${base}/sql`);
+      await page.goto(`${base}/query`);
       await page.click("text=Errors per release");
       await page.waitForSelector("[data-testid=sql-table], .state-error", { timeout: 15_000 });
       await screenshot(page, "sql");

@@ -94,7 +94,8 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
           <Route path="/" element={<Navigate to="/issues" replace />} />
           <Route path="/issues" element={<IssuesPage />} />
           <Route path="/issues/:issueId" element={<IssuePage />} />
-          <Route path="/sql" element={<SqlPage />} />
+          {/* Not /sql: that path is the API's (POST /sql). */}
+          <Route path="/query" element={<SqlPage />} />
           <Route path="/projects" element={<ProjectsPage />} />
           <Route path="/alerts" element={<AlertsPage />} />
           <Route path="*" element={<div className="state state-empty">No such page. <NavLink to="/issues">Issues</NavLink></div>} />
@@ -111,7 +112,7 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
         </NavLink>
         <nav>
           <NavLink to={{ pathname: "/issues", search: projectId ? `?project=${projectId}` : "" }}>Issues</NavLink>
-          <NavLink to="/sql">SQL</NavLink>
+          <NavLink to="/query">SQL</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/projects">Projects</NavLink>
         </nav>

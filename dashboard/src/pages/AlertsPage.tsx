@@ -1,6 +1,7 @@
 // Alerts. Alert rules come with a later issue: until the server's API has them this page says
 // so plainly rather than showing an editor that cannot save.
 
+import { Link } from "react-router";
 import { useSession } from "../App";
 import { NotAvailable } from "../components/states";
 
@@ -16,8 +17,8 @@ export function AlertsPage() {
       ) : (
         <NotAvailable what="Alerting">
           This server's API has no alert rules yet, so there is nothing to list or edit. Until then, watch for
-          regressions on the <a href="/issues?status=REGRESSED">issue list</a> or query the data in the{" "}
-          <a href="/sql">SQL console</a>.
+          regressions on the <Link to="/issues?status=REGRESSED">issue list</Link> or query the data in the{" "}
+          <Link to="/query">SQL console</Link>.
         </NotAvailable>
       )}
     </div>

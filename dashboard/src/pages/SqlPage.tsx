@@ -1,5 +1,5 @@
 // The SQL console: the documented tables beside the editor, example queries, the result as a
-// table and a chart. The query is in the URL (`?q=`), so a result can be shared.
+// table and a chart. The page is `/query` (`/sql` is the API); the query is in the URL (`?q=`), so a result can be shared.
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
