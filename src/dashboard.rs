@@ -11,6 +11,8 @@
 //! (`/issues/42?status=NEW`) can be shared and reloaded. API paths the router does not know
 //! stay a JSON 404.
 
+use std::fmt::Write as _;
+
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -85,11 +87,16 @@ fn file_response(
     if let Ok(value) = HeaderValue::from_str(file.metadata.mimetype()) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    (headers, file.data.into_owned()).into_response()
+    (headers, axum::body::Body::from(file.data)).into_response()
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 /// What `/` shows when the binary was built without the dashboard.
@@ -140,10 +147,7 @@ mod tests {
         let uri: Uri = "/issues/42?status=NEW".parse().expect("a valid uri");
         let response = serve_dashboard(Method::GET, uri, HeaderMap::new()).await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/html"
-        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
     }
 }

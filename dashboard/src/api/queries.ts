@@ -95,7 +95,7 @@ export const ISSUE_EXTRAS = /* GraphQL */ `
 
 const EVENT_ROW = /* GraphQL */ `
   fragment EventRow on Event {
-    id timestamp level message environment release traceId
+    id timestamp level title message environment release traceId
     user { id email username ipAddress }
   }
 `;

@@ -60,6 +60,7 @@ export interface EventRow {
   id: string;
   timestamp: string;
   level: string;
+  title: string;
   message: string;
   environment: string;
   release: string;
@@ -70,7 +71,6 @@ export interface EventRow {
 export interface EventFull extends EventRow {
   received: string;
   platform: string;
-  title: string;
   culprit: string;
   serverName: string;
   transaction: string;

@@ -510,7 +510,7 @@ function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: stri
                     relativeTime(event.timestamp)
                   )}
                 </td>
-                <td className="ellipsis">{event.message}</td>
+                <td className="ellipsis">{event.message || event.title}</td>
                 <td>{event.environment}</td>
                 <td>{event.release}</td>
                 <td>{event.user?.email ?? event.user?.username ?? event.user?.id ?? ""}</td>
