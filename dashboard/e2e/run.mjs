@@ -34,10 +34,10 @@ const EXPECTED = [
 
 class Skip extends Error {}
 
-async function screenshot(page, name) {
+async function screenshot(page, name, { keep = true } = {}) {
   const file = join(outDir, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  if (process.env.UPDATE_SCREENSHOTS === "1") {
+  if (keep && process.env.UPDATE_SCREENSHOTS === "1") {
     mkdirSync(committedDir, { recursive: true });
     copyFileSync(file, join(committedDir, `${name}.png`));
   }
@@ -174,9 +174,9 @@ const scenarios = [
       await page.goto(`${base}/query`);
       await page.click("text=Errors per release");
       await page.waitForSelector("[data-testid=sql-table], .state-error", { timeout: 15_000 });
-      await screenshot(page, "sql");
       const error = await page.$(".state-error");
       if (error) throw new Error((await error.textContent())?.trim());
+      await screenshot(page, "sql");
       const rows = await page.$$eval("[data-testid=sql-table] tbody tr", (rows) => rows.map((r) => r.textContent));
       if (!rows.some((r) => r.includes("shop-python@1.2.3"))) throw new Error(`no row for the SDK's release shop-python@1.2.3: ${rows.join(" | ")}`);
     },
@@ -231,7 +231,7 @@ for (const scenario of scenarios) {
     } else {
       failed++;
       console.log(`FAIL  ${scenario.name}: ${error?.message ?? error}`);
-      await screenshot(page, `failed-${passed + failed + skipped}`).catch(() => {});
+      await screenshot(page, `failed-${passed + failed + skipped}`, { keep: false }).catch(() => {});
     }
   }
 }
