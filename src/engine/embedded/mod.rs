@@ -648,8 +648,10 @@ impl Shared {
                 fs::remove_file(checkpoints.join(file))?;
             }
         }
-        drop(manifest);
+        // Still under the manifest lock, so a concurrent `flush` that finds nothing left to
+        // checkpoint returns only after the covered log files are gone.
         let removed = self.wal.lock().remove_covered_files(checkpoint_seq)?;
+        drop(manifest);
         tracing::debug!(
             checkpoint_seq,
             events = frozen.iter().map(RecordBatch::num_rows).sum::<usize>(),
