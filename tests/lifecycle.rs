@@ -393,10 +393,14 @@ async fn ignore_conditions_reopen_the_issue(backend: Backend) {
             json!({ "ids": [by_rate], "rate": {"events": 4, "minutes": 10} }),
         )
         .await;
-    let until = (Utc::now() + Duration::seconds(2)).to_rfc3339();
+    let until = Utc::now() + Duration::seconds(6);
     server
-        .graphql(IGNORE, json!({ "ids": [by_time], "until": until }))
+        .graphql(
+            IGNORE,
+            json!({ "ids": [by_time], "until": until.to_rfc3339() }),
+        )
         .await;
+    assert_eq!(status(&server, by_time).await, "IGNORED");
     server.graphql(IGNORE, json!({ "ids": [forever] })).await;
     let past = (Utc::now() - Duration::seconds(5)).to_rfc3339();
     assert_eq!(
@@ -429,8 +433,10 @@ async fn ignore_conditions_reopen_the_issue(backend: Backend) {
     assert_eq!(status(&server, by_rate).await, "NEW");
 
     // Until a time: read as New once it passes; the next event stores the transition.
-    assert_eq!(status(&server, by_time).await, "IGNORED");
-    tokio::time::sleep(StdDuration::from_millis(2_500)).await;
+    let wait = (until - Utc::now() + Duration::milliseconds(500))
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
     assert_eq!(status(&server, by_time).await, "NEW");
     send(&server, &[event("TimeError", None)]).await;
     let last = history(&server, by_time).await.pop().unwrap();

@@ -95,7 +95,9 @@ fn engine_error(error: crate::engine::EngineError) -> async_graphql::Error {
         ApiError::Internal(_) => "internal error".to_owned(),
         other => other.to_string(),
     });
-    error = error.extend_with(|_, extensions| extensions.set("code", api.code()));
+    // GraphQL codes are the HTTP ones in capitals (NOT_FOUND, BAD_REQUEST, INTERNAL, ...).
+    let code = api.code().to_uppercase();
+    error = error.extend_with(|_, extensions| extensions.set("code", code.as_str()));
     error
 }
 
@@ -119,8 +121,8 @@ impl BaseQuery {
 
 fn regroup_error(failure: RegroupFailure) -> async_graphql::Error {
     let code = match &failure {
-        RegroupFailure::Refused(_) => "bad_request",
-        RegroupFailure::Engine(_) | RegroupFailure::Write(_) => "unavailable",
+        RegroupFailure::Refused(_) => "BAD_REQUEST",
+        RegroupFailure::Engine(_) | RegroupFailure::Write(_) => "UNAVAILABLE",
     };
     async_graphql::Error::new(failure.to_string()).extend_with(|_, e| e.set("code", code))
 }

@@ -449,7 +449,8 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
-        // Issues and mappings first: once an event is visible, its issue must be too.
+        // Issues, mappings and transitions first: once an event is visible, its issue must be
+        // too.
         let version = version_now();
         let issues: Vec<IssueRow> = batch
             .new_issues
@@ -463,9 +464,8 @@ impl Engine for ClickHouseEngine {
             .map(|mapping| MappingRow::from_record(mapping, version))
             .collect();
         self.insert_rows("issue_fingerprints", &mappings).await?;
-        let events: Vec<EventRow> = batch.events.iter().map(EventRow::from).collect();
-        self.insert_rows("events", &events).await?;
-        // Transitions after the events that caused them: history first, then the state.
+        // Transitions too (stored once per version however often they are written), so a
+        // retried batch only ever repeats idempotent rows before its events.
         let history: Vec<HistoryRow> = batch
             .status_changes
             .iter()
@@ -477,7 +477,9 @@ impl Engine for ClickHouseEngine {
             .iter()
             .map(StateRow::from_record)
             .collect();
-        self.insert_rows("issue_state", &states).await
+        self.insert_rows("issue_state", &states).await?;
+        let events: Vec<EventRow> = batch.events.iter().map(EventRow::from).collect();
+        self.insert_rows("events", &events).await
     }
 
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
