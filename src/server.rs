@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql_axum::GraphQL;
+use async_graphql_axum::{GraphQL, GraphQLSubscription};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
 use axum::response::IntoResponse;
@@ -21,6 +21,7 @@ use crate::ingest::envelope_items::ItemCounters;
 use crate::pipeline::Pipeline;
 use crate::projects::ProjectRegistry;
 use crate::ratelimit::RateLimiter;
+use crate::tracker::StatusTracker;
 use crate::writer::BatchWriter;
 
 /// Everything a handler may need.
@@ -46,7 +47,13 @@ impl AppState {
             engine.fingerprint_mappings().await?,
             &engine.issue_records().await?,
         ));
-        let writer = BatchWriter::start(engine.clone(), grouper.clone(), config.writer.clone());
+        let tracker = Arc::new(StatusTracker::load(engine.as_ref()).await?);
+        let writer = BatchWriter::start(
+            engine.clone(),
+            grouper.clone(),
+            tracker.clone(),
+            config.writer.clone(),
+        );
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
         Ok(AppState {
@@ -55,7 +62,7 @@ impl AppState {
             config: Arc::new(config),
             engine,
             projects,
-            pipeline: Arc::new(Pipeline::new(grouper, writer)),
+            pipeline: Arc::new(Pipeline::new(grouper, tracker, writer)),
         })
     }
 }
@@ -96,8 +103,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/graphql",
-            post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema)),
+            post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema.clone())),
         )
+        // Subscriptions (graphql-transport-ws and graphql-ws protocols).
+        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
         .route("/health", get(health))
         // Ingest enforces its own, configurable body limits while streaming.
         .layer(DefaultBodyLimit::disable())

@@ -154,7 +154,7 @@ const RUST: Program = Program {
 
 const ISSUES_WITH_EVENTS: &str = r#"
 query($project: ID!) {
-  issues(projectId: $project, sort: EVENTS, limit: 50) {
+  issues(projectId: $project, sort: EVENTS, first: 50) { nodes {
     id title count
     events(limit: 100) {
       id platform release environment culprit traceId spanId
@@ -162,7 +162,7 @@ query($project: ID!) {
       user { id email username }
       exceptions { type value frames { function module filename lineno inApp } }
     }
-  }
+  } }
 }"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,7 +454,7 @@ async fn wait_for_events(server: &TestServer, total: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let data = server.graphql(ISSUES_WITH_EVENTS, variables.clone()).await;
-        let issues = data["issues"].as_array().unwrap().clone();
+        let issues = data["issues"]["nodes"].as_array().unwrap().clone();
         let stored: u64 = issues
             .iter()
             .map(|issue| issue["count"].as_u64().unwrap())

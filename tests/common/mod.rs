@@ -11,8 +11,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions, StatusChange};
-use stackhouse::engine::{Engine, EventRecord, IssueStatus, WriteBatch};
+use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+use stackhouse::engine::{Engine, EventRecord, IssueStatus, StatusChangeRecord, WriteBatch};
 use stackhouse::group::Grouper;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{router, AppState};
@@ -119,38 +119,26 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Records a lifecycle transition. The `Engine` trait has no lifecycle call yet (the
-    /// lifecycle issue adds it), so this writes each engine's `issue_state` directly.
+    /// Records a lifecycle transition directly (no transition rules: the server's tracker
+    /// checks those), as a write batch carrying it.
     pub async fn set_status(&self, project_id: u64, issue_id: u64, status: IssueStatus) {
-        if let Some(embedded) = &self.embedded {
-            embedded
-                .set_issue_status(StatusChange {
-                    project_id,
-                    issue_id,
-                    status,
-                    actor: "test".into(),
-                    comment: String::new(),
-                    changed_at: Utc::now(),
-                })
-                .await
-                .unwrap();
-            return;
-        }
-        let database = self.clickhouse_database.as_deref().unwrap();
-        let version = Utc::now().timestamp_nanos_opt().unwrap();
-        let insert = format!(
-            "INSERT INTO {database}.issue_state (project_id, issue_id, status, actor, comment, changed_at, version) \
-             VALUES ({project_id}, {issue_id}, '{}', 'test', '', now(), {version})",
-            status.as_str()
-        );
-        reqwest::Client::new()
-            .post(clickhouse_url())
-            .body(insert)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        let version = u64::try_from(Utc::now().timestamp_nanos_opt().unwrap()).unwrap();
+        let batch = WriteBatch {
+            status_changes: vec![StatusChangeRecord {
+                project_id,
+                issue_id,
+                from_status: IssueStatus::New,
+                to_status: status,
+                actor: "test".into(),
+                comment: String::new(),
+                changed_at: Utc::now(),
+                resolved_in_release: String::new(),
+                ignore_condition: String::new(),
+                version,
+            }],
+            ..WriteBatch::default()
+        };
+        self.engine.write(&batch).await.unwrap();
     }
 }
 
@@ -285,6 +273,19 @@ impl TestServer {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs a GraphQL query; returns the whole response (data and errors).
+    pub async fn graphql_response(&self, query: &str, variables: Value) -> Value {
+        self.http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Runs a GraphQL query; panics on GraphQL errors.
