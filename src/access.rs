@@ -16,6 +16,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -162,15 +163,21 @@ pub async fn graphql_http(
 pub async fn graphql_ws(
     State(state): State<AppState>,
     Extension(schema): Extension<StackhouseSchema>,
-    connect_info: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
+    request: axum::extract::Request,
 ) -> Response {
-    let peer = connect_info.map(|ConnectInfo(address)| address);
-    let header_bearer = match bearer_of(&headers) {
+    let (mut parts, _body) = request.into_parts();
+    let peer = peer_of(&parts);
+    let header_bearer = match bearer_of(&parts.headers) {
         Ok(bearer) => bearer.map(str::to_owned),
         Err(error) => return error.into_response(),
+    };
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
     };
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)

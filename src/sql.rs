@@ -104,6 +104,19 @@ pub fn prepare(query: &str, dialect: SqlDialect, access: &Access) -> Result<Stri
         SqlDialect::ClickHouse => Box::new(ClickHouseDialect {}),
         SqlDialect::DataFusion => Box::new(GenericDialect {}),
     };
+    if query.to_lowercase().contains("__stackhouse") {
+        return Err(SqlRejection::Refused(
+            "names starting with __stackhouse are reserved".to_owned(),
+        ));
+    }
+    let first_word = first_keyword(query);
+    if NOT_READS.contains(&first_word.as_str()) {
+        // Refused before parsing: the parser may not know every dialect's write syntax.
+        return Err(SqlRejection::Refused(format!(
+            "only read-only SELECT / WITH queries are accepted, not {}",
+            first_word.to_uppercase()
+        )));
+    }
     let mut statements = Parser::parse_sql(parser_dialect.as_ref(), query)
         .map_err(|error| SqlRejection::Invalid(format!("cannot parse the query: {error}")))?;
     if statements.len() != 1 {
@@ -127,11 +140,49 @@ pub fn prepare(query: &str, dialect: SqlDialect, access: &Access) -> Result<Stri
         parser_dialect: parser_dialect.as_ref(),
         projects: access.project_ids(),
         cte_names: checks.cte_names,
+        definitions: Vec::new(),
     };
     if let ControlFlow::Break(refusal) = VisitMut::visit(&mut statement, &mut rewriter) {
         return Err(refusal);
     }
-    Ok(statement.to_string())
+    let mut sql = statement.to_string();
+    // The closing parenthesis keeps `..._1` from matching the start of `..._12`.
+    for (placeholder, definition) in &rewriter.definitions {
+        sql = sql.replace(
+            &format!("(SELECT * FROM {placeholder})"),
+            &format!("({definition})"),
+        );
+    }
+    debug_assert!(!sql.contains(PLACEHOLDER_PREFIX));
+    Ok(sql)
+}
+
+/// Statements that are not reads, recognised by their first word.
+const NOT_READS: [&str; 40] = [
+    "insert", "update", "delete", "alter", "drop", "create", "truncate", "rename", "attach",
+    "detach", "optimize", "grant", "revoke", "set", "use", "kill", "system", "merge", "replace",
+    "upsert", "copy", "call", "exec", "execute", "show", "describe", "desc", "explain", "exists",
+    "check", "backup", "restore", "undrop", "exchange", "install", "load", "pragma", "vacuum",
+    "analyze", "begin",
+];
+
+/// The first word of a query, lower case, after blanks, comments and opening parentheses.
+fn first_keyword(query: &str) -> String {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_lowercase()
 }
 
 fn refused<T>(message: impl Into<String>) -> ControlFlow<SqlRejection, T> {
@@ -237,7 +288,12 @@ struct Rewriter<'a> {
     /// `None`: every project.
     projects: Option<Vec<u64>>,
     cte_names: HashSet<String>,
+    /// (placeholder table name, definition) of every replaced table.
+    definitions: Vec<(String, String)>,
 }
+
+/// Placeholder tables stand for definitions until the query is printed.
+const PLACEHOLDER_PREFIX: &str = "__stackhouse_scoped_";
 
 impl Rewriter<'_> {
     /// The documented table `name` refers to, if any. ClickHouse names are case-sensitive;
@@ -337,14 +393,19 @@ impl VisitorMut for Rewriter<'_> {
             // Every project, and the engine's table is the documented one as it stands.
             return ControlFlow::Continue(());
         };
+        // A placeholder now, the definition's text after printing: definitions are kept
+        // verbatim (sqlparser need not parse every ClickHouse construct in them), and no
+        // query can contain a placeholder itself (`prepare` refuses the prefix).
+        let placeholder = format!("{PLACEHOLDER_PREFIX}{}", self.definitions.len());
+        self.definitions.push((placeholder.clone(), definition));
         let subquery = match Parser::new(self.parser_dialect)
-            .try_with_sql(&definition)
+            .try_with_sql(&format!("SELECT * FROM {placeholder}"))
             .and_then(|mut parser| parser.parse_query())
         {
             Ok(query) => query,
             Err(error) => {
                 return ControlFlow::Break(SqlRejection::Invalid(format!(
-                    "internal definition of {table} does not parse: {error}"
+                    "cannot build the scoped {table}: {error}"
                 )))
             }
         };

@@ -326,6 +326,33 @@ async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
         .unwrap();
     assert_eq!(csv.status(), 200);
     assert_eq!(csv.text().await.unwrap(), "title,n\r\nKeyError: 'basket',3\r\n");
+    // The CLI client of /sql.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
+        .args([
+            "sql",
+            "SELECT title, count(*) AS n FROM events GROUP BY title",
+            "--url",
+            &server.base,
+            "--token",
+            &token_a,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "title              | n\n-------------------+--\nKeyError: 'basket' | 3\n(1 row)\n"
+    );
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
+        .args(["sql", "DROP TABLE events", "--url", &server.base, "--token", &token_a])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("400") && stderr.contains("read-only"), "{stderr}");
+
     let plain = server
         .http
         .post(format!("{}/sql", server.base))
@@ -382,4 +409,41 @@ async fn websocket_connections_authenticate_in_connection_init(backend: Backend)
     let next: Value = serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(next["type"], "next", "{next}");
     assert_eq!(next["payload"]["data"]["projects"], json!([{"id": a.to_string()}]), "{next}");
+}
+
+/// `stackhouse token create|list|revoke` on an embedded data directory.
+#[tokio::test]
+async fn token_commands_create_list_and_revoke() {
+    let directory = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
+            .arg("--data-dir")
+            .arg(directory.path())
+            .args(args)
+            .env_remove("STACKHOUSE_CLICKHOUSE_URL")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (ok, _, stderr) = run(&["token", "create", "--project", "1"]);
+    assert!(!ok && stderr.contains("no project 1"), "{stderr}");
+    assert!(run(&["project", "create", "shop"]).0);
+    let (ok, secret, stderr) = run(&["token", "create", "--project", "1", "--name", "ci"]);
+    assert!(ok, "{stderr}");
+    let secret = secret.trim();
+    assert!(secret.starts_with("sh_") && secret.len() == 43, "{secret}");
+    let (_, list, _) = run(&["token", "list"]);
+    let line = list.lines().nth(1).unwrap();
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(&fields[1..3], ["ci", "1"], "{list}");
+    assert_eq!(fields[4], "false", "{list}");
+    assert!(!list.contains(secret), "the secret is never stored or shown again");
+    let (ok, _, stderr) = run(&["token", "revoke", fields[0]]);
+    assert!(ok, "{stderr}");
+    let (_, list, _) = run(&["token", "list"]);
+    assert!(list.lines().nth(1).unwrap().ends_with("true"), "{list}");
 }

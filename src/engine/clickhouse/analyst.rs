@@ -190,7 +190,6 @@ impl ClickHouseEngine {
         limits: &SqlLimits,
     ) -> EngineResult<SqlResult> {
         let statement = format!("{query} FORMAT JSONCompact");
-        self.record(&statement);
         let timeout = limits.timeout_secs.max(1);
         let mut parameters: Vec<(&str, String)> = vec![
             ("database", self.settings.database.clone()),
@@ -235,6 +234,9 @@ impl ClickHouseEngine {
                 EngineError::Rejected(clean_message(&message))
             });
         }
+        // Recorded only once it ran: the chDB replay checks what works here also works on
+        // current ClickHouse, and analysts' mistakes are not ours to replay.
+        self.record(query);
         let answer: JsonCompact = serde_json::from_slice(&body)
             .map_err(|error| EngineError::Corrupt(format!("unreadable ClickHouse answer: {error}")))?;
         let mut rows = answer.data;
