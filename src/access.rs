@@ -71,7 +71,10 @@ pub fn forbidden(project_id: u64) -> async_graphql::Error {
 }
 
 /// In a resolver: fails with FORBIDDEN unless the request may touch `project_id`.
-pub fn ensure_project(ctx: &async_graphql::Context<'_>, project_id: u64) -> async_graphql::Result<()> {
+pub fn ensure_project(
+    ctx: &async_graphql::Context<'_>,
+    project_id: u64,
+) -> async_graphql::Result<()> {
     let access = ctx.data::<Access>().map_err(|_| {
         async_graphql::Error::new("no access information in the request")
             .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED"))
@@ -146,7 +149,10 @@ pub async fn graphql_http(
         Ok(response) => response.into(),
         Err(_) => {
             let mut error = async_graphql::ServerError::new(
-                format!("the query ran longer than {} seconds", GRAPHQL_TIMEOUT.as_secs()),
+                format!(
+                    "the query ran longer than {} seconds",
+                    GRAPHQL_TIMEOUT.as_secs()
+                ),
                 None,
             );
             let mut extensions = async_graphql::ErrorExtensionValues::default();
@@ -185,17 +191,18 @@ pub async fn graphql_ws(
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let bearer = payload_bearer(&payload).or(header_bearer);
-                    let access = resolve(&state, bearer.as_deref(), peer)
-                        .await
-                        .map_err(|error| {
-                            let code = match error.status().as_u16() {
-                                401 => "UNAUTHENTICATED",
-                                403 => "FORBIDDEN",
-                                _ => "INTERNAL",
-                            };
-                            async_graphql::Error::new(error.to_string())
-                                .extend_with(|_, extensions| extensions.set("code", code))
-                        })?;
+                    let access =
+                        resolve(&state, bearer.as_deref(), peer)
+                            .await
+                            .map_err(|error| {
+                                let code = match error.status().as_u16() {
+                                    401 => "UNAUTHENTICATED",
+                                    403 => "FORBIDDEN",
+                                    _ => "INTERNAL",
+                                };
+                                async_graphql::Error::new(error.to_string())
+                                    .extend_with(|_, extensions| extensions.set("code", code))
+                            })?;
                     let mut data = Data::default();
                     data.insert(access);
                     Ok(data)
@@ -217,7 +224,9 @@ fn payload_bearer(payload: &serde_json::Value) -> Option<String> {
     if let Some(value) = field("authorization") {
         let value = value.trim();
         return Some(match value.split_once(' ') {
-            Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") => secret.trim().to_owned(),
+            Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") => {
+                secret.trim().to_owned()
+            }
             _ => value.to_owned(),
         });
     }

@@ -19,8 +19,8 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectNamePart, Query, SetExpr, Statement, TableAlias, TableFactor,
-    Visit, VisitMut, Visitor, VisitorMut,
+    Expr, Ident, ObjectNamePart, Query, SetExpr, Statement, TableAlias, TableFactor, Visit,
+    VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::{ClickHouseDialect, Dialect, GenericDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -236,7 +236,9 @@ impl Visitor for Checks {
                 let name = function.name.to_string().to_lowercase();
                 let name = name.trim_matches(|c| c == '`' || c == '"');
                 if FORBIDDEN_FUNCTIONS.contains(&name)
-                    || FORBIDDEN_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+                    || FORBIDDEN_PREFIXES
+                        .iter()
+                        .any(|prefix| name.starts_with(prefix))
                 {
                     return refused(format!(
                         "function {} is not allowed in analyst SQL",
@@ -315,7 +317,11 @@ impl Rewriter<'_> {
             SqlDialect::ClickHouse => analyst_table_sql(table, ids),
             SqlDialect::DataFusion => {
                 let ids = ids?;
-                let column = if table == "projects" { "id" } else { "project_id" };
+                let column = if table == "projects" {
+                    "id"
+                } else {
+                    "project_id"
+                };
                 let list = ids
                     .iter()
                     .map(u64::to_string)
@@ -453,8 +459,8 @@ pub async fn sql_endpoint(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, crate::error::ApiError> {
-    use axum::response::IntoResponse;
     use crate::error::ApiError;
+    use axum::response::IntoResponse;
 
     if body.len() > MAX_QUERY_BYTES {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -520,10 +526,19 @@ pub async fn sql_endpoint(
 pub fn to_csv(result: &crate::engine::SqlResult) -> String {
     let mut out = String::new();
     let line = |cells: Vec<String>, out: &mut String| {
-        out.push_str(&cells.iter().map(|cell| csv_cell(cell)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &cells
+                .iter()
+                .map(|cell| csv_cell(cell))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
     };
-    line(result.columns.iter().map(|c| c.name.clone()).collect(), &mut out);
+    line(
+        result.columns.iter().map(|c| c.name.clone()).collect(),
+        &mut out,
+    );
     for row in &result.rows {
         line(row.iter().map(cell_text).collect(), &mut out);
     }
@@ -645,16 +660,32 @@ mod tests {
             &project_one(),
         )
         .expect("accepted");
-        assert!(nested.contains("FROM (SELECT * FROM issue_stats WHERE project_id IN (1)) AS issue_stats"), "{nested}");
-        let projects = prepare("SELECT * FROM projects", SqlDialect::DataFusion, &project_one())
-            .expect("accepted");
+        assert!(
+            nested.contains(
+                "FROM (SELECT * FROM issue_stats WHERE project_id IN (1)) AS issue_stats"
+            ),
+            "{nested}"
+        );
+        let projects = prepare(
+            "SELECT * FROM projects",
+            SqlDialect::DataFusion,
+            &project_one(),
+        )
+        .expect("accepted");
         assert!(projects.contains("WHERE id IN (1)"), "{projects}");
         let all = prepare("SELECT * FROM events", SqlDialect::DataFusion, &Access::All)
             .expect("accepted");
         assert_eq!(all, "SELECT * FROM events");
-        let clickhouse = prepare("SELECT count() FROM issues", SqlDialect::ClickHouse, &project_one())
-            .expect("accepted");
-        assert!(clickhouse.contains("FROM issues WHERE project_id IN (1)"), "{clickhouse}");
+        let clickhouse = prepare(
+            "SELECT count() FROM issues",
+            SqlDialect::ClickHouse,
+            &project_one(),
+        )
+        .expect("accepted");
+        assert!(
+            clickhouse.contains("FROM issues WHERE project_id IN (1)"),
+            "{clickhouse}"
+        );
         assert!(clickhouse.contains("fingerprint_hour"), "{clickhouse}");
     }
 
@@ -686,7 +717,10 @@ mod tests {
                 assert!(!message.is_empty(), "{query}");
             }
         }
-        assert!(refused_text("SELECT 1 SETTINGS readonly = 0", SqlDialect::ClickHouse).contains("SETTINGS"));
+        assert!(
+            refused_text("SELECT 1 SETTINGS readonly = 0", SqlDialect::ClickHouse)
+                .contains("SETTINGS")
+        );
         assert!(matches!(
             prepare("SELEKT 1", SqlDialect::DataFusion, &project_one()),
             Err(SqlRejection::Invalid(_))

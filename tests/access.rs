@@ -72,7 +72,15 @@ async fn two_projects(backend: &Backend, config: Config) -> TwoProjects {
         .unwrap()
         .id;
     let b_events: Vec<Value> = (0..2)
-        .map(|i| python_event("SecretLeak", "in project b", &["payroll_run"], Some("eve"), now - f64::from(i)))
+        .map(|i| {
+            python_event(
+                "SecretLeak",
+                "in project b",
+                &["payroll_run"],
+                Some("eve"),
+                now - f64::from(i),
+            )
+        })
         .collect();
     let body: String = b_events.iter().map(|e| format!("{e}\n")).collect();
     let response = server
@@ -135,9 +143,17 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
 
     // No token, a wrong token, a malformed header, a revoked token: 401 `unauthenticated`.
     let (status, answer) = graphql_as(&server, None, projects).await;
-    assert_eq!((status, answer["code"].as_str()), (401, Some("unauthenticated")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{answer}"
+    );
     let (status, answer) = graphql_as(&server, Some("sh_not_a_token"), projects).await;
-    assert_eq!((status, answer["code"].as_str()), (401, Some("unauthenticated")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{answer}"
+    );
     let response = server
         .http
         .post(format!("{}/graphql", server.base))
@@ -153,7 +169,10 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
     server.engine.store_api_token(&record).await.unwrap();
     let (status, answer) = graphql_as(&server, Some(&secret), projects).await;
     assert_eq!(status, 401, "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("revoked"), "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
     let get = server
         .http
         .get(format!("{}/graphql?query={{projects{{id}}}}", server.base))
@@ -166,10 +185,18 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
     let token_a = server.create_token(&[a]).await;
     let (status, answer) = graphql_as(&server, Some(&token_a), projects).await;
     assert_eq!(status, 200);
-    assert_eq!(answer["data"]["projects"], json!([{"id": a.to_string(), "name": "test"}]), "{answer}");
-    let issues_of = |project: u64| format!("{{ issues(projectId: \"{project}\") {{ id title projectId }} }}");
+    assert_eq!(
+        answer["data"]["projects"],
+        json!([{"id": a.to_string(), "name": "test"}]),
+        "{answer}"
+    );
+    let issues_of =
+        |project: u64| format!("{{ issues(projectId: \"{project}\") {{ id title projectId }} }}");
     let (_, answer) = graphql_as(&server, Some(&token_a), &issues_of(a)).await;
-    let issue_a = answer["data"]["issues"][0]["id"].as_str().unwrap().to_owned();
+    let issue_a = answer["data"]["issues"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(answer["data"]["issues"][0]["title"], "KeyError: 'basket'");
     let (_, answer) = graphql_as(&server, Some(&token_a), &issues_of(b)).await;
     assert_eq!(error_code(&answer), "FORBIDDEN", "{answer}");
@@ -177,12 +204,24 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
 
     let admin = server.create_token(&[]).await;
     let (_, answer) = graphql_as(&server, Some(&admin), &issues_of(b)).await;
-    let issue_b = answer["data"]["issues"][0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(answer["data"]["issues"][0]["title"], "SecretLeak: in project b");
+    let issue_b = answer["data"]["issues"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        answer["data"]["issues"][0]["title"],
+        "SecretLeak: in project b"
+    );
     let (_, answer) = graphql_as(&server, Some(&admin), projects).await;
-    assert_eq!(answer["data"]["projects"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(
+        answer["data"]["projects"].as_array().unwrap().len(),
+        2,
+        "{answer}"
+    );
 
-    let issue = |id: &str| format!("{{ issue(id: \"{id}\") {{ id title events(limit: 5) {{ message }} }} }}");
+    let issue = |id: &str| {
+        format!("{{ issue(id: \"{id}\") {{ id title events(limit: 5) {{ message }} }} }}")
+    };
     let (_, answer) = graphql_as(&server, Some(&token_a), &issue(&issue_a)).await;
     assert_eq!(answer["data"]["issue"]["id"], issue_a.as_str(), "{answer}");
     let (_, answer) = graphql_as(&server, Some(&token_a), &issue(&issue_b)).await;
@@ -199,15 +238,27 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
     for _ in 0..14 {
         deep = format!("ofType {{ {deep} }}");
     }
-    let (status, answer) =
-        graphql_as(&server, Some(&admin), &format!("{{ __schema {{ types {{ fields {{ type {{ {deep} }} }} }} }} }}")).await;
+    let (status, answer) = graphql_as(
+        &server,
+        Some(&admin),
+        &format!("{{ __schema {{ types {{ fields {{ type {{ {deep} }} }} }} }} }}"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(error_code(&answer), "TOO_COMPLEX", "{answer}");
-    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("too deep"));
-    let wide: String = (0..2600).map(|i| format!("p{i}: projects {{ id }} ")).collect();
+    assert!(answer["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("too deep"));
+    let wide: String = (0..2600)
+        .map(|i| format!("p{i}: projects {{ id }} "))
+        .collect();
     let (_, answer) = graphql_as(&server, Some(&admin), &format!("{{ {wide} }}")).await;
     assert_eq!(error_code(&answer), "TOO_COMPLEX", "{answer}");
-    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("too complex"));
+    assert!(answer["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("too complex"));
     let (_, answer) = graphql_as(&server, Some(&admin), "{ nosuchfield }").await;
     assert_eq!(error_code(&answer), "BAD_REQUEST", "{answer}");
 
@@ -215,7 +266,10 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
     let dev = TestServer::start(server.engine.clone(), Config::default()).await;
     let (status, answer) = graphql_as(&dev, None, projects).await;
     assert_eq!(status, 200, "{answer}");
-    assert!(answer["data"]["projects"].as_array().unwrap().len() >= 2, "{answer}");
+    assert!(
+        answer["data"]["projects"].as_array().unwrap().len() >= 2,
+        "{answer}"
+    );
 }
 
 async fn sql_is_scoped_to_the_token_and_refuses_writes_and_escapes(backend: Backend) {
@@ -224,7 +278,11 @@ async fn sql_is_scoped_to_the_token_and_refuses_writes_and_escapes(backend: Back
     let admin = server.create_token(&[]).await;
 
     let (status, answer) = sql(&server, None, "SELECT 1").await;
-    assert_eq!((status, answer["code"].as_str()), (401, Some("unauthenticated")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{answer}"
+    );
 
     // Every documented table shows project a only, whatever the SQL.
     for (query, expected) in [
@@ -252,7 +310,12 @@ async fn sql_is_scoped_to_the_token_and_refuses_writes_and_escapes(backend: Back
     let (_, answer) = sql(&server, Some(&admin), "SELECT count(*) AS n FROM issues").await;
     assert_eq!(answer["rows"], json!([[2]]), "{answer}");
     let token_b = server.create_token(&[b]).await;
-    let (_, answer) = sql(&server, Some(&token_b), "SELECT DISTINCT user_id FROM events").await;
+    let (_, answer) = sql(
+        &server,
+        Some(&token_b),
+        "SELECT DISTINCT user_id FROM events",
+    )
+    .await;
     assert_eq!(answer["rows"], json!([["eve"]]), "{answer}");
 
     // Writes, other tables and databases, table functions, second statements: 400 sql_rejected.
@@ -289,10 +352,24 @@ async fn sql_is_scoped_to_the_token_and_refuses_writes_and_escapes(backend: Back
     }
     // Nonsense and unknown columns: 400 sql_invalid with the reason.
     let (status, answer) = sql(&server, Some(&token_a), "SELEKT 1").await;
-    assert_eq!((status, answer["code"].as_str()), (400, Some("sql_invalid")), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("sql_invalid")),
+        "{answer}"
+    );
     let (status, answer) = sql(&server, Some(&token_a), "SELECT no_such_column FROM events").await;
-    assert_eq!((status, answer["code"].as_str()), (400, Some("sql_invalid")), "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("no_such_column"), "{answer}");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("sql_invalid")),
+        "{answer}"
+    );
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_column"),
+        "{answer}"
+    );
 }
 
 async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
@@ -311,7 +388,13 @@ async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
     assert_eq!(answer["rowCount"], 2);
     assert_eq!(answer["truncated"], true);
     assert_eq!(answer["columns"][0]["name"], "user_id");
-    assert!(answer["columns"][1]["type"].as_str().unwrap().contains("UInt64"), "{answer}");
+    assert!(
+        answer["columns"][1]["type"]
+            .as_str()
+            .unwrap()
+            .contains("UInt64"),
+        "{answer}"
+    );
     assert!(answer["elapsedMs"].is_u64());
     let (_, answer) = sql(&server, Some(&token_a), "SELECT count(*) AS n FROM events").await;
     assert_eq!(answer["truncated"], false);
@@ -325,7 +408,10 @@ async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(csv.status(), 200);
-    assert_eq!(csv.text().await.unwrap(), "title,n\r\nKeyError: 'basket',3\r\n");
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "title,n\r\nKeyError: 'basket',3\r\n"
+    );
     // The CLI client of /sql.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
         .args([
@@ -339,19 +425,33 @@ async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
         "title              | n\n-------------------+--\nKeyError: 'basket' | 3\n(1 row)\n"
     );
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"))
-        .args(["sql", "DROP TABLE events", "--url", &server.base, "--token", &token_a])
+        .args([
+            "sql",
+            "DROP TABLE events",
+            "--url",
+            &server.base,
+            "--token",
+            &token_a,
+        ])
         .output()
         .await
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("400") && stderr.contains("read-only"), "{stderr}");
+    assert!(
+        stderr.contains("400") && stderr.contains("read-only"),
+        "{stderr}"
+    );
 
     let plain = server
         .http
@@ -364,7 +464,10 @@ async fn sql_results_are_capped_and_come_as_json_or_csv(backend: Backend) {
         .unwrap();
     assert_eq!(plain.status(), 200);
     let answer: Value = plain.json().await.unwrap();
-    assert!(matches!(answer["rows"][0][0], Value::Bool(true) | Value::Number(_)), "{answer}");
+    assert!(
+        matches!(answer["rows"][0][0], Value::Bool(true) | Value::Number(_)),
+        "{answer}"
+    );
 }
 
 async fn websocket_connections_authenticate_in_connection_init(backend: Backend) {
@@ -372,7 +475,11 @@ async fn websocket_connections_authenticate_in_connection_init(backend: Backend)
     let token_a = server.create_token(&[a]).await;
     let url = format!("{}/graphql/ws", server.base.replace("http://", "ws://"));
     let connect = || async {
-        let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )
+            .unwrap();
         request.headers_mut().insert(
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().unwrap(),
@@ -383,7 +490,10 @@ async fn websocket_connections_authenticate_in_connection_init(backend: Backend)
 
     // Without a token the connection is refused.
     let mut socket = connect().await;
-    socket.send(text(json!({"type": "connection_init", "payload": {}}))).await.unwrap();
+    socket
+        .send(text(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
     let refusal = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
         .await
         .unwrap();
@@ -400,15 +510,23 @@ async fn websocket_connections_authenticate_in_connection_init(backend: Backend)
         .send(text(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token_a}")}})))
         .await
         .unwrap();
-    let ack: Value = serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    let ack: Value =
+        serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     socket
-        .send(text(json!({"id": "1", "type": "subscribe", "payload": {"query": "{ projects { id } }"}})))
+        .send(text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": "{ projects { id } }"}}),
+        ))
         .await
         .unwrap();
-    let next: Value = serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    let next: Value =
+        serde_json::from_str(socket.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(next["type"], "next", "{next}");
-    assert_eq!(next["payload"]["data"]["projects"], json!([{"id": a.to_string()}]), "{next}");
+    assert_eq!(
+        next["payload"]["data"]["projects"],
+        json!([{"id": a.to_string()}]),
+        "{next}"
+    );
 }
 
 /// `stackhouse token create|list|revoke` on an embedded data directory.
@@ -441,7 +559,10 @@ async fn token_commands_create_list_and_revoke() {
     let fields: Vec<&str> = line.split('\t').collect();
     assert_eq!(&fields[1..3], ["ci", "1"], "{list}");
     assert_eq!(fields[4], "false", "{list}");
-    assert!(!list.contains(secret), "the secret is never stored or shown again");
+    assert!(
+        !list.contains(secret),
+        "the secret is never stored or shown again"
+    );
     let (ok, _, stderr) = run(&["token", "revoke", fields[0]]);
     assert!(ok, "{stderr}");
     let (_, list, _) = run(&["token", "list"]);

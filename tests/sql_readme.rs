@@ -58,8 +58,8 @@ fn examples(readme: &str) -> Vec<Example> {
 }
 
 async fn readme_examples(backend: Backend) {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/README.md")).unwrap();
     let examples = examples(&readme);
     assert_eq!(examples.len(), 4, "the README's examples");
 
@@ -69,10 +69,22 @@ async fn readme_examples(backend: Backend) {
     let recent = (now - Duration::minutes(5)).timestamp() as f64;
     let mut events = Vec::new();
     for user in ["ada", "bob", "cy", "ada"] {
-        events.push(python_event("KeyError", "'basket'", &["checkout_view", "load_basket"], Some(user), recent));
+        events.push(python_event(
+            "KeyError",
+            "'basket'",
+            &["checkout_view", "load_basket"],
+            Some(user),
+            recent,
+        ));
     }
     for _ in 0..2 {
-        let mut event = python_event("ZeroDivisionError", "division by zero", &["report_view", "average"], Some("ada"), recent);
+        let mut event = python_event(
+            "ZeroDivisionError",
+            "division by zero",
+            &["report_view", "average"],
+            Some("ada"),
+            recent,
+        );
         event["release"] = json!("shop@1.5.0");
         events.push(event);
     }
@@ -98,9 +110,15 @@ async fn readme_examples(backend: Backend) {
     let mut issue_ids = std::collections::HashMap::new();
     for _ in 0..100 {
         let (_, answer) = sql(&server, &token, "SELECT title, issue_id FROM issues").await;
-        if answer["rows"].as_array().is_some_and(|rows| rows.len() == 3) {
+        if answer["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.len() == 3)
+        {
             for row in answer["rows"].as_array().unwrap() {
-                issue_ids.insert(row[0].as_str().unwrap().to_owned(), row[1].as_u64().unwrap());
+                issue_ids.insert(
+                    row[0].as_str().unwrap().to_owned(),
+                    row[1].as_u64().unwrap(),
+                );
             }
             break;
         }
@@ -112,15 +130,33 @@ async fn readme_examples(backend: Backend) {
     let yesterday = now - Duration::days(1);
     for (issue, at) in [(key_error, yesterday), (key_error, now), (zero, now)] {
         handle
-            .record_transition(server.project_id, issue, IssueStatus::Regressed, IssueStatus::Resolved, at - Duration::minutes(1))
+            .record_transition(
+                server.project_id,
+                issue,
+                IssueStatus::Regressed,
+                IssueStatus::Resolved,
+                at - Duration::minutes(1),
+            )
             .await;
         handle
-            .record_transition(server.project_id, issue, IssueStatus::Resolved, IssueStatus::Regressed, at)
+            .record_transition(
+                server.project_id,
+                issue,
+                IssueStatus::Resolved,
+                IssueStatus::Regressed,
+                at,
+            )
             .await;
     }
     // Noise in the other project: a regression no scoped query may count.
     handle
-        .record_transition(other.id, 1, IssueStatus::Resolved, IssueStatus::Regressed, now)
+        .record_transition(
+            other.id,
+            1,
+            IssueStatus::Resolved,
+            IssueStatus::Regressed,
+            now,
+        )
         .await;
 
     let today = now.format("%Y-%m-%d").to_string();
@@ -139,13 +175,22 @@ async fn readme_examples(backend: Backend) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|row| row.as_array().unwrap().iter().map(stackhouse::sql::cell_text).collect())
+            .map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(stackhouse::sql::cell_text)
+                    .collect()
+            })
             .collect();
         let expected: Vec<Vec<String>> = example.expected[1..]
             .iter()
             .map(|row| {
                 row.iter()
-                    .map(|cell| cell.replace("{today}", &today).replace("{yesterday}", &yesterday))
+                    .map(|cell| {
+                        cell.replace("{today}", &today)
+                            .replace("{yesterday}", &yesterday)
+                    })
                     .collect()
             })
             .collect();

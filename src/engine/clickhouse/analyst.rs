@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rows::{from_epoch_seconds, to_epoch_seconds, version_now};
 use super::{classify, ClickHouseEngine};
-use crate::engine::{
-    ApiTokenRecord, EngineError, EngineResult, SqlColumn, SqlLimits, SqlResult,
-};
+use crate::engine::{ApiTokenRecord, EngineError, EngineResult, SqlColumn, SqlLimits, SqlResult};
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct ApiTokenRow {
@@ -216,29 +214,31 @@ impl ClickHouseEngine {
             .timeout(Duration::from_secs(timeout + 10))
             .send()
             .await
-            .map_err(|error| EngineError::Unavailable(format!("ClickHouse unreachable: {error}")))?;
+            .map_err(|error| {
+                EngineError::Unavailable(format!("ClickHouse unreachable: {error}"))
+            })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| EngineError::Unavailable(format!("ClickHouse answer lost: {error}")))?;
+        let body = response.bytes().await.map_err(|error| {
+            EngineError::Unavailable(format!("ClickHouse answer lost: {error}"))
+        })?;
         if !status.is_success() {
             let message = String::from_utf8_lossy(&body).trim().to_owned();
-            return Err(if status.is_server_error() && !message.starts_with("Code:") {
-                EngineError::Unavailable(message)
-            } else if message.starts_with("Code: 159.") {
-                EngineError::Rejected(format!(
-                    "the query ran longer than {timeout} seconds"
-                ))
-            } else {
-                EngineError::Rejected(clean_message(&message))
-            });
+            return Err(
+                if status.is_server_error() && !message.starts_with("Code:") {
+                    EngineError::Unavailable(message)
+                } else if message.starts_with("Code: 159.") {
+                    EngineError::Rejected(format!("the query ran longer than {timeout} seconds"))
+                } else {
+                    EngineError::Rejected(clean_message(&message))
+                },
+            );
         }
         // Recorded only once it ran: the chDB replay checks what works here also works on
         // current ClickHouse, and analysts' mistakes are not ours to replay.
         self.record(query);
-        let answer: JsonCompact = serde_json::from_slice(&body)
-            .map_err(|error| EngineError::Corrupt(format!("unreadable ClickHouse answer: {error}")))?;
+        let answer: JsonCompact = serde_json::from_slice(&body).map_err(|error| {
+            EngineError::Corrupt(format!("unreadable ClickHouse answer: {error}"))
+        })?;
         let mut rows = answer.data;
         let truncated = rows.len() > limits.max_rows;
         rows.truncate(limits.max_rows);

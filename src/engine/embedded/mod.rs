@@ -62,8 +62,8 @@ use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
     ApiTokenRecord, Engine, EngineError, EngineResult, EventRecord, FingerprintMapping,
-    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey,
-    SqlDialect, SqlLimits, SqlResult, WriteBatch,
+    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SqlDialect,
+    SqlLimits, SqlResult, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
