@@ -21,9 +21,6 @@ pub const TOKEN_PREFIX: &str = "sh_";
 const SECRET_CHARS: usize = 40;
 /// A snapshot older than this is refreshed before it answers.
 pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(10);
-/// Unknown tokens refresh the snapshot at most this often (a stream of wrong tokens must not
-/// become a stream of engine queries).
-const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Lower-case hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
@@ -95,14 +92,16 @@ impl TokenRegistry {
         if let Some(found) = self.lookup(&hash, SNAPSHOT_MAX_AGE) {
             return found;
         }
+        let asked_at = Instant::now();
         {
+            // One refresh at a time: a stream of wrong tokens costs one engine query at a time.
             let _one_refresh = self.refreshing.lock().await;
             // Someone else may have refreshed while this request waited.
             let recently = self
                 .snapshot
                 .read()
                 .as_ref()
-                .is_some_and(|snapshot| snapshot.loaded_at.elapsed() < MIN_REFRESH_INTERVAL);
+                .is_some_and(|snapshot| snapshot.loaded_at >= asked_at);
             if !recently {
                 let by_hash = self
                     .engine

@@ -71,6 +71,8 @@ async fn two_projects(backend: &Backend, config: Config) -> TwoProjects {
         .await
         .unwrap()
         .id;
+    // The registry refreshes on unknown keys at most once a second; ask it now.
+    server.state.projects.refresh().await.unwrap();
     let b_events: Vec<Value> = (0..2)
         .map(|i| {
             python_event(
