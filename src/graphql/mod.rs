@@ -3,6 +3,7 @@
 
 mod issues;
 mod lifecycle;
+pub mod protection;
 mod subscriptions;
 mod types;
 
@@ -13,6 +14,7 @@ use async_graphql::{
 };
 use chrono::{Duration, DurationRound, Utc};
 
+use crate::access::{ensure_project, Access};
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
@@ -57,8 +59,9 @@ fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> 
 pub fn build_schema(context: GraphqlContext) -> StackhouseSchema {
     schema_builder()
         .data(context)
-        .limit_depth(12)
-        .limit_complexity(5_000)
+        .limit_depth(protection::MAX_DEPTH)
+        .limit_complexity(protection::MAX_COMPLEXITY)
+        .extension(protection::ErrorCodes)
         .extension(issues::Timeout(QUERY_TIMEOUT))
         .finish()
 }
@@ -69,9 +72,9 @@ pub fn sdl() -> String {
 }
 
 /// Whether the caller may see `project_id`: every resolver that touches a project's data calls
-/// this first. (Permissive until API tokens add an access context.)
-pub fn project_allowed(_ctx: &Context<'_>, _project_id: u64) -> Result<()> {
-    Ok(())
+/// this first (FORBIDDEN outside the API token's projects; see `crate::access`).
+pub fn project_allowed(ctx: &Context<'_>, project_id: u64) -> Result<()> {
+    ensure_project(ctx, project_id)
 }
 
 /// Who is acting, for the lifecycle history.
@@ -106,14 +109,16 @@ pub struct BaseQuery;
 
 #[Object]
 impl BaseQuery {
-    /// Every project.
+    /// Every project the API token may read.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<ProjectObject>> {
         let context = ctx.data::<GraphqlContext>()?;
+        let access = ctx.data::<Access>()?;
         context.projects.refresh().await.map_err(engine_error)?;
         Ok(context
             .projects
             .projects()
             .into_iter()
+            .filter(|project| access.allows(project.id))
             .map(|project| ProjectObject::new(project, context))
             .collect())
     }
@@ -148,6 +153,7 @@ impl BaseMutation {
     ) -> Result<Option<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
         let target = parse_id(&into, "issue")?;
         let sources = from
             .iter()
@@ -171,6 +177,7 @@ impl BaseMutation {
     ) -> Result<Vec<ID>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
         let issue_id = parse_id(&issue_id, "issue")?;
         let fingerprints = fingerprints
             .iter()

@@ -1,22 +1,25 @@
 //! What one write-ahead log record holds: a write batch (its issues and mappings, and its
 //! events as an Arrow IPC stream, the very batch the memtable keeps), a new project with its
-//! key, or a lifecycle transition.
+//! key, a lifecycle transition, or an API token.
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::{from_ipc, to_ipc};
 use super::side_tables::{
-    decode_change, decode_issue, decode_key, decode_mapping, encode_change, encode_issue,
-    encode_key, encode_mapping,
+    decode_api_token, decode_change, decode_issue, decode_key, decode_mapping, encode_api_token,
+    encode_change, encode_issue, encode_key, encode_mapping,
 };
 use super::EmbeddedError;
-use crate::engine::{FingerprintMapping, IssueRecord, Project, ProjectKey, StatusChangeRecord};
+use crate::engine::{
+    ApiTokenRecord, FingerprintMapping, IssueRecord, Project, ProjectKey, StatusChangeRecord,
+};
 
 const BATCH: u8 = 1;
 const PROJECT: u8 = 2;
 // Kind 3 was a lone status change, before transitions travelled in batches.
 const BATCH_WITH_CHANGES: u8 = 4;
+const API_TOKEN: u8 = 5;
 
 #[derive(Debug, Clone)]
 pub enum LogRecord {
@@ -30,6 +33,7 @@ pub enum LogRecord {
         project: Project,
         key: ProjectKey,
     },
+    ApiToken(ApiTokenRecord),
 }
 
 impl LogRecord {
@@ -81,6 +85,12 @@ impl LogRecord {
                 encode_key(&mut encoder, key);
                 Ok(encoder.finish())
             }
+            LogRecord::ApiToken(token) => {
+                let mut encoder = Encoder::new();
+                encoder.u8(API_TOKEN);
+                encode_api_token(&mut encoder, token);
+                Ok(encoder.finish())
+            }
         }
     }
 
@@ -121,6 +131,7 @@ impl LogRecord {
                 },
                 key: decode_key(&mut decoder)?,
             },
+            API_TOKEN => LogRecord::ApiToken(decode_api_token(&mut decoder)?),
             other => {
                 return Err(EmbeddedError::Corrupt(format!(
                     "unknown write-ahead log record kind {other}"
@@ -205,6 +216,22 @@ mod tests {
                 assert_eq!(status_changes.len(), 1);
                 assert_eq!(status_changes[0].to_status, IssueStatus::Ignored);
                 assert_eq!(status_changes[0].version, 42);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let token = LogRecord::ApiToken(ApiTokenRecord {
+            token_id: "0011223344556677".into(),
+            secret_hash: "ab".repeat(32),
+            name: "ci".into(),
+            project_ids: vec![1, 7],
+            created_at: at,
+            revoked: true,
+        });
+        match LogRecord::decode(&token.encode().expect("encode")).expect("decode") {
+            LogRecord::ApiToken(decoded) => {
+                assert_eq!(decoded.project_ids, vec![1, 7]);
+                assert!(decoded.revoked);
+                assert_eq!(decoded.name, "ci");
             }
             other => panic!("unexpected {other:?}"),
         }
