@@ -143,8 +143,8 @@ impl Handle {
 }
 
 impl Handle {
-    /// Records a lifecycle transition at a chosen time in `issue_state` and `issue_history`
-    /// (the embedded engine derives `from` from the current state; ClickHouse stores it).
+    /// Records a lifecycle transition at a chosen time (in `issue_state` and `issue_history`),
+    /// as a write batch carrying it.
     pub async fn record_transition(
         &self,
         project_id: u64,
@@ -153,45 +153,23 @@ impl Handle {
         to: IssueStatus,
         at: chrono::DateTime<Utc>,
     ) {
-        if let Some(embedded) = &self.embedded {
-            embedded
-                .set_issue_status(StatusChange {
-                    project_id,
-                    issue_id,
-                    status: to,
-                    actor: "test".into(),
-                    comment: String::new(),
-                    changed_at: at,
-                })
-                .await
-                .unwrap();
-            return;
-        }
-        let database = self.clickhouse_database.as_deref().unwrap();
-        let version = Utc::now().timestamp_nanos_opt().unwrap();
-        let seconds = at.timestamp();
-        for insert in [
-            format!(
-                "INSERT INTO {database}.issue_state (project_id, issue_id, status, actor, comment, changed_at, version) \
-                 VALUES ({project_id}, {issue_id}, '{}', 'test', '', toDateTime({seconds}), {version})",
-                to.as_str()
-            ),
-            format!(
-                "INSERT INTO {database}.issue_history (project_id, issue_id, from_status, to_status, actor, comment, changed_at, version) \
-                 VALUES ({project_id}, {issue_id}, '{}', '{}', 'test', '', toDateTime({seconds}), {version})",
-                from.as_str(),
-                to.as_str()
-            ),
-        ] {
-            reqwest::Client::new()
-                .post(clickhouse_url())
-                .body(insert)
-                .send()
-                .await
-                .unwrap()
-                .error_for_status()
-                .unwrap();
-        }
+        let version = u64::try_from(Utc::now().timestamp_nanos_opt().unwrap()).unwrap();
+        let batch = WriteBatch {
+            status_changes: vec![StatusChangeRecord {
+                project_id,
+                issue_id,
+                from_status: from,
+                to_status: to,
+                actor: "test".into(),
+                comment: String::new(),
+                changed_at: at,
+                resolved_in_release: String::new(),
+                ignore_condition: String::new(),
+                version,
+            }],
+            ..WriteBatch::default()
+        };
+        self.engine.write(&batch).await.unwrap();
     }
 }
 

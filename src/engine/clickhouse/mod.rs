@@ -27,9 +27,9 @@ use rows::{
 
 use super::{
     ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus,
-    IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
-    TagCount, WriteBatch,
+    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
+    Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
+    WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -789,6 +789,7 @@ impl Engine for ClickHouseEngine {
             }],
         )
         .await
+    }
 
     async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()> {
         self.store_api_token_row(token).await

@@ -1242,4 +1242,3 @@ impl Engine for EmbeddedEngine {
         }
     }
 }
-
