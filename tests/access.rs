@@ -192,26 +192,30 @@ async fn graphql_needs_a_token_and_a_token_sees_only_its_projects(backend: Backe
         json!([{"id": a.to_string(), "name": "test"}]),
         "{answer}"
     );
-    let issues_of =
-        |project: u64| format!("{{ issues(projectId: \"{project}\") {{ id title projectId }} }}");
+    let issues_of = |project: u64| {
+        format!("{{ issues(projectId: \"{project}\") {{ nodes {{ id title projectId }} }} }}")
+    };
     let (_, answer) = graphql_as(&server, Some(&token_a), &issues_of(a)).await;
-    let issue_a = answer["data"]["issues"][0]["id"]
+    let issue_a = answer["data"]["issues"]["nodes"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(answer["data"]["issues"][0]["title"], "KeyError: 'basket'");
+    assert_eq!(
+        answer["data"]["issues"]["nodes"][0]["title"],
+        "KeyError: 'basket'"
+    );
     let (_, answer) = graphql_as(&server, Some(&token_a), &issues_of(b)).await;
     assert_eq!(error_code(&answer), "FORBIDDEN", "{answer}");
     assert!(answer["data"].is_null(), "{answer}");
 
     let admin = server.create_token(&[]).await;
     let (_, answer) = graphql_as(&server, Some(&admin), &issues_of(b)).await;
-    let issue_b = answer["data"]["issues"][0]["id"]
+    let issue_b = answer["data"]["issues"]["nodes"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(
-        answer["data"]["issues"][0]["title"],
+        answer["data"]["issues"]["nodes"][0]["title"],
         "SecretLeak: in project b"
     );
     let (_, answer) = graphql_as(&server, Some(&admin), projects).await;
