@@ -656,11 +656,17 @@ async fn issue_list_filters_sorts_and_pages(backend: Backend) {
         3
     );
     let bad = server
-        .graphql_response(list, json!({ "p": project, "f": {"tag": "no-colon"} }))
+        .graphql_response(
+            list,
+            json!({ "p": project, "s": "EVENTS", "first": 10, "f": {"tag": "no-colon"} }),
+        )
         .await;
-    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{bad}"
+    );
     let too_big = server
-        .graphql_response(list, json!({ "p": project, "first": 201 }))
+        .graphql_response(list, json!({ "p": project, "s": "EVENTS", "first": 201 }))
         .await;
     assert_eq!(too_big["errors"][0]["extensions"]["code"], "BAD_REQUEST");
 
