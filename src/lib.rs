@@ -23,11 +23,14 @@
 //! 6. **Engine** ([`engine`]): raw events column-wise, per-fingerprint minute/hour aggregates
 //!    (materialized views on ClickHouse), and small versioned side tables (projects, keys,
 //!    issues, fingerprint→issue mapping, lifecycle).
-//! 7. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events.
+//! 7. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events;
+//!    analysts run read-only SQL over the documented tables ([`sql`]). Both need an API token
+//!    ([`tokens`]) whose projects bound what they see ([`access`]).
 //!
 //! [`config`] is the one typed configuration; [`error`] is the one place errors become HTTP
 //! responses; [`server`] wires it all together.
 
+pub mod access;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -39,4 +42,6 @@ pub mod projects;
 pub mod ratelimit;
 pub mod regroup;
 pub mod server;
+pub mod sql;
+pub mod tokens;
 pub mod writer;

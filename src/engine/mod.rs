@@ -4,6 +4,7 @@
 //! The records here *are* the documented logical tables (`events`, `issues`, `issue_state`, ...):
 //! each engine maps them onto its own storage, column for column.
 
+mod analyst;
 pub mod clickhouse;
 pub mod embedded;
 mod record;
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
 
 /// A project: the unit events, keys and issues belong to.
@@ -219,4 +221,18 @@ pub trait Engine: Send + Sync + 'static {
         fingerprint: u64,
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>>;
+
+    // --- Access control and analyst SQL (see `crate::access`, `crate::sql`) ---
+
+    /// Stores an API token (a new version of its `token_id`; the newest wins).
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()>;
+    /// Every API token, newest version of each, revoked ones included.
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>>;
+
+    /// The dialect [`Engine::sql`] speaks.
+    fn sql_dialect(&self) -> SqlDialect;
+    /// Runs one analyst query, already checked and scoped by [`crate::sql::prepare`],
+    /// read-only and within `limits`. A query the storage refuses (unknown column, timeout,
+    /// a write) is [`EngineError::Rejected`].
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult>;
 }

@@ -1,6 +1,7 @@
 //! The GraphQL API at `/graphql` (async-graphql). The SDL is committed as
 //! `graphql/schema.graphql`; a test fails when it drifts from the code.
 
+pub mod protection;
 mod types;
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Result, Schema, ID};
 use chrono::{Duration, DurationRound, Utc};
 
+use crate::access::{ensure_project, Access};
 use crate::engine::{Engine, IssueQuery, IssueSort, IssueStatus};
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
@@ -33,8 +35,9 @@ pub const SPARKLINE_HOURS: i64 = 24;
 pub fn build_schema(context: GraphqlContext) -> StackhouseSchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(context)
-        .limit_depth(12)
-        .limit_complexity(5_000)
+        .limit_depth(protection::MAX_DEPTH)
+        .limit_complexity(protection::MAX_COMPLEXITY)
+        .extension(protection::ErrorCodes)
         .finish()
 }
 
@@ -64,14 +67,16 @@ pub struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
-    /// Every project.
+    /// Every project the API token may read.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<ProjectObject>> {
         let context = ctx.data::<GraphqlContext>()?;
+        let access = ctx.data::<Access>()?;
         context.projects.refresh().await.map_err(engine_error)?;
         Ok(context
             .projects
             .projects()
             .into_iter()
+            .filter(|project| access.allows(project.id))
             .map(|project| ProjectObject::new(project, context))
             .collect())
     }
@@ -88,6 +93,7 @@ impl QueryRoot {
     ) -> Result<Vec<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        ensure_project(ctx, project_id)?;
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}").into());
         }
@@ -117,11 +123,14 @@ impl QueryRoot {
             .collect())
     }
 
-    /// One issue.
+    /// One issue (FORBIDDEN when it belongs to a project the token may not read).
     async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let issue_id = parse_id(&id, "issue")?;
         let summary = context.engine.issue(issue_id).await.map_err(engine_error)?;
+        if let Some(summary) = &summary {
+            ensure_project(ctx, summary.issue.project_id)?;
+        }
         Ok(summary.map(|summary| Issue::new(summary, None)))
     }
 }
@@ -154,6 +163,7 @@ impl MutationRoot {
     ) -> Result<Option<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        ensure_project(ctx, project_id)?;
         let target = parse_id(&into, "issue")?;
         let sources = from
             .iter()
@@ -177,6 +187,7 @@ impl MutationRoot {
     ) -> Result<Vec<ID>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        ensure_project(ctx, project_id)?;
         let issue_id = parse_id(&issue_id, "issue")?;
         let fingerprints = fingerprints
             .iter()

@@ -154,6 +154,59 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Records a lifecycle transition at a chosen time in `issue_state` and `issue_history`
+    /// (the embedded engine derives `from` from the current state; ClickHouse stores it).
+    pub async fn record_transition(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+        from: IssueStatus,
+        to: IssueStatus,
+        at: chrono::DateTime<Utc>,
+    ) {
+        if let Some(embedded) = &self.embedded {
+            embedded
+                .set_issue_status(StatusChange {
+                    project_id,
+                    issue_id,
+                    status: to,
+                    actor: "test".into(),
+                    comment: String::new(),
+                    changed_at: at,
+                })
+                .await
+                .unwrap();
+            return;
+        }
+        let database = self.clickhouse_database.as_deref().unwrap();
+        let version = Utc::now().timestamp_nanos_opt().unwrap();
+        let seconds = at.timestamp();
+        for insert in [
+            format!(
+                "INSERT INTO {database}.issue_state (project_id, issue_id, status, actor, comment, changed_at, version) \
+                 VALUES ({project_id}, {issue_id}, '{}', 'test', '', toDateTime({seconds}), {version})",
+                to.as_str()
+            ),
+            format!(
+                "INSERT INTO {database}.issue_history (project_id, issue_id, from_status, to_status, actor, comment, changed_at, version) \
+                 VALUES ({project_id}, {issue_id}, '{}', '{}', 'test', '', toDateTime({seconds}), {version})",
+                from.as_str(),
+                to.as_str()
+            ),
+        ] {
+            reqwest::Client::new()
+                .post(clickhouse_url())
+                .body(insert)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        }
+    }
+}
+
 /// Fingerprints, groups and writes events as the ingest pipeline does (without the batch
 /// writer, so tests control batches and can drop the engine afterwards).
 pub struct Ingest {
@@ -221,7 +274,27 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server in dev mode: the tests' loopback requests need no API token (tests of access
+    /// control use [`TestServer::start_secured`]).
     pub async fn start(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
+        config.dev = true;
+        TestServer::start_with(engine, config).await
+    }
+
+    /// A server that requires an API token for GraphQL and SQL, even from loopback.
+    pub async fn start_secured(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
+        config.dev = false;
+        TestServer::start_with(engine, config).await
+    }
+
+    /// Creates an API token for `projects` (empty: every project); returns its secret.
+    pub async fn create_token(&self, projects: &[u64]) -> String {
+        let (secret, record) = stackhouse::tokens::new_token("test", projects);
+        self.engine.store_api_token(&record).await.unwrap();
+        secret
+    }
+
+    async fn start_with(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();

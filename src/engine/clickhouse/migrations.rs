@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_issue_features.sql",
         sql: include_str!("../../../sql/0004_issue_features.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_api_tokens.sql",
+        sql: include_str!("../../../sql/0005_api_tokens.sql"),
+    },
 ];
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.

@@ -5,6 +5,7 @@
 //! users run): see DESIGN.md. Set `STACKHOUSE_RECORD_QUERIES=/path/file` to append every
 //! statement sent (parameters bound) to a file; CI replays that file on a current ClickHouse.
 
+mod analyst;
 mod migrations;
 mod rows;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clickhouse::Client;
 
+pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventRow, HourlyRow, IssueAggregateRow,
@@ -24,8 +26,9 @@ use rows::{
 };
 
 use super::{
-    Engine, EngineError, EngineResult, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, WriteBatch,
+    ApiTokenRecord, Engine, EngineError, EngineResult, EventRecord, FingerprintMapping,
+    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary, Project,
+    ProjectKey, SqlDialect, SqlLimits, SqlResult, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -581,6 +584,22 @@ impl Engine for ClickHouseEngine {
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()> {
+        self.store_api_token_row(token).await
+    }
+
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>> {
+        self.api_token_rows().await
+    }
+
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::ClickHouse
+    }
+
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
+        self.run_analyst_sql(query, limits).await
     }
 }
 

@@ -1,21 +1,22 @@
 //! What one write-ahead log record holds: a write batch (its issues and mappings, and its
 //! events as an Arrow IPC stream, the very batch the memtable keeps), a new project with its
-//! key, or a lifecycle transition.
+//! key, a lifecycle transition, or an API token.
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::{from_ipc, to_ipc};
 use super::side_tables::{
-    decode_change, decode_issue, decode_key, decode_mapping, encode_change, encode_issue,
-    encode_key, encode_mapping, StatusChange,
+    decode_api_token, decode_change, decode_issue, decode_key, decode_mapping, encode_api_token,
+    encode_change, encode_issue, encode_key, encode_mapping, StatusChange,
 };
 use super::EmbeddedError;
-use crate::engine::{FingerprintMapping, IssueRecord, Project, ProjectKey};
+use crate::engine::{ApiTokenRecord, FingerprintMapping, IssueRecord, Project, ProjectKey};
 
 const BATCH: u8 = 1;
 const PROJECT: u8 = 2;
 const STATUS_CHANGE: u8 = 3;
+const API_TOKEN: u8 = 4;
 
 #[derive(Debug, Clone)]
 pub enum LogRecord {
@@ -29,6 +30,7 @@ pub enum LogRecord {
         key: ProjectKey,
     },
     StatusChange(StatusChange),
+    ApiToken(ApiTokenRecord),
 }
 
 impl LogRecord {
@@ -75,6 +77,12 @@ impl LogRecord {
                 encode_change(&mut encoder, change);
                 Ok(encoder.finish())
             }
+            LogRecord::ApiToken(token) => {
+                let mut encoder = Encoder::new();
+                encoder.u8(API_TOKEN);
+                encode_api_token(&mut encoder, token);
+                Ok(encoder.finish())
+            }
         }
     }
 
@@ -109,6 +117,7 @@ impl LogRecord {
                 key: decode_key(&mut decoder)?,
             },
             STATUS_CHANGE => LogRecord::StatusChange(decode_change(&mut decoder)?),
+            API_TOKEN => LogRecord::ApiToken(decode_api_token(&mut decoder)?),
             other => {
                 return Err(EmbeddedError::Corrupt(format!(
                     "unknown write-ahead log record kind {other}"
@@ -183,6 +192,22 @@ mod tests {
                 ..
             }))
         ));
+        let token = LogRecord::ApiToken(ApiTokenRecord {
+            token_id: "0011223344556677".into(),
+            secret_hash: "ab".repeat(32),
+            name: "ci".into(),
+            project_ids: vec![1, 7],
+            created_at: at,
+            revoked: true,
+        });
+        match LogRecord::decode(&token.encode().expect("encode")).expect("decode") {
+            LogRecord::ApiToken(decoded) => {
+                assert_eq!(decoded.project_ids, vec![1, 7]);
+                assert!(decoded.revoked);
+                assert_eq!(decoded.name, "ci");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
         let mut garbage = change.encode().expect("encode");
         garbage.push(0);
         assert!(LogRecord::decode(&garbage).is_err());

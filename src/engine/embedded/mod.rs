@@ -25,6 +25,7 @@
 //! `checkpoints/{agg,side}-*.bin`.
 
 mod aggregates;
+mod analyst;
 mod codec;
 mod event_batch;
 mod log_record;
@@ -60,8 +61,9 @@ use self::segments::SegmentInfo;
 use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
-    Engine, EngineError, EngineResult, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, WriteBatch,
+    ApiTokenRecord, Engine, EngineError, EngineResult, EventRecord, FingerprintMapping,
+    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SqlDialect,
+    SqlLimits, SqlResult, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -186,6 +188,7 @@ impl State {
             }
             LogRecord::Project { project, key } => self.side.apply_project(&project, &key),
             LogRecord::StatusChange(change) => self.side.apply_status_change(&change, seq),
+            LogRecord::ApiToken(token) => self.side.apply_api_token(&token),
         }
         Ok(())
     }
@@ -1101,5 +1104,43 @@ impl Engine for EmbeddedEngine {
         Ok(self
             .latest_events(project_id, vec![fingerprint], limit)
             .await?)
+    }
+
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()> {
+        let token = token.clone();
+        self.blocking(move |shared| {
+            shared.append(|_| LogRecord::ApiToken(token))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>> {
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .api_tokens
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::DataFusion
+    }
+
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
+        let timeout = limits.timeout_secs;
+        match tokio::time::timeout(
+            Duration::from_secs(timeout),
+            analyst::run(&self.context, query, limits.max_rows),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(EngineError::from),
+            Err(_) => Err(EmbeddedError::Timeout(timeout).into()),
+        }
     }
 }

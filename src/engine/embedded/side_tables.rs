@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use super::codec::{Decoder, Encoder};
 use super::event_batch::stored_time;
 use super::EmbeddedError;
-use crate::engine::{FingerprintMapping, IssueRecord, IssueStatus, Project, ProjectKey};
+use crate::engine::{
+    ApiTokenRecord, FingerprintMapping, IssueRecord, IssueStatus, Project, ProjectKey,
+};
 
 /// A lifecycle transition to record (the embedded twin of a row in `issue_state`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct SideTables {
     pub mappings: BTreeMap<(u64, u64), FingerprintMapping>,
     pub states: BTreeMap<(u64, u64), IssueStateRow>,
     pub history: Vec<IssueHistoryRow>,
+    /// API tokens by `token_id` (hashed secrets only).
+    pub api_tokens: BTreeMap<String, ApiTokenRecord>,
 }
 
 impl SideTables {
@@ -133,6 +137,24 @@ impl SideTables {
         self.states.insert(key, IssueStateRow { change, version });
     }
 
+    /// The newest write of a token wins; its creation time keeps its minimum.
+    pub fn apply_api_token(&mut self, token: &ApiTokenRecord) {
+        let created_at = stored_time(token.created_at);
+        self.api_tokens
+            .entry(token.token_id.clone())
+            .and_modify(|existing| {
+                let first_created = existing.created_at.min(created_at);
+                *existing = ApiTokenRecord {
+                    created_at: first_created,
+                    ..token.clone()
+                };
+            })
+            .or_insert_with(|| ApiTokenRecord {
+                created_at,
+                ..token.clone()
+            });
+    }
+
     /// An issue's current status; `New` when none was ever recorded.
     pub fn status_of(&self, project_id: u64, issue_id: u64) -> IssueStatus {
         self.states
@@ -183,6 +205,11 @@ impl SideTables {
             encoder.str(row.from_status.as_str());
             encode_change(encoder, &row.change);
             encoder.u64(row.version);
+        }
+        // Added after the first release: a checkpoint without it decodes to no tokens.
+        encoder.len(self.api_tokens.len());
+        for token in self.api_tokens.values() {
+            encode_api_token(encoder, token);
         }
     }
 
@@ -236,8 +263,44 @@ impl SideTables {
                 version,
             });
         }
+        if !decoder.is_empty() {
+            for _ in 0..decoder.len()? {
+                let token = decode_api_token(decoder)?;
+                tables.api_tokens.insert(token.token_id.clone(), token);
+            }
+        }
         Ok(tables)
     }
+}
+
+pub fn encode_api_token(encoder: &mut Encoder, token: &ApiTokenRecord) {
+    encoder.str(&token.token_id);
+    encoder.str(&token.secret_hash);
+    encoder.str(&token.name);
+    encoder.len(token.project_ids.len());
+    for project_id in &token.project_ids {
+        encoder.u64(*project_id);
+    }
+    encoder.time(token.created_at);
+    encoder.u8(u8::from(token.revoked));
+}
+
+pub fn decode_api_token(decoder: &mut Decoder<'_>) -> Result<ApiTokenRecord, EmbeddedError> {
+    let token_id = decoder.string()?;
+    let secret_hash = decoder.string()?;
+    let name = decoder.string()?;
+    let mut project_ids = Vec::new();
+    for _ in 0..decoder.len()? {
+        project_ids.push(decoder.u64()?);
+    }
+    Ok(ApiTokenRecord {
+        token_id,
+        secret_hash,
+        name,
+        project_ids,
+        created_at: decoder.time()?,
+        revoked: decoder.u8()? != 0,
+    })
 }
 
 pub fn encode_key(encoder: &mut Encoder, key: &ProjectKey) {

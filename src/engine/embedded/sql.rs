@@ -131,7 +131,7 @@ pub async fn run_read_only(
     Ok(frame.collect().await?)
 }
 
-fn refuse_writes(plan: &LogicalPlan) -> Result<(), EmbeddedError> {
+pub(super) fn refuse_writes(plan: &LogicalPlan) -> Result<(), EmbeddedError> {
     const ALLOWED: &str = "only SELECT, WITH, VALUES, EXPLAIN, SHOW and DESCRIBE are accepted";
     let refused = match plan {
         LogicalPlan::Ddl(ddl) => Some(ddl.name().to_owned()),
