@@ -7,6 +7,7 @@
 //! from the events it sent, so any behaviour that differs between the engines fails one of them.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,35 +20,6 @@ use stackhouse::engine::{
     Engine, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus,
     IssueSummary, WriteBatch,
 };
-
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod clickhouse {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded()).await;
-                }
-            )*
-        }
-        mod embedded_segments {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded_segments()).await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues,

@@ -4,6 +4,7 @@
 //! stats, projects and keys, and subscriptions over a real WebSocket.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -15,35 +16,6 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::IssueStatus;
-
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod clickhouse {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded()).await;
-                }
-            )*
-        }
-        mod embedded_segments {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded_segments()).await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     every_transition_follows_the_rules_and_is_recorded,

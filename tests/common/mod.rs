@@ -406,3 +406,35 @@ pub fn python_event(
     }
     event
 }
+
+/// Runs each listed test body (an `async fn(Backend)` of the including file) on every engine:
+/// ClickHouse, the embedded engine, and the embedded engine spread over Parquet segments.
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod clickhouse {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded()).await;
+                }
+            )*
+        }
+        mod embedded_segments {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded_segments()).await;
+                }
+            )*
+        }
+    };
+}
