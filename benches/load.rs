@@ -163,7 +163,7 @@ fn main() {
     let project = dsn.rsplit('/').next().unwrap().to_owned();
 
     let child = Command::new(binary)
-        .args(["serve", "--listen", &listen])
+        .args(["serve", "--dev", "--listen", &listen])
         .envs(storage.iter().cloned())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

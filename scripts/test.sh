@@ -47,7 +47,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (all crates, unit and integration; ClickHouse statements recorded)"
 export STACKHOUSE_RECORD_QUERIES="$workdir/clickhouse-queries.sql"
 rm -f "$STACKHOUSE_RECORD_QUERIES"
-cargo test --workspace 2>&1 | tee "$workdir/cargo-test.log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$workdir/cargo-test.log"
 unset STACKHOUSE_RECORD_QUERIES
 
 echo "== chDB compatibility: every statement the ClickHouse engine sent, on a current ClickHouse"

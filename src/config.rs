@@ -40,6 +40,32 @@ pub struct Config {
     /// analyst-query limits. Every field is documented with its default in
     /// [`crate::engine::embedded::EmbeddedOptions`].
     pub embedded: crate::engine::embedded::EmbeddedOptions,
+    /// Dev mode: requests from 127.0.0.1/::1 without an API token may use GraphQL and SQL on
+    /// every project (other addresses still need a token). Never for a shared server.
+    /// Default false.
+    pub dev: bool,
+    /// Analyst SQL (`POST /sql`) bounds.
+    pub sql: SqlConfig,
+}
+
+/// Bounds of analyst SQL queries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Rows one query returns at most; the answer says `truncated` when there were more.
+    /// Default 10,000.
+    pub max_rows: usize,
+    /// Longest one query may run, in seconds. Default 30.
+    pub timeout_secs: u64,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            max_rows: 10_000,
+            timeout_secs: 30,
+        }
+    }
 }
 
 impl Default for Config {
@@ -56,6 +82,8 @@ impl Default for Config {
             writer: WriterConfig::default(),
             grouping: GroupingSettings::default(),
             embedded: crate::engine::embedded::EmbeddedOptions::default(),
+            dev: false,
+            sql: SqlConfig::default(),
         }
     }
 }

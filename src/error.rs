@@ -23,6 +23,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// No valid API token (GraphQL, SQL): 401 with code `unauthenticated`.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Analyst SQL that access control refuses (a write, another table, ...).
+    #[error("{0}")]
+    SqlRejected(String),
+    /// Analyst SQL that does not parse or that the engine cannot run.
+    #[error("{0}")]
+    SqlInvalid(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -46,7 +55,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::SqlRejected(_) | ApiError::SqlInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -62,6 +72,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::SqlRejected(_) => "sql_rejected",
+            ApiError::SqlInvalid(_) => "sql_invalid",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -98,6 +111,11 @@ impl IntoResponse for ApiError {
             } => Some(*retry_after_secs),
             _ => None,
         };
+        if matches!(self, ApiError::Unauthenticated(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = retry_after_secs {
             response
                 .headers_mut()
@@ -197,6 +215,29 @@ impl From<crate::engine::EngineError> for ApiError {
             }
         } else {
             ApiError::Internal(error.to_string())
+        }
+    }
+}
+
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(error: crate::tokens::TokenError) -> Self {
+        match error {
+            crate::tokens::TokenError::Unknown | crate::tokens::TokenError::Revoked => {
+                ApiError::Unauthenticated(error.to_string())
+            }
+            crate::tokens::TokenError::Engine(_) => ApiError::Overloaded {
+                message: error.to_string(),
+                retry_after_secs: 5,
+            },
+        }
+    }
+}
+
+impl From<crate::sql::SqlRejection> for ApiError {
+    fn from(rejection: crate::sql::SqlRejection) -> Self {
+        match rejection {
+            crate::sql::SqlRejection::Refused(message) => ApiError::SqlRejected(message),
+            crate::sql::SqlRejection::Invalid(message) => ApiError::SqlInvalid(message),
         }
     }
 }

@@ -17,17 +17,23 @@
 //!    components and records which ones contributed, and why others were ignored.
 //! 4. **Group** ([`group`]): the fingerprint's issue is looked up in memory; an unknown
 //!    fingerprint opens a new issue.
-//! 5. **Batch writer** ([`writer`]): a bounded queue gathers events from many requests into
+//! 5. **Lifecycle** ([`tracker`], rules in [`lifecycle`]): the issue's status is checked in
+//!    memory; a resolved issue regresses, an ignored one whose condition is met reopens, and
+//!    the transition joins the batch.
+//! 6. **Batch writer** ([`writer`]): a bounded queue gathers events from many requests into
 //!    large batches; a request is answered only once its batch is durable, and a full queue
-//!    answers 503 instead of growing. [`pipeline`] chains steps 3-5.
-//! 6. **Engine** ([`engine`]): raw events column-wise, per-fingerprint minute/hour aggregates
+//!    answers 503 instead of growing. [`pipeline`] chains steps 3-6.
+//! 7. **Engine** ([`engine`]): raw events column-wise, per-fingerprint minute/hour aggregates
 //!    (materialized views on ClickHouse), and small versioned side tables (projects, keys,
 //!    issues, fingerprint→issue mapping, lifecycle).
-//! 7. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events.
+//! 8. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events;
+//!    analysts run read-only SQL over the documented tables ([`sql`]). Both need an API token
+//!    ([`tokens`]) whose projects bound what they see ([`access`]).
 //!
 //! [`config`] is the one typed configuration; [`error`] is the one place errors become HTTP
 //! responses; [`server`] wires it all together.
 
+pub mod access;
 pub mod config;
 pub mod dashboard;
 pub mod engine;
@@ -35,9 +41,13 @@ pub mod error;
 pub mod graphql;
 pub mod group;
 pub mod ingest;
+pub mod lifecycle;
 pub mod pipeline;
 pub mod projects;
 pub mod ratelimit;
 pub mod regroup;
 pub mod server;
+pub mod sql;
+pub mod tokens;
+pub mod tracker;
 pub mod writer;

@@ -12,6 +12,7 @@ use stackhouse::engine::embedded::EmbeddedEngine;
 use stackhouse::engine::Engine;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{self, AppState};
+use stackhouse::tokens::new_token;
 
 /// Stackhouse: an error tracker on a columnar engine. Sentry SDKs send to it; SQL reads it.
 #[derive(Parser)]
@@ -54,6 +55,9 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8000).
         #[arg(long, env = "STACKHOUSE_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Dev mode: GraphQL and SQL from 127.0.0.1/::1 need no API token.
+        #[arg(long, env = "STACKHOUSE_DEV")]
+        dev: bool,
     },
     /// Create or upgrade the schema, then exit.
     Migrate,
@@ -67,8 +71,31 @@ enum Command {
         /// The server's base URL (default: the configured public URL).
         #[arg(long, env = "STACKHOUSE_SERVER")]
         server: Option<String>,
+        /// API token (`stackhouse token create`); not needed for a dev-mode server on loopback.
+        #[arg(long, env = "STACKHOUSE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         #[command(subcommand)]
         command: IssueCommand,
+    },
+    /// Manage API tokens for GraphQL and SQL (stored hashed; the secret is printed once).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Run a read-only SQL query on a running server: `stackhouse sql "SELECT ..."`.
+    /// The tables are documented in sql/README.md.
+    Sql {
+        /// The query (one SELECT or WITH statement).
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlOutput,
+        /// The server's base URL (default: the configured public URL).
+        #[arg(long, env = "STACKHOUSE_SERVER")]
+        url: Option<String>,
+        /// API token; not needed for a dev-mode server on loopback.
+        #[arg(long, env = "STACKHOUSE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Print the GraphQL schema (SDL).
     GraphqlSchema,
@@ -96,6 +123,30 @@ enum IssueCommand {
         #[arg(required = true)]
         fingerprints: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret on stdout (only its hash is stored).
+    Create {
+        /// A project the token may read (repeat for several); none = every project.
+        #[arg(long = "project")]
+        projects: Vec<u64>,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens: id, name, projects, created, revoked.
+    List,
+    /// Revoke a token by its id (as `token list` shows it).
+    Revoke { token_id: String },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SqlOutput {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -140,7 +191,7 @@ impl Cli {
             config.public_url = Some(public_url.clone());
         }
         let listen = match &self.command {
-            Command::Serve { listen }
+            Command::Serve { listen, .. }
             | Command::Project {
                 command: ProjectCommand::Create { listen, .. } | ProjectCommand::List { listen },
             } => *listen,
@@ -149,6 +200,9 @@ impl Cli {
         if let Some(listen) = listen {
             config.listen = listen;
         }
+        if let Command::Serve { dev: true, .. } = &self.command {
+            config.dev = true;
+        }
         Ok(config)
     }
 }
@@ -156,13 +210,18 @@ impl Cli {
 /// Runs one GraphQL operation against a running server; prints `data` as JSON.
 async fn graphql_call(
     server: &str,
+    token: Option<&str>,
     query: &str,
     variables: serde_json::Value,
 ) -> anyhow::Result<()> {
     let url = format!("{}/graphql", server.trim_end_matches('/'));
-    let response: serde_json::Value = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(&url)
-        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .json(&serde_json::json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response: serde_json::Value = request
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?
@@ -197,6 +256,109 @@ fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     }
 }
 
+async fn run_token_command(engine: &dyn Engine, command: &TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { projects, name } => {
+            let known: Vec<u64> = engine.projects().await?.iter().map(|p| p.id).collect();
+            if let Some(unknown) = projects.iter().find(|id| !known.contains(id)) {
+                bail!("there is no project {unknown}");
+            }
+            let (secret, record) = new_token(name, projects);
+            engine.store_api_token(&record).await?;
+            let scope = if record.project_ids.is_empty() {
+                "every project".to_owned()
+            } else {
+                format!("projects {:?}", record.project_ids)
+            };
+            eprintln!(
+                "created token {} for {scope}; the secret below is shown only once",
+                record.token_id
+            );
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            println!("id\tname\tprojects\tcreated\trevoked");
+            for token in engine.api_tokens().await? {
+                let projects = if token.project_ids.is_empty() {
+                    "all".to_owned()
+                } else {
+                    token
+                        .project_ids
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    token.token_id,
+                    token.name,
+                    projects,
+                    token.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    token.revoked
+                );
+            }
+        }
+        TokenCommand::Revoke { token_id } => {
+            let Some(mut token) = engine
+                .api_tokens()
+                .await?
+                .into_iter()
+                .find(|token| &token.token_id == token_id)
+            else {
+                bail!("there is no token {token_id}");
+            };
+            token.revoked = true;
+            engine.store_api_token(&token).await?;
+            eprintln!("revoked token {token_id}");
+        }
+    }
+    Ok(())
+}
+
+/// `stackhouse sql`: sends the query to `/sql` and prints the answer.
+async fn run_sql(
+    server: &str,
+    token: Option<&str>,
+    query: &str,
+    output: SqlOutput,
+) -> anyhow::Result<()> {
+    let url = format!("{}/sql", server.trim_end_matches('/'));
+    let format = match output {
+        SqlOutput::Csv => "csv",
+        SqlOutput::Table | SqlOutput::Json => "json",
+    };
+    let mut request = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "query": query, "format": format }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body = response.text().await.context("the answer was cut off")?;
+    if !status.is_success() {
+        let detail = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|answer| answer["detail"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        bail!("the server refused the query ({status}): {detail}");
+    }
+    match output {
+        SqlOutput::Csv => print!("{body}"),
+        SqlOutput::Json => println!("{body}"),
+        SqlOutput::Table => {
+            let answer: serde_json::Value =
+                serde_json::from_str(&body).context("the server's answer is not JSON")?;
+            print!("{}", stackhouse::sql::render_table(&answer));
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -209,7 +371,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.load_config()?;
     match &cli.command {
-        Command::Issue { server, command } => {
+        Command::Issue {
+            server,
+            token,
+            command,
+        } => {
             let server = server.clone().unwrap_or_else(|| config.public_url());
             match command {
                 IssueCommand::Merge {
@@ -220,6 +386,7 @@ async fn main() -> anyhow::Result<()> {
                     let from: Vec<String> = from.iter().map(u64::to_string).collect();
                     graphql_call(
                         &server,
+                        token.as_deref(),
                         "mutation($p: ID!, $into: ID!, $from: [ID!]!) { mergeIssues(projectId: $p, into: $into, from: $from) { id title count userCount fingerprints } }",
                         serde_json::json!({ "p": project.to_string(), "into": into.to_string(), "from": from }),
                     )
@@ -232,12 +399,27 @@ async fn main() -> anyhow::Result<()> {
                 } => {
                     graphql_call(
                         &server,
+                        token.as_deref(),
                         "mutation($p: ID!, $issue: ID!, $fps: [String!]!) { unmergeFingerprints(projectId: $p, issueId: $issue, fingerprints: $fps) }",
                         serde_json::json!({ "p": project.to_string(), "issue": issue.to_string(), "fps": fingerprints }),
                     )
                     .await?;
                 }
             }
+        }
+        Command::Token { command } => {
+            let engine = open_engine(&config)?;
+            engine.migrate().await.context("migration failed")?;
+            run_token_command(engine.as_ref(), command).await?;
+        }
+        Command::Sql {
+            query,
+            format,
+            url,
+            token,
+        } => {
+            let server = url.clone().unwrap_or_else(|| config.public_url());
+            run_sql(&server, token.as_deref(), query, *format).await?;
         }
         Command::GraphqlSchema => {
             print!("{}", stackhouse::graphql::sdl());

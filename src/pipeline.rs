@@ -1,5 +1,5 @@
 //! The ingest pipeline after parsing, as a top-to-bottom chain of named stages:
-//! fingerprint → group → (lifecycle, later) → batch writer.
+//! fingerprint → group → lifecycle → batch writer.
 
 use std::sync::Arc;
 
@@ -8,17 +8,28 @@ use stackhouse_protocol::ErrorEvent;
 
 use crate::engine::{EventRecord, WriteBatch};
 use crate::group::Grouper;
+use crate::lifecycle::EventFacts;
+use crate::tracker::StatusTracker;
 use crate::writer::{BatchWriter, WriteError};
 
 /// Turns parsed events into stored, grouped rows.
 pub struct Pipeline {
     grouper: Arc<Grouper>,
+    tracker: Arc<StatusTracker>,
     writer: BatchWriter,
 }
 
 impl Pipeline {
-    pub fn new(grouper: Arc<Grouper>, writer: BatchWriter) -> Pipeline {
-        Pipeline { grouper, writer }
+    pub fn new(
+        grouper: Arc<Grouper>,
+        tracker: Arc<StatusTracker>,
+        writer: BatchWriter,
+    ) -> Pipeline {
+        Pipeline {
+            grouper,
+            tracker,
+            writer,
+        }
     }
 
     /// The CPU-bound part (run it off the async workers for large requests): fingerprint and
@@ -37,14 +48,23 @@ impl Pipeline {
                 stackhouse_grouping::fingerprint_event(event, self.grouper.config());
             // Group: exact fingerprint match, else the most similar issue above the threshold
             // (recorded in the explanation), else a new issue — pending until durable.
-            self.grouper
-                .assign(project_id, event, &mut fingerprint, received, &mut batch);
-            batch.events.push(EventRecord::from_event(
+            let issue_id =
+                self.grouper
+                    .assign(project_id, event, &mut fingerprint, received, &mut batch);
+            let record = EventRecord::from_event(project_id, event, received, &fingerprint);
+            // Lifecycle: a resolved issue regresses, an ignored one may reopen; the transition
+            // travels in this batch, durable with the event that caused it.
+            self.tracker.observe(
                 project_id,
-                event,
-                received,
-                &fingerprint,
-            ));
+                issue_id,
+                EventFacts {
+                    release: &record.release,
+                    user_key: &record.user_key,
+                    received,
+                },
+                &mut batch,
+            );
+            batch.events.push(record);
         }
         batch
     }
@@ -57,5 +77,10 @@ impl Pipeline {
 
     pub fn grouper(&self) -> &Grouper {
         &self.grouper
+    }
+
+    /// The lifecycle state of every issue.
+    pub fn tracker(&self) -> &Arc<StatusTracker> {
+        &self.tracker
     }
 }

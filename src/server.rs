@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql_axum::GraphQL;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, post_service};
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::config::Config;
@@ -21,6 +20,8 @@ use crate::ingest::envelope_items::ItemCounters;
 use crate::pipeline::Pipeline;
 use crate::projects::ProjectRegistry;
 use crate::ratelimit::RateLimiter;
+use crate::tokens::TokenRegistry;
+use crate::tracker::StatusTracker;
 use crate::writer::BatchWriter;
 
 /// Everything a handler may need.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Sentry envelope items received, by type.
     pub item_counters: Arc<ItemCounters>,
+    /// API tokens for GraphQL and SQL.
+    pub tokens: Arc<TokenRegistry>,
 }
 
 impl AppState {
@@ -46,16 +49,23 @@ impl AppState {
             engine.fingerprint_mappings().await?,
             &engine.issue_records().await?,
         ));
-        let writer = BatchWriter::start(engine.clone(), grouper.clone(), config.writer.clone());
+        let tracker = Arc::new(StatusTracker::load(engine.as_ref()).await?);
+        let writer = BatchWriter::start(
+            engine.clone(),
+            grouper.clone(),
+            tracker.clone(),
+            config.writer.clone(),
+        );
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
         Ok(AppState {
             rate_limiter: Arc::new(RateLimiter::new(config.ingest.rate_limit_events_per_minute)),
             item_counters: Arc::new(ItemCounters::default()),
+            tokens: Arc::new(TokenRegistry::new(engine.clone())),
             config: Arc::new(config),
             engine,
             projects,
-            pipeline: Arc::new(Pipeline::new(grouper, writer)),
+            pipeline: Arc::new(Pipeline::new(grouper, tracker, writer)),
         })
     }
 }
@@ -94,10 +104,19 @@ pub fn router(state: AppState) -> Router {
             "/api/{project_id}/store",
             post(crate::ingest::sentry::ingest_store),
         )
+        // GraphQL and analyst SQL need an API token (or dev mode on loopback): see `access`.
         .route(
             "/graphql",
-            post_service(GraphQL::new(schema.clone())).get_service(GraphQL::new(schema)),
+            post(crate::access::graphql_http)
+                .get(crate::access::graphql_http)
+                .layer(Extension(schema.clone())),
         )
+        // Subscriptions (graphql-transport-ws and graphql-ws protocols), token in connection_init.
+        .route(
+            "/graphql/ws",
+            get(crate::access::graphql_ws).layer(Extension(schema)),
+        )
+        .route("/sql", post(crate::sql::sql_endpoint))
         .route("/health", get(health))
         .fallback(crate::dashboard::serve_dashboard)
         // Ingest enforces its own, configurable body limits while streaming.

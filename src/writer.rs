@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::config::WriterConfig;
 use crate::engine::{Engine, EngineError, WriteBatch};
 use crate::group::Grouper;
+use crate::tracker::StatusTracker;
 
 /// Why a submitted batch was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,11 +54,12 @@ impl BatchWriter {
     pub fn start(
         engine: Arc<dyn Engine>,
         grouper: Arc<Grouper>,
+        tracker: Arc<StatusTracker>,
         config: WriterConfig,
     ) -> BatchWriter {
         let capacity = config.queue_capacity_events.max(1);
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(flush_loop(engine, grouper, config, receiver));
+        tokio::spawn(flush_loop(engine, grouper, tracker, config, receiver));
         BatchWriter {
             sender,
             permits: Arc::new(Semaphore::new(capacity)),
@@ -97,6 +99,7 @@ impl BatchWriter {
 async fn flush_loop(
     engine: Arc<dyn Engine>,
     grouper: Arc<Grouper>,
+    tracker: Arc<StatusTracker>,
     config: WriterConfig,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
@@ -125,6 +128,7 @@ async fn flush_loop(
         let result = write_with_retries(engine.as_ref(), &batch, &config).await;
         if result.is_ok() {
             grouper.confirm(&batch);
+            tracker.confirm(&batch);
         }
         for item in pending {
             let _ = item.done.send(result.clone());
@@ -142,6 +146,10 @@ fn dedup_side_records(batch: &mut WriteBatch) {
     batch
         .new_mappings
         .retain(|mapping| seen_mappings.insert((mapping.project_id, mapping.fingerprint)));
+    let mut seen_changes = HashSet::new();
+    batch
+        .status_changes
+        .retain(|change| seen_changes.insert((change.issue_id, change.version)));
 }
 
 async fn write_with_retries(

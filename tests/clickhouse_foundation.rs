@@ -15,9 +15,9 @@ use stackhouse::config::Config;
 
 const ISSUES_QUERY: &str = r#"
 query($project: ID!) {
-  issues(projectId: $project, sort: EVENTS, limit: 100) {
+  issues(projectId: $project, sort: EVENTS, first: 100) { nodes {
     id title culprit level platform status count userCount firstSeen lastSeen sparkline
-  }
+  } }
 }"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,15 +87,15 @@ async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
 
     let data = server
         .graphql(
-            r#"query($project: ID!) { issues(projectId: $project) { id platform title culprit level
+            r#"query($project: ID!) { issues(projectId: $project) { nodes { id platform title culprit level
                  events(limit: 5) { id platform message environment release traceId spanId
                    tags { key value } user { id email }
                    exceptions { type value module frames { function module filename lineno inApp } }
-                   groupingVersion groupingExplanation fingerprint } } }"#,
+                   groupingVersion groupingExplanation fingerprint } } } }"#,
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    let issues = data["issues"].as_array().unwrap();
+    let issues = data["issues"]["nodes"].as_array().unwrap();
     assert_eq!(issues.len(), 4);
     let by_platform: BTreeMap<&str, &Value> = issues
         .iter()
@@ -289,8 +289,8 @@ async fn bad_input_gets_clear_errors_and_good_lines_are_kept() {
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    assert_eq!(data["issues"][0]["count"], 3);
-    assert_eq!(data["issues"][0]["userCount"], 3);
+    assert_eq!(data["issues"]["nodes"][0]["count"], 3);
+    assert_eq!(data["issues"]["nodes"][0]["userCount"], 3);
 
     // Still serving.
     let health: Value = http
@@ -377,8 +377,8 @@ async fn grouping_survives_a_restart() {
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    assert_eq!(data["issues"].as_array().unwrap().len(), 1);
-    assert_eq!(data["issues"][0]["count"], 2);
+    assert_eq!(data["issues"]["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(data["issues"]["nodes"][0]["count"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,8 +411,9 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
     let (status, _) = server.send_ndjson(&events).await;
     assert_eq!(status, 200);
     let project = server.project_id.to_string();
-    let list = r#"query($project: ID!) { issues(projectId: $project, sort: EVENTS) { id count userCount fingerprints } }"#;
-    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    let list = r#"query($project: ID!) { issues(projectId: $project, sort: EVENTS) { nodes { id count userCount fingerprints } } }"#;
+    let issues =
+        server.graphql(list, json!({ "project": project })).await["issues"]["nodes"].clone();
     assert_eq!(issues.as_array().unwrap().len(), 2);
     let (a, b) = (
         issues[0]["id"].as_str().unwrap().to_owned(),
@@ -437,7 +438,8 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
             .len(),
         2
     );
-    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    let issues =
+        server.graphql(list, json!({ "project": project })).await["issues"]["nodes"].clone();
     assert_eq!(issues.as_array().unwrap().len(), 1, "{issues}");
     // New events of the merged fingerprint land in the merged issue.
     let (status, _) = server
@@ -450,7 +452,8 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
         )])
         .await;
     assert_eq!(status, 200);
-    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    let issues =
+        server.graphql(list, json!({ "project": project })).await["issues"]["nodes"].clone();
     assert_eq!(issues[0]["count"], 11);
 
     // Refusals are clear.
@@ -479,7 +482,8 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
         )
         .await;
     assert_eq!(moved["unmergeFingerprints"], json!([b]));
-    let issues = server.graphql(list, json!({ "project": project })).await["issues"].clone();
+    let issues =
+        server.graphql(list, json!({ "project": project })).await["issues"]["nodes"].clone();
     assert_eq!(issues.as_array().unwrap().len(), 2);
     assert_eq!(issues[0]["count"], 6);
     assert_eq!(issues[1]["count"], 5);

@@ -7,6 +7,7 @@
 //! from the events it sent, so any behaviour that differs between the engines fails one of them.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,35 +20,6 @@ use stackhouse::engine::{
     Engine, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus,
     IssueSummary, WriteBatch,
 };
-
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod clickhouse {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded()).await;
-                }
-            )*
-        }
-        mod embedded_segments {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Backend::embedded_segments()).await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues,
@@ -206,9 +178,9 @@ fn four_bugs(base: i64) -> (Vec<Value>, Vec<Value>) {
 async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues(backend: Backend) {
     const ISSUES_QUERY: &str = r#"
     query($project: ID!) {
-      issues(projectId: $project, sort: EVENTS, limit: 100) {
+      issues(projectId: $project, sort: EVENTS, first: 100) { nodes {
         id title culprit level platform status count userCount firstSeen lastSeen sparkline
-      }
+      } }
     }"#;
     let server = TestServer::start(backend.open().engine, Config::default()).await;
     let now = Utc::now().timestamp();
@@ -292,7 +264,7 @@ async fn ten_thousand_events_from_a_handful_of_bugs_group_into_exact_issues(back
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    let issues = data["issues"].as_array().unwrap();
+    let issues = data["issues"]["nodes"].as_array().unwrap();
     assert_eq!(issues.len(), 5, "{issues:#?}");
     let mut by_count: Vec<&Bug> = expected.values().collect();
     by_count.sort_by_key(|bug| std::cmp::Reverse(bug.count));

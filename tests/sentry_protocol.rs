@@ -34,7 +34,7 @@ const RECORDED: &[(&str, &[&str])] = &[
 
 const COUNT_QUERY: &str = r#"
 query($project: ID!) {
-  issues(projectId: $project, limit: 100) { title count events(limit: 100) { id platform } }
+  issues(projectId: $project, first: 100) { nodes { title count events(limit: 100) { id platform } } }
 }"#;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -178,7 +178,7 @@ async fn stored_event_ids(server: &TestServer) -> Vec<String> {
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    let mut ids: Vec<String> = data["issues"]
+    let mut ids: Vec<String> = data["issues"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -513,11 +513,11 @@ async fn store_endpoint_takes_one_event_within_its_limits() {
     assert_eq!(stored_event_ids(&server).await, stored);
     let data = server
         .graphql(
-            "query($project: ID!) { issues(projectId: $project) { events(limit: 100) { id user { ipAddress } } } }",
+            "query($project: ID!) { issues(projectId: $project) { nodes { events(limit: 100) { id user { ipAddress } } } } }",
             json!({ "project": server.project_id.to_string() }),
         )
         .await;
-    let auto_ip_event = data["issues"][0]["events"]
+    let auto_ip_event = data["issues"]["nodes"][0]["events"]
         .as_array()
         .unwrap()
         .iter()

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{clickhouse_engine, fresh_database, TestServer};
+use common::{Backend, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 
@@ -154,7 +154,7 @@ const RUST: Program = Program {
 
 const ISSUES_WITH_EVENTS: &str = r#"
 query($project: ID!) {
-  issues(projectId: $project, sort: EVENTS, limit: 50) {
+  issues(projectId: $project, sort: EVENTS, first: 50) { nodes {
     id title count
     events(limit: 100) {
       id platform release environment culprit traceId spanId
@@ -162,12 +162,43 @@ query($project: ID!) {
       user { id email username }
       exceptions { type value frames { function module filename lineno inApp } }
     }
-  }
+  } }
 }"#;
+
+// Each SDK runs against both engines: the same program, the same assertions.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sentry_sdk_events_arrive_grouped_with_their_context() {
-    let server = start_server("sdk_python").await;
+    python_sdk(Backend::clickhouse("sdk_python")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sentry_sdk_on_the_embedded_engine() {
+    python_sdk(Backend::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sentry_sdk_events_arrive_grouped_with_their_context() {
+    node_sdk(Backend::clickhouse("sdk_node")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sentry_sdk_on_the_embedded_engine() {
+    node_sdk(Backend::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_sentry_crate_events_arrive_grouped_with_their_context() {
+    rust_sdk(Backend::clickhouse("sdk_rust")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_sentry_crate_on_the_embedded_engine() {
+    rust_sdk(Backend::embedded()).await;
+}
+
+async fn python_sdk(backend: Backend) {
+    let server = start_server(&backend).await;
     let trace_id = new_trace_id();
     let program_dir = sdk_dir("python");
     let mut command = Command::new(python_with_sentry_sdk());
@@ -176,9 +207,8 @@ async fn python_sentry_sdk_events_arrive_grouped_with_their_context() {
     check_program(&server, &PYTHON, &output, &trace_id).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_sentry_sdk_events_arrive_grouped_with_their_context() {
-    let server = start_server("sdk_node").await;
+async fn node_sdk(backend: Backend) {
+    let server = start_server(&backend).await;
     let trace_id = new_trace_id();
     let program_dir = sdk_dir("node");
     assert!(
@@ -191,9 +221,8 @@ async fn node_sentry_sdk_events_arrive_grouped_with_their_context() {
     check_program(&server, &NODE, &output, &trace_id).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_sentry_crate_events_arrive_grouped_with_their_context() {
-    let server = start_server("sdk_rust").await;
+async fn rust_sdk(backend: Backend) {
+    let server = start_server(&backend).await;
     let trace_id = new_trace_id();
     // The program is this test binary itself, running only the ignored entry point below.
     let mut command = Command::new(std::env::current_exe().unwrap());
@@ -222,8 +251,10 @@ fn rust_sdk_program() {
     rust_program::run(&dsn, &trace_id);
 }
 
-async fn start_server(name: &str) -> TestServer {
-    TestServer::start(clickhouse_engine(&fresh_database(name)), Config::default()).await
+/// A server on the backend's engine (the backend, which owns an embedded engine's temporary
+/// directory, outlives it).
+async fn start_server(backend: &Backend) -> TestServer {
+    TestServer::start(backend.open().engine, Config::default()).await
 }
 
 fn new_trace_id() -> String {
@@ -454,7 +485,7 @@ async fn wait_for_events(server: &TestServer, total: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let data = server.graphql(ISSUES_WITH_EVENTS, variables.clone()).await;
-        let issues = data["issues"].as_array().unwrap().clone();
+        let issues = data["issues"]["nodes"].as_array().unwrap().clone();
         let stored: u64 = issues
             .iter()
             .map(|issue| issue["count"].as_u64().unwrap())

@@ -4,6 +4,7 @@
 //! The records here *are* the documented logical tables (`events`, `issues`, `issue_state`, ...):
 //! each engine maps them onto its own storage, column for column.
 
+mod analyst;
 pub mod clickhouse;
 pub mod embedded;
 mod record;
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
 
 /// A project: the unit events, keys and issues belong to.
@@ -96,22 +98,76 @@ pub struct WriteBatch {
     pub events: Vec<EventRecord>,
     pub new_issues: Vec<IssueRecord>,
     pub new_mappings: Vec<FingerprintMapping>,
+    /// Lifecycle transitions (made by people, or by events at ingest), stored with the events
+    /// that caused them.
+    pub status_changes: Vec<StatusChangeRecord>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.new_issues.is_empty() && self.new_mappings.is_empty()
+        self.events.is_empty()
+            && self.new_issues.is_empty()
+            && self.new_mappings.is_empty()
+            && self.status_changes.is_empty()
     }
 
     pub fn append(&mut self, other: WriteBatch) {
         self.events.extend(other.events);
         self.new_issues.extend(other.new_issues);
         self.new_mappings.extend(other.new_mappings);
+        self.status_changes.extend(other.status_changes);
     }
 }
 
+/// One lifecycle transition: a row of `issue_history`, and (the newest `version` per issue)
+/// of `issue_state`. `version` identifies the transition: a transition written twice (carried
+/// again after a failed write) is stored once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChangeRecord {
+    pub project_id: u64,
+    pub issue_id: u64,
+    pub from_status: IssueStatus,
+    pub to_status: IssueStatus,
+    /// Who made it: a person's name, or `system` for transitions made by events.
+    pub actor: String,
+    pub comment: String,
+    pub changed_at: DateTime<Utc>,
+    /// Empty unless resolved in a release.
+    pub resolved_in_release: String,
+    /// The ignore condition as JSON; empty unless ignored with a condition.
+    pub ignore_condition: String,
+    pub version: u64,
+}
+
+/// Event-level filters of the issue list: an issue matches when one of its events does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the event's title, message or culprit.
+    pub search: Option<String>,
+    /// A tag `key` with value `value`.
+    pub tag: Option<(String, String)>,
+}
+
+impl EventFilter {
+    pub fn is_empty(&self) -> bool {
+        self == &EventFilter::default()
+    }
+}
+
+/// How often a tag value occurs in an issue's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub key: String,
+    pub value: String,
+    pub count: u64,
+}
+
 /// How the issue list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IssueSort {
     #[default]
     LastSeen,
@@ -219,4 +275,53 @@ pub trait Engine: Send + Sync + 'static {
         fingerprint: u64,
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>>;
+
+    // --- Lifecycle and the complete API ---
+
+    /// The newest lifecycle transition of every issue that has one (loaded at start-up).
+    async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>>;
+    /// Every transition of one issue, oldest first, each once.
+    async fn issue_history(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+    ) -> EngineResult<Vec<StatusChangeRecord>>;
+    /// One event by id.
+    async fn event(&self, project_id: u64, event_id: &str) -> EngineResult<Option<EventRecord>>;
+    /// The fingerprints of a project with at least one event matching `filter`.
+    async fn matching_fingerprints(
+        &self,
+        project_id: u64,
+        filter: &EventFilter,
+    ) -> EngineResult<Vec<u64>>;
+    /// Per-minute event counts of the given issues for minutes starting in `[from, to)`.
+    async fn minute_counts(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
+    /// Tag value counts over every event of the given fingerprints.
+    async fn tag_counts(
+        &self,
+        project_id: u64,
+        fingerprints: &[u64],
+    ) -> EngineResult<Vec<TagCount>>;
+    /// Adds a key to a project, or changes whether a key is active.
+    async fn put_project_key(&self, key: &ProjectKey) -> EngineResult<()>;
+
+    // --- Access control and analyst SQL (see `crate::access`, `crate::sql`) ---
+
+    /// Stores an API token (a new version of its `token_id`; the newest wins).
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()>;
+    /// Every API token, newest version of each, revoked ones included.
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>>;
+
+    /// The dialect [`Engine::sql`] speaks.
+    fn sql_dialect(&self) -> SqlDialect;
+    /// Runs one analyst query, already checked and scoped by [`crate::sql::prepare`],
+    /// read-only and within `limits`. A query the storage refuses (unknown column, timeout,
+    /// a write) is [`EngineError::Rejected`].
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult>;
 }

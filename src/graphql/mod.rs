@@ -1,21 +1,37 @@
 //! The GraphQL API at `/graphql` (async-graphql). The SDL is committed as
 //! `graphql/schema.graphql`; a test fails when it drifts from the code.
 
+mod issues;
+mod lifecycle;
+pub mod protection;
+mod subscriptions;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Result, Schema, ID};
+use async_graphql::{
+    Context, ErrorExtensions, MergedObject, Object, Result, Schema, SchemaBuilder, ID,
+};
 use chrono::{Duration, DurationRound, Utc};
 
-use crate::engine::{Engine, IssueQuery, IssueSort, IssueStatus};
+use crate::access::{ensure_project, Access};
+use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::pipeline::Pipeline;
 use crate::projects::ProjectRegistry;
 use crate::regroup::{self, RegroupFailure};
+pub use subscriptions::SubscriptionRoot;
 pub use types::{Event, Issue, ProjectObject};
 
-pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Every query field: the base ones and the issue/event/project-stats ones.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(BaseQuery, issues::IssueQueries);
+
+/// Every mutation: merge/unmerge, lifecycle, projects.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(BaseMutation, lifecycle::LifecycleMutations);
 
 /// What resolvers reach through the context.
 pub struct GraphqlContext {
@@ -26,23 +42,49 @@ pub struct GraphqlContext {
 }
 
 /// Largest page the API returns.
-pub const MAX_PAGE_SIZE: i32 = 500;
+pub const MAX_PAGE_SIZE: i32 = 200;
+/// Longest a query or mutation may run.
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Hours in an issue's sparkline.
 pub const SPARKLINE_HOURS: i64 = 24;
 
+fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+}
+
 pub fn build_schema(context: GraphqlContext) -> StackhouseSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    schema_builder()
         .data(context)
-        .limit_depth(12)
-        .limit_complexity(5_000)
+        .limit_depth(protection::MAX_DEPTH)
+        .limit_complexity(protection::MAX_COMPLEXITY)
+        .extension(protection::ErrorCodes)
+        .extension(issues::Timeout(QUERY_TIMEOUT))
         .finish()
 }
 
 /// The SDL of the schema, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    schema_builder().finish().sdl()
+}
+
+/// Whether the caller may see `project_id`: every resolver that touches a project's data calls
+/// this first (FORBIDDEN outside the API token's projects; see `crate::access`).
+pub fn project_allowed(ctx: &Context<'_>, project_id: u64) -> Result<()> {
+    ensure_project(ctx, project_id)
+}
+
+/// Who is acting, for the lifecycle history.
+pub fn actor(_ctx: &Context<'_>) -> String {
+    "api".to_owned()
+}
+
+/// An error with a machine-readable `extensions.code`.
+pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
 }
 
 fn parse_id(id: &ID, what: &str) -> Result<u64> {
@@ -56,80 +98,36 @@ fn engine_error(error: crate::engine::EngineError) -> async_graphql::Error {
         ApiError::Internal(_) => "internal error".to_owned(),
         other => other.to_string(),
     });
-    error = error.extend_with(|_, extensions| extensions.set("code", api.code()));
+    // GraphQL codes are the HTTP ones in capitals (NOT_FOUND, BAD_REQUEST, INTERNAL, ...).
+    let code = api.code().to_uppercase();
+    error = error.extend_with(|_, extensions| extensions.set("code", code.as_str()));
     error
 }
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct BaseQuery;
 
 #[Object]
-impl QueryRoot {
-    /// Every project.
+impl BaseQuery {
+    /// Every project the API token may read.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<ProjectObject>> {
         let context = ctx.data::<GraphqlContext>()?;
+        let access = ctx.data::<Access>()?;
         context.projects.refresh().await.map_err(engine_error)?;
         Ok(context
             .projects
             .projects()
             .into_iter()
+            .filter(|project| access.allows(project.id))
             .map(|project| ProjectObject::new(project, context))
             .collect())
-    }
-
-    /// A project's issues with their counts, most recently seen first by default.
-    async fn issues(
-        &self,
-        ctx: &Context<'_>,
-        project_id: ID,
-        status: Option<IssueStatus>,
-        #[graphql(default)] sort: IssueSort,
-        #[graphql(default = 25)] limit: i32,
-        #[graphql(default = 0)] offset: i32,
-    ) -> Result<Vec<Issue>> {
-        let context = ctx.data::<GraphqlContext>()?;
-        let project_id = parse_id(&project_id, "project")?;
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}").into());
-        }
-        let query = IssueQuery {
-            project_id,
-            status,
-            sort,
-            limit: usize::try_from(limit).unwrap_or(25),
-            offset: usize::try_from(offset).map_err(|_| "offset must not be negative")?,
-        };
-        let summaries = context.engine.issues(&query).await.map_err(engine_error)?;
-        let ids: Vec<u64> = summaries.iter().map(|s| s.issue.issue_id).collect();
-        let (from, to) = sparkline_window();
-        let mut sparklines = context
-            .engine
-            .hourly_counts(project_id, &ids, from, to)
-            .await
-            .map_err(engine_error)?;
-        Ok(summaries
-            .into_iter()
-            .map(|summary| {
-                let counts = sparklines
-                    .remove(&summary.issue.issue_id)
-                    .unwrap_or_default();
-                Issue::new(summary, Some(counts))
-            })
-            .collect())
-    }
-
-    /// One issue.
-    async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
-        let context = ctx.data::<GraphqlContext>()?;
-        let issue_id = parse_id(&id, "issue")?;
-        let summary = context.engine.issue(issue_id).await.map_err(engine_error)?;
-        Ok(summary.map(|summary| Issue::new(summary, None)))
     }
 }
 
 fn regroup_error(failure: RegroupFailure) -> async_graphql::Error {
     let code = match &failure {
-        RegroupFailure::Refused(_) => "bad_request",
-        RegroupFailure::Engine(_) | RegroupFailure::Write(_) => "unavailable",
+        RegroupFailure::Refused(_) => "BAD_REQUEST",
+        RegroupFailure::Engine(_) | RegroupFailure::Write(_) => "UNAVAILABLE",
     };
     async_graphql::Error::new(failure.to_string()).extend_with(|_, e| e.set("code", code))
 }
@@ -139,10 +137,11 @@ fn parse_fingerprint(text: &str) -> Result<u64> {
         .map_err(|_| format!("invalid fingerprint {text:?}: expected 16 hex digits").into())
 }
 
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct BaseMutation;
 
 #[Object]
-impl MutationRoot {
+impl BaseMutation {
     /// Merges issues into `into`: their fingerprints move to it. Raw events are not rewritten;
     /// every count shows the merge at once. Returns the merged issue.
     async fn merge_issues(
@@ -154,6 +153,7 @@ impl MutationRoot {
     ) -> Result<Option<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
         let target = parse_id(&into, "issue")?;
         let sources = from
             .iter()
@@ -177,6 +177,7 @@ impl MutationRoot {
     ) -> Result<Vec<ID>> {
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
         let issue_id = parse_id(&issue_id, "issue")?;
         let fingerprints = fingerprints
             .iter()

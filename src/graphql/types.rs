@@ -3,26 +3,61 @@
 use async_graphql::{Context, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Duration, Utc};
 
+use super::issues::{
+    bucket_counts, bucket_range, detail, EventConnection, Granularity, TagDistribution, TrendPoint,
+};
 use super::{engine_error, sparkline_window, GraphqlContext, MAX_PAGE_SIZE, SPARKLINE_HOURS};
-use crate::engine::{EventRecord, HourlyCount, IssueStatus, IssueSummary, Project};
+use crate::engine::{
+    EventRecord, HourlyCount, IssueStatus, IssueSummary, Project, StatusChangeRecord,
+};
 use crate::projects::format_dsn;
 
 /// A project.
 pub struct ProjectObject {
     project: Project,
     dsns: Vec<String>,
+    keys: Vec<ProjectKeyObject>,
+}
+
+/// A DSN key of a project.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "ProjectKey")]
+pub struct ProjectKeyObject {
+    public_key: String,
+    dsn: String,
+    active: bool,
+    created_at: DateTime<Utc>,
 }
 
 impl ProjectObject {
     pub fn new(project: Project, context: &GraphqlContext) -> ProjectObject {
-        let dsns = context
+        let mut keys: Vec<ProjectKeyObject> = context
             .projects
             .keys_of(project.id)
             .into_iter()
-            .filter(|key| key.active)
-            .map(|key| format_dsn(&context.public_url, &key.public_key, project.id))
+            .map(|key| ProjectKeyObject {
+                dsn: format_dsn(&context.public_url, &key.public_key, project.id),
+                public_key: key.public_key,
+                active: key.active,
+                created_at: key.created_at,
+            })
             .collect();
-        ProjectObject { project, dsns }
+        // Oldest first; the first active one is the project's DSN.
+        keys.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.public_key.cmp(&b.public_key))
+        });
+        let dsns = keys
+            .iter()
+            .filter(|key| key.active)
+            .map(|key| key.dsn.clone())
+            .collect();
+        ProjectObject {
+            project,
+            dsns,
+            keys,
+        }
     }
 }
 
@@ -40,6 +75,45 @@ impl ProjectObject {
     /// DSNs of the project's active keys: give one to a Sentry SDK.
     async fn dsns(&self) -> &[String] {
         &self.dsns
+    }
+    /// The DSN of the first active key (empty when every key is disabled).
+    async fn dsn(&self) -> String {
+        self.dsns.first().cloned().unwrap_or_default()
+    }
+    /// Every key, active or not, oldest first.
+    async fn keys(&self) -> &[ProjectKeyObject] {
+        &self.keys
+    }
+}
+
+/// One lifecycle transition.
+pub struct StatusChange(pub StatusChangeRecord);
+
+#[Object]
+impl StatusChange {
+    async fn from(&self) -> Option<IssueStatus> {
+        Some(self.0.from_status)
+    }
+    async fn to(&self) -> IssueStatus {
+        self.0.to_status
+    }
+    /// A person, or `system` for transitions made by events.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn comment(&self) -> &str {
+        &self.0.comment
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.changed_at
+    }
+    async fn resolved_in_release(&self) -> Option<&str> {
+        Some(self.0.resolved_in_release.as_str()).filter(|r| !r.is_empty())
+    }
+    async fn ignore_condition(&self) -> Option<Json<serde_json::Value>> {
+        serde_json::from_str(&self.0.ignore_condition)
+            .ok()
+            .map(Json)
     }
 }
 
@@ -76,8 +150,122 @@ impl Issue {
     async fn platform(&self) -> &str {
         &self.summary.issue.platform
     }
-    async fn status(&self) -> IssueStatus {
-        self.summary.status
+    /// The lifecycle status now.
+    async fn status(&self, ctx: &Context<'_>) -> Result<IssueStatus> {
+        let context = ctx.data::<GraphqlContext>()?;
+        Ok(context.pipeline.tracker().status(
+            self.summary.issue.project_id,
+            self.summary.issue.issue_id,
+            Utc::now(),
+        ))
+    }
+    /// The release it was resolved in (it regresses only on events of later releases).
+    async fn resolved_in_release(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        Ok(context
+            .pipeline
+            .tracker()
+            .lifecycle(
+                self.summary.issue.project_id,
+                self.summary.issue.issue_id,
+                Utc::now(),
+            )
+            .resolved_in_release)
+    }
+    /// Until when it stays ignored (`until`, `untilEvents`, `untilUsers`, `untilRate`).
+    async fn ignore_condition(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let lifecycle = context.pipeline.tracker().lifecycle(
+            self.summary.issue.project_id,
+            self.summary.issue.issue_id,
+            Utc::now(),
+        );
+        Ok(lifecycle
+            .ignore
+            .map(|condition| Json(serde_json::to_value(condition).unwrap_or_default())))
+    }
+    /// Every lifecycle transition, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<StatusChange>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        Ok(context
+            .engine
+            .issue_history(self.summary.issue.project_id, self.summary.issue.issue_id)
+            .await
+            .map_err(engine_error)?
+            .into_iter()
+            .map(StatusChange)
+            .collect())
+    }
+    /// Why the latest event is grouped here (`{}` without events).
+    async fn grouping_explanation(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let latest = context
+            .engine
+            .issue_events(self.summary.issue.issue_id, 1)
+            .await
+            .map_err(engine_error)?;
+        Ok(Json(
+            latest
+                .first()
+                .and_then(|event| serde_json::from_str(&event.grouping_explanation).ok())
+                .unwrap_or_else(|| serde_json::json!({})),
+        ))
+    }
+    /// Tag value distributions over the issue's events, most frequent first (`limit` values
+    /// per key).
+    async fn tags(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Vec<TagDistribution>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        detail::tags(
+            context,
+            self.summary.issue.project_id,
+            self.summary.issue.issue_id,
+            limit,
+        )
+        .await
+    }
+    /// Events per bucket over `[from, to)`, oldest first, zeros included (default range: the
+    /// last hour by minute, day by hour, or 30 days by day).
+    async fn trend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] granularity: Granularity,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<TrendPoint>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let range = bucket_range(granularity, from, to)?;
+        bucket_counts(
+            context,
+            self.summary.issue.project_id,
+            &[self.summary.issue.issue_id],
+            granularity,
+            range,
+        )
+        .await
+    }
+    /// The newest event.
+    async fn latest_event(&self, ctx: &Context<'_>) -> Result<Option<Event>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let latest = context
+            .engine
+            .issue_events(self.summary.issue.issue_id, 1)
+            .await
+            .map_err(engine_error)?;
+        Ok(latest.into_iter().next().map(Event::new))
+    }
+    /// Events newest first, paged by cursor.
+    async fn event_page(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> Result<EventConnection> {
+        let context = ctx.data::<GraphqlContext>()?;
+        detail::event_page(context, self.summary.issue.issue_id, first, after).await
     }
     /// Events in this issue.
     async fn count(&self) -> u64 {
@@ -149,13 +337,19 @@ impl Issue {
             )
             .await
             .map_err(engine_error)?;
-        Ok(records.into_iter().map(|record| Event { record }).collect())
+        Ok(records.into_iter().map(Event::new).collect())
     }
 }
 
 /// One stored event.
 pub struct Event {
     record: EventRecord,
+}
+
+impl Event {
+    pub fn new(record: EventRecord) -> Event {
+        Event { record }
+    }
 }
 
 /// A tag of an event.
@@ -321,6 +515,30 @@ impl Event {
                     .collect(),
             })
             .collect())
+    }
+    /// The issue the event belongs to now (after merges).
+    async fn issue_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        Ok(context
+            .pipeline
+            .grouper()
+            .issue_of(self.record.project_id, self.record.fingerprint)
+            .map(|id| ID(id.to_string())))
+    }
+    /// Breadcrumbs, oldest first.
+    async fn breadcrumbs(&self) -> Result<Json<serde_json::Value>> {
+        Ok(Json(serde_json::to_value(&self.parsed()?.breadcrumbs)?))
+    }
+    /// The HTTP request, when there was one.
+    async fn request(&self) -> Result<Option<Json<serde_json::Value>>> {
+        Ok(match self.parsed()?.request {
+            Some(request) => Some(Json(serde_json::to_value(request)?)),
+            None => None,
+        })
+    }
+    /// Contexts (os, runtime, browser, device, trace, ...).
+    async fn contexts(&self) -> Result<Json<serde_json::Value>> {
+        Ok(Json(serde_json::to_value(&self.parsed()?.contexts)?))
     }
     /// The request, contexts, breadcrumbs, SDK and extra data, as JSON.
     async fn details(&self) -> Result<Json<serde_json::Value>> {

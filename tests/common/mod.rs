@@ -11,8 +11,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions, StatusChange};
-use stackhouse::engine::{Engine, EventRecord, IssueStatus, WriteBatch};
+use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+use stackhouse::engine::{Engine, EventRecord, IssueStatus, StatusChangeRecord, WriteBatch};
 use stackhouse::group::Grouper;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{router, AppState};
@@ -119,38 +119,57 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Records a lifecycle transition. The `Engine` trait has no lifecycle call yet (the
-    /// lifecycle issue adds it), so this writes each engine's `issue_state` directly.
+    /// Records a lifecycle transition directly (no transition rules: the server's tracker
+    /// checks those), as a write batch carrying it.
     pub async fn set_status(&self, project_id: u64, issue_id: u64, status: IssueStatus) {
-        if let Some(embedded) = &self.embedded {
-            embedded
-                .set_issue_status(StatusChange {
-                    project_id,
-                    issue_id,
-                    status,
-                    actor: "test".into(),
-                    comment: String::new(),
-                    changed_at: Utc::now(),
-                })
-                .await
-                .unwrap();
-            return;
-        }
-        let database = self.clickhouse_database.as_deref().unwrap();
-        let version = Utc::now().timestamp_nanos_opt().unwrap();
-        let insert = format!(
-            "INSERT INTO {database}.issue_state (project_id, issue_id, status, actor, comment, changed_at, version) \
-             VALUES ({project_id}, {issue_id}, '{}', 'test', '', now(), {version})",
-            status.as_str()
-        );
-        reqwest::Client::new()
-            .post(clickhouse_url())
-            .body(insert)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        let version = u64::try_from(Utc::now().timestamp_nanos_opt().unwrap()).unwrap();
+        let batch = WriteBatch {
+            status_changes: vec![StatusChangeRecord {
+                project_id,
+                issue_id,
+                from_status: IssueStatus::New,
+                to_status: status,
+                actor: "test".into(),
+                comment: String::new(),
+                changed_at: Utc::now(),
+                resolved_in_release: String::new(),
+                ignore_condition: String::new(),
+                version,
+            }],
+            ..WriteBatch::default()
+        };
+        self.engine.write(&batch).await.unwrap();
+    }
+}
+
+impl Handle {
+    /// Records a lifecycle transition at a chosen time (in `issue_state` and `issue_history`),
+    /// as a write batch carrying it.
+    pub async fn record_transition(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+        from: IssueStatus,
+        to: IssueStatus,
+        at: chrono::DateTime<Utc>,
+    ) {
+        let version = u64::try_from(Utc::now().timestamp_nanos_opt().unwrap()).unwrap();
+        let batch = WriteBatch {
+            status_changes: vec![StatusChangeRecord {
+                project_id,
+                issue_id,
+                from_status: from,
+                to_status: to,
+                actor: "test".into(),
+                comment: String::new(),
+                changed_at: at,
+                resolved_in_release: String::new(),
+                ignore_condition: String::new(),
+                version,
+            }],
+            ..WriteBatch::default()
+        };
+        self.engine.write(&batch).await.unwrap();
     }
 }
 
@@ -221,7 +240,27 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server in dev mode: the tests' loopback requests need no API token (tests of access
+    /// control use [`TestServer::start_secured`]).
     pub async fn start(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
+        config.dev = true;
+        TestServer::start_with(engine, config).await
+    }
+
+    /// A server that requires an API token for GraphQL and SQL, even from loopback.
+    pub async fn start_secured(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
+        config.dev = false;
+        TestServer::start_with(engine, config).await
+    }
+
+    /// Creates an API token for `projects` (empty: every project); returns its secret.
+    pub async fn create_token(&self, projects: &[u64]) -> String {
+        let (secret, record) = stackhouse::tokens::new_token("test", projects);
+        self.engine.store_api_token(&record).await.unwrap();
+        secret
+    }
+
+    async fn start_with(engine: Arc<dyn Engine>, mut config: Config) -> TestServer {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -285,6 +324,19 @@ impl TestServer {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs a GraphQL query; returns the whole response (data and errors).
+    pub async fn graphql_response(&self, query: &str, variables: Value) -> Value {
+        self.http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Runs a GraphQL query; panics on GraphQL errors.
@@ -353,4 +405,36 @@ pub fn python_event(
         event["user"] = json!({"id": user});
     }
     event
+}
+
+/// Runs each listed test body (an `async fn(Backend)` of the including file) on every engine:
+/// ClickHouse, the embedded engine, and the embedded engine spread over Parquet segments.
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod clickhouse {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::clickhouse(stringify!($test))).await;
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded()).await;
+                }
+            )*
+        }
+        mod embedded_segments {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::embedded_segments()).await;
+                }
+            )*
+        }
+    };
 }

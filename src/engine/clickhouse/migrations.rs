@@ -29,6 +29,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_issue_features.sql",
         sql: include_str!("../../../sql/0004_issue_features.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_lifecycle.sql",
+        sql: include_str!("../../../sql/0005_lifecycle.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_api_tokens.sql",
+        sql: include_str!("../../../sql/0006_api_tokens.sql"),
+    },
 ];
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.

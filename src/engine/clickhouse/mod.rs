@@ -5,6 +5,7 @@
 //! users run): see DESIGN.md. Set `STACKHOUSE_RECORD_QUERIES=/path/file` to append every
 //! statement sent (parameters bound) to a file; CI replays that file on a current ClickHouse.
 
+mod analyst;
 mod migrations;
 mod rows;
 
@@ -17,15 +18,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clickhouse::Client;
 
+pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
-    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, HourlyRow, IssueAggregateRow,
-    IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
+    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, HistoryRow, HourlyRow,
+    IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow, TagCountRow,
 };
 
 use super::{
-    Engine, EngineError, EngineResult, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, WriteBatch,
+    ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
+    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
+    Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
+    WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -245,6 +249,48 @@ impl ClickHouseEngine {
             .collect())
     }
 
+    /// Event counts per (issue, bucket start) from `fingerprint_hour` or `fingerprint_minute`.
+    async fn bucket_counts(
+        &self,
+        table: &str,
+        bucket: &str,
+        project_id: u64,
+        issue_ids: &[u64],
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        if issue_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT mapped_issue AS issue_id, {bucket}, countMerge(events_state) AS events \
+             FROM {table} ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
+             WHERE project_id = ? AND {bucket} >= toDateTime(?) AND {bucket} < toDateTime(?) \
+               AND mapped_issue IN ({}) \
+             GROUP BY mapped_issue, {bucket} ORDER BY mapped_issue, {bucket}",
+            id_list(issue_ids)
+        );
+        let rows: Vec<HourlyRow> = self
+            .query(
+                self.client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(to_epoch_seconds(from))
+                    .bind(to_epoch_seconds(to)),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+        for row in rows {
+            counts.entry(row.issue_id).or_default().push(HourlyCount {
+                hour: from_epoch_seconds(row.hour),
+                events: row.events,
+            });
+        }
+        Ok(counts)
+    }
+
     async fn project_of_issue(&self, issue_id: u64) -> EngineResult<Option<u64>> {
         let projects: Vec<u64> = self
             .query(
@@ -406,7 +452,8 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
-        // Issues and mappings first: once an event is visible, its issue must be too.
+        // Issues, mappings and transitions first: once an event is visible, its issue must be
+        // too.
         let version = version_now();
         let issues: Vec<IssueRow> = batch
             .new_issues
@@ -420,6 +467,20 @@ impl Engine for ClickHouseEngine {
             .map(|mapping| MappingRow::from_record(mapping, version))
             .collect();
         self.insert_rows("issue_fingerprints", &mappings).await?;
+        // Transitions too (stored once per version however often they are written), so a
+        // retried batch only ever repeats idempotent rows before its events.
+        let history: Vec<HistoryRow> = batch
+            .status_changes
+            .iter()
+            .map(HistoryRow::from_record)
+            .collect();
+        self.insert_rows("issue_history", &history).await?;
+        let states: Vec<StateRow> = batch
+            .status_changes
+            .iter()
+            .map(StateRow::from_record)
+            .collect();
+        self.insert_rows("issue_state", &states).await?;
         let events: Vec<EventRow> = batch.events.iter().map(EventRow::from).collect();
         self.insert_rows("events", &events).await
     }
@@ -501,37 +562,14 @@ impl Engine for ClickHouseEngine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
-        if issue_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let sql = format!(
-            "SELECT mapped_issue AS issue_id, hour, countMerge(events_state) AS events \
-             FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
-             WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
-               AND mapped_issue IN ({}) \
-             GROUP BY mapped_issue, hour ORDER BY mapped_issue, hour",
-            id_list(issue_ids)
-        );
-        let rows: Vec<HourlyRow> = self
-            .query(
-                self.client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(project_id)
-                    .bind(to_epoch_seconds(from))
-                    .bind(to_epoch_seconds(to)),
-            )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
-        for row in rows {
-            counts.entry(row.issue_id).or_default().push(HourlyCount {
-                hour: from_epoch_seconds(row.hour),
-                events: row.events,
-            });
-        }
-        Ok(counts)
+        self.bucket_counts(
+            "fingerprint_hour",
+            "hour",
+            project_id,
+            issue_ids,
+            (from, to),
+        )
+        .await
     }
 
     async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>> {
@@ -581,6 +619,192 @@ impl Engine for ClickHouseEngine {
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
+    async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>> {
+        let rows: Vec<StateRow> = self
+            .query(self.client.query(
+                "SELECT project_id, issue_id, argMax(status, version) AS current_status, \
+                        argMax(actor, version) AS current_actor, \
+                        argMax(comment, version) AS current_comment, \
+                        argMax(changed_at, version) AS current_changed_at, \
+                        max(version) AS latest_version, \
+                        argMax(resolved_in_release, version) AS current_release, \
+                        argMax(ignore_condition, version) AS current_condition \
+                 FROM issue_state GROUP BY project_id, issue_id",
+            ))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(StateRow::into_record).collect())
+    }
+
+    async fn issue_history(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+    ) -> EngineResult<Vec<StatusChangeRecord>> {
+        let rows: Vec<HistoryRow> = self
+            .query(
+                self.client
+                    .query(
+                        "SELECT project_id, issue_id, from_status, to_status, actor, comment, \
+                                changed_at, version, resolved_in_release, ignore_condition \
+                         FROM issue_history WHERE project_id = ? AND issue_id = ? \
+                         ORDER BY version",
+                    )
+                    .bind(project_id)
+                    .bind(issue_id),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        let mut history: Vec<StatusChangeRecord> =
+            rows.into_iter().map(HistoryRow::into_record).collect();
+        history.dedup_by_key(|change| change.version);
+        Ok(history)
+    }
+
+    async fn event(&self, project_id: u64, event_id: &str) -> EngineResult<Option<EventRecord>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND event_id = ? LIMIT 1"
+        );
+        let rows: Vec<EventRow> = self
+            .query(self.client.query(&sql).bind(project_id).bind(event_id))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().next().map(EventRecord::from))
+    }
+
+    async fn matching_fingerprints(
+        &self,
+        project_id: u64,
+        filter: &EventFilter,
+    ) -> EngineResult<Vec<u64>> {
+        let mut sql = String::from("SELECT DISTINCT fingerprint FROM events WHERE project_id = ?");
+        if filter.environment.is_some() {
+            sql.push_str(" AND environment = ?");
+        }
+        if filter.release.is_some() {
+            sql.push_str(" AND release = ?");
+        }
+        if filter.from.is_some() {
+            sql.push_str(" AND timestamp >= toDateTime(?)");
+        }
+        if filter.to.is_some() {
+            sql.push_str(" AND timestamp < toDateTime(?)");
+        }
+        if filter.search.is_some() {
+            sql.push_str(
+                " AND (position(lowerUTF8(title), ?) > 0 OR position(lowerUTF8(message), ?) > 0 \
+                 OR position(lowerUTF8(culprit), ?) > 0)",
+            );
+        }
+        if filter.tag.is_some() {
+            sql.push_str(" AND arrayExists((k, v) -> k = ? AND v = ?, tag_keys, tag_values)");
+        }
+        let mut query = self.client.query(&sql).bind(project_id);
+        if let Some(environment) = &filter.environment {
+            query = query.bind(environment.as_str());
+        }
+        if let Some(release) = &filter.release {
+            query = query.bind(release.as_str());
+        }
+        if let Some(from) = filter.from {
+            query = query.bind(to_epoch_seconds(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.bind(to_epoch_seconds(to));
+        }
+        if let Some(search) = &filter.search {
+            let needle = search.to_lowercase();
+            query = query
+                .bind(needle.as_str())
+                .bind(needle.as_str())
+                .bind(needle.as_str());
+        }
+        if let Some((key, value)) = &filter.tag {
+            query = query.bind(key.as_str()).bind(value.as_str());
+        }
+        self.query(query).fetch_all().await.map_err(classify)
+    }
+
+    async fn minute_counts(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        self.bucket_counts(
+            "fingerprint_minute",
+            "minute",
+            project_id,
+            issue_ids,
+            (from, to),
+        )
+        .await
+    }
+
+    async fn tag_counts(
+        &self,
+        project_id: u64,
+        fingerprints: &[u64],
+    ) -> EngineResult<Vec<TagCount>> {
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT tag_key, tag_value, count() AS occurrences FROM events \
+             ARRAY JOIN tag_keys AS tag_key, tag_values AS tag_value \
+             WHERE project_id = ? AND fingerprint IN ({}) \
+             GROUP BY tag_key, tag_value",
+            id_list(fingerprints)
+        );
+        let rows: Vec<TagCountRow> = self
+            .query(self.client.query(&sql).bind(project_id))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TagCount {
+                key: row.key,
+                value: row.value,
+                count: row.count,
+            })
+            .collect())
+    }
+
+    async fn put_project_key(&self, key: &ProjectKey) -> EngineResult<()> {
+        self.insert_rows(
+            "project_keys",
+            &[ProjectKeyRow {
+                project_id: key.project_id,
+                public_key: key.public_key.clone(),
+                active: u8::from(key.active),
+                created_at: to_epoch_seconds(key.created_at),
+                version: version_now(),
+            }],
+        )
+        .await
+    }
+
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()> {
+        self.store_api_token_row(token).await
+    }
+
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>> {
+        self.api_token_rows().await
+    }
+
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::ClickHouse
+    }
+
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
+        self.run_analyst_sql(query, limits).await
     }
 }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{EventRecord, FingerprintMapping, IssueRecord};
+use crate::engine::{
+    EventRecord, FingerprintMapping, IssueRecord, IssueStatus, StatusChangeRecord,
+};
 
 pub fn to_epoch_seconds(time: DateTime<Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
@@ -254,4 +256,105 @@ pub struct HourlyRow {
     pub issue_id: u64,
     pub hour: u32,
     pub events: u64,
+}
+
+/// A row of `issue_state` (the newest version per issue is the current state).
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct StateRow {
+    pub project_id: u64,
+    pub issue_id: u64,
+    pub status: String,
+    pub actor: String,
+    pub comment: String,
+    pub changed_at: u32,
+    pub version: u64,
+    pub resolved_in_release: String,
+    pub ignore_condition: String,
+}
+
+impl StateRow {
+    pub fn from_record(change: &StatusChangeRecord) -> Self {
+        StateRow {
+            project_id: change.project_id,
+            issue_id: change.issue_id,
+            status: change.to_status.as_str().to_owned(),
+            actor: change.actor.clone(),
+            comment: change.comment.clone(),
+            changed_at: to_epoch_seconds(change.changed_at),
+            version: change.version,
+            resolved_in_release: change.resolved_in_release.clone(),
+            ignore_condition: change.ignore_condition.clone(),
+        }
+    }
+
+    pub fn into_record(self) -> StatusChangeRecord {
+        let status = IssueStatus::parse(&self.status).unwrap_or(IssueStatus::New);
+        StatusChangeRecord {
+            project_id: self.project_id,
+            issue_id: self.issue_id,
+            from_status: status,
+            to_status: status,
+            actor: self.actor,
+            comment: self.comment,
+            changed_at: from_epoch_seconds(self.changed_at),
+            resolved_in_release: self.resolved_in_release,
+            ignore_condition: self.ignore_condition,
+            version: self.version,
+        }
+    }
+}
+
+/// A row of `issue_history`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub project_id: u64,
+    pub issue_id: u64,
+    pub from_status: String,
+    pub to_status: String,
+    pub actor: String,
+    pub comment: String,
+    pub changed_at: u32,
+    pub version: u64,
+    pub resolved_in_release: String,
+    pub ignore_condition: String,
+}
+
+impl HistoryRow {
+    pub fn from_record(change: &StatusChangeRecord) -> Self {
+        HistoryRow {
+            project_id: change.project_id,
+            issue_id: change.issue_id,
+            from_status: change.from_status.as_str().to_owned(),
+            to_status: change.to_status.as_str().to_owned(),
+            actor: change.actor.clone(),
+            comment: change.comment.clone(),
+            changed_at: to_epoch_seconds(change.changed_at),
+            version: change.version,
+            resolved_in_release: change.resolved_in_release.clone(),
+            ignore_condition: change.ignore_condition.clone(),
+        }
+    }
+
+    pub fn into_record(self) -> StatusChangeRecord {
+        let parse = |text: &str| IssueStatus::parse(text).unwrap_or(IssueStatus::New);
+        StatusChangeRecord {
+            project_id: self.project_id,
+            issue_id: self.issue_id,
+            from_status: parse(&self.from_status),
+            to_status: parse(&self.to_status),
+            actor: self.actor,
+            comment: self.comment,
+            changed_at: from_epoch_seconds(self.changed_at),
+            resolved_in_release: self.resolved_in_release,
+            ignore_condition: self.ignore_condition,
+            version: self.version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct TagCountRow {
+    pub key: String,
+    pub value: String,
+    pub count: u64,
 }

@@ -327,6 +327,34 @@ impl Aggregates {
     }
 }
 
+impl Aggregates {
+    /// Event counts per (issue, minute start) of the given issues of a project for minutes
+    /// starting in `[from, to)` (epoch seconds), through the current mapping.
+    pub fn issue_minutes(
+        &self,
+        side: &SideTables,
+        project_id: u64,
+        issues: &HashSet<u64>,
+        from: i64,
+        to: i64,
+    ) -> BTreeMap<(u64, i64), u64> {
+        let mut per_minute: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+        if from >= to {
+            return per_minute;
+        }
+        for (fingerprint, issue_id) in side.project_mappings(project_id) {
+            if !issues.contains(&issue_id) {
+                continue;
+            }
+            let range = (project_id, fingerprint, from)..(project_id, fingerprint, to);
+            for (&(_, _, minute), bucket) in self.minutes.range(range) {
+                *per_minute.entry((issue_id, minute)).or_default() += bucket.events;
+            }
+        }
+        per_minute
+    }
+}
+
 /// The buckets of `map` named in `keys`, in key order.
 fn pick<'a>(
     map: &'a BTreeMap<BucketKey, Bucket>,

@@ -254,7 +254,7 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-fn string_list_at(list: &ListArray, row: usize) -> Result<Vec<String>, EmbeddedError> {
+pub fn string_list_at(list: &ListArray, row: usize) -> Result<Vec<String>, EmbeddedError> {
     let values = list.value(row);
     let values = values
         .as_string_opt::<i32>()

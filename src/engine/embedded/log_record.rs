@@ -1,21 +1,25 @@
 //! What one write-ahead log record holds: a write batch (its issues and mappings, and its
 //! events as an Arrow IPC stream, the very batch the memtable keeps), a new project with its
-//! key, or a lifecycle transition.
+//! key, a lifecycle transition, or an API token.
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::{from_ipc, to_ipc};
 use super::side_tables::{
-    decode_change, decode_issue, decode_key, decode_mapping, encode_change, encode_issue,
-    encode_key, encode_mapping, StatusChange,
+    decode_api_token, decode_change, decode_issue, decode_key, decode_mapping, encode_api_token,
+    encode_change, encode_issue, encode_key, encode_mapping,
 };
 use super::EmbeddedError;
-use crate::engine::{FingerprintMapping, IssueRecord, Project, ProjectKey};
+use crate::engine::{
+    ApiTokenRecord, FingerprintMapping, IssueRecord, Project, ProjectKey, StatusChangeRecord,
+};
 
 const BATCH: u8 = 1;
 const PROJECT: u8 = 2;
-const STATUS_CHANGE: u8 = 3;
+// Kind 3 was a lone status change, before transitions travelled in batches.
+const BATCH_WITH_CHANGES: u8 = 4;
+const API_TOKEN: u8 = 5;
 
 #[derive(Debug, Clone)]
 pub enum LogRecord {
@@ -23,12 +27,13 @@ pub enum LogRecord {
         issues: Vec<IssueRecord>,
         mappings: Vec<FingerprintMapping>,
         events: Option<RecordBatch>,
+        status_changes: Vec<StatusChangeRecord>,
     },
     Project {
         project: Project,
         key: ProjectKey,
     },
-    StatusChange(StatusChange),
+    ApiToken(ApiTokenRecord),
 }
 
 impl LogRecord {
@@ -38,11 +43,16 @@ impl LogRecord {
                 issues,
                 mappings,
                 events,
+                status_changes,
             } => {
                 let ipc = events.as_ref().map(to_ipc).transpose()?;
                 let mut encoder =
                     Encoder::with_capacity(ipc.as_ref().map_or(0, Vec::len) + 256 * issues.len());
-                encoder.u8(BATCH);
+                encoder.u8(if status_changes.is_empty() {
+                    BATCH
+                } else {
+                    BATCH_WITH_CHANGES
+                });
                 encoder.len(issues.len());
                 for issue in issues {
                     encode_issue(&mut encoder, issue);
@@ -58,6 +68,12 @@ impl LogRecord {
                     }
                     None => encoder.u8(0),
                 }
+                if !status_changes.is_empty() {
+                    encoder.len(status_changes.len());
+                    for change in status_changes {
+                        encode_change(&mut encoder, change);
+                    }
+                }
                 Ok(encoder.finish())
             }
             LogRecord::Project { project, key } => {
@@ -69,10 +85,10 @@ impl LogRecord {
                 encode_key(&mut encoder, key);
                 Ok(encoder.finish())
             }
-            LogRecord::StatusChange(change) => {
+            LogRecord::ApiToken(token) => {
                 let mut encoder = Encoder::new();
-                encoder.u8(STATUS_CHANGE);
-                encode_change(&mut encoder, change);
+                encoder.u8(API_TOKEN);
+                encode_api_token(&mut encoder, token);
                 Ok(encoder.finish())
             }
         }
@@ -81,7 +97,7 @@ impl LogRecord {
     pub fn decode(payload: &[u8]) -> Result<LogRecord, EmbeddedError> {
         let mut decoder = Decoder::new(payload, "write-ahead log record");
         let record = match decoder.u8()? {
-            BATCH => {
+            kind @ (BATCH | BATCH_WITH_CHANGES) => {
                 let mut issues = Vec::new();
                 for _ in 0..decoder.len()? {
                     issues.push(decode_issue(&mut decoder)?);
@@ -94,10 +110,17 @@ impl LogRecord {
                     0 => None,
                     _ => Some(from_ipc(decoder.bytes()?)?),
                 };
+                let mut status_changes = Vec::new();
+                if kind == BATCH_WITH_CHANGES {
+                    for _ in 0..decoder.len()? {
+                        status_changes.push(decode_change(&mut decoder)?);
+                    }
+                }
                 LogRecord::Batch {
                     issues,
                     mappings,
                     events,
+                    status_changes,
                 }
             }
             PROJECT => LogRecord::Project {
@@ -108,7 +131,7 @@ impl LogRecord {
                 },
                 key: decode_key(&mut decoder)?,
             },
-            STATUS_CHANGE => LogRecord::StatusChange(decode_change(&mut decoder)?),
+            API_TOKEN => LogRecord::ApiToken(decode_api_token(&mut decoder)?),
             other => {
                 return Err(EmbeddedError::Corrupt(format!(
                     "unknown write-ahead log record kind {other}"
@@ -152,15 +175,18 @@ mod tests {
                 updated_at: at,
             }],
             events: Some(events.clone()),
+            status_changes: Vec::new(),
         };
         match LogRecord::decode(&batch.encode().expect("encode")).expect("decode") {
             LogRecord::Batch {
                 issues,
                 mappings,
                 events: Some(decoded),
+                status_changes,
             } => {
                 assert_eq!(issues.len(), 1);
                 assert_eq!(mappings[0].fingerprint, 3);
+                assert!(status_changes.is_empty());
                 assert_eq!(
                     to_records(&decoded).expect("records"),
                     to_records(&events).expect("records")
@@ -168,21 +194,47 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let change = LogRecord::StatusChange(StatusChange {
-            project_id: 1,
-            issue_id: 2,
-            status: IssueStatus::Ignored,
-            actor: "ada".into(),
-            comment: String::new(),
-            changed_at: at,
+        let change = LogRecord::Batch {
+            issues: Vec::new(),
+            mappings: Vec::new(),
+            events: None,
+            status_changes: vec![StatusChangeRecord {
+                project_id: 1,
+                issue_id: 2,
+                from_status: IssueStatus::New,
+                to_status: IssueStatus::Ignored,
+                actor: "ada".into(),
+                comment: String::new(),
+                changed_at: at,
+                resolved_in_release: String::new(),
+                ignore_condition: "{\"untilEvents\":5}".into(),
+                version: 42,
+            }],
+        };
+        match LogRecord::decode(&change.encode().expect("encode")).expect("decode") {
+            LogRecord::Batch { status_changes, .. } => {
+                assert_eq!(status_changes.len(), 1);
+                assert_eq!(status_changes[0].to_status, IssueStatus::Ignored);
+                assert_eq!(status_changes[0].version, 42);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let token = LogRecord::ApiToken(ApiTokenRecord {
+            token_id: "0011223344556677".into(),
+            secret_hash: "ab".repeat(32),
+            name: "ci".into(),
+            project_ids: vec![1, 7],
+            created_at: at,
+            revoked: true,
         });
-        assert!(matches!(
-            LogRecord::decode(&change.encode().expect("encode")),
-            Ok(LogRecord::StatusChange(StatusChange {
-                status: IssueStatus::Ignored,
-                ..
-            }))
-        ));
+        match LogRecord::decode(&token.encode().expect("encode")).expect("decode") {
+            LogRecord::ApiToken(decoded) => {
+                assert_eq!(decoded.project_ids, vec![1, 7]);
+                assert!(decoded.revoked);
+                assert_eq!(decoded.name, "ci");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
         let mut garbage = change.encode().expect("encode");
         garbage.push(0);
         assert!(LogRecord::decode(&garbage).is_err());

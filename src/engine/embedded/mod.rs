@@ -25,6 +25,7 @@
 //! `checkpoints/{agg,side}-*.bin`.
 
 mod aggregates;
+mod analyst;
 mod codec;
 mod event_batch;
 mod log_record;
@@ -60,12 +61,12 @@ use self::segments::SegmentInfo;
 use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
-    Engine, EngineError, EngineResult, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, WriteBatch,
+    ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
+    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
+    ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
-pub use self::side_tables::StatusChange;
 
 /// Tuning of the embedded engine: the `[embedded]` section of the configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -166,12 +167,13 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn apply(&mut self, seq: u64, record: LogRecord) -> Result<(), EmbeddedError> {
+    fn apply(&mut self, _seq: u64, record: LogRecord) -> Result<(), EmbeddedError> {
         match record {
             LogRecord::Batch {
                 issues,
                 mappings,
                 events,
+                status_changes,
             } => {
                 for issue in &issues {
                     self.side.apply_issue(issue);
@@ -183,9 +185,12 @@ impl State {
                     self.aggregates.add_batch(&events)?;
                     self.memtable.push(events)?;
                 }
+                for change in &status_changes {
+                    self.side.apply_status_change(change);
+                }
             }
             LogRecord::Project { project, key } => self.side.apply_project(&project, &key),
-            LogRecord::StatusChange(change) => self.side.apply_status_change(&change, seq),
+            LogRecord::ApiToken(token) => self.side.apply_api_token(&token),
         }
         Ok(())
     }
@@ -393,15 +398,6 @@ impl EmbeddedEngine {
         }
     }
 
-    /// Records a lifecycle transition (stored in `issue_state` and `issue_history`).
-    pub async fn set_issue_status(&self, change: StatusChange) -> EngineResult<()> {
-        self.blocking(move |shared| {
-            shared.append(|_| LogRecord::StatusChange(change))?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Writes a checkpoint now and runs compaction until nothing is left to merge (tests and
     /// benchmarks; the background threads do this on their own).
     pub async fn flush(&self) -> EngineResult<()> {
@@ -523,6 +519,7 @@ impl Shared {
             issues: batch.new_issues,
             mappings: batch.new_mappings,
             events,
+            status_changes: batch.status_changes,
         };
         let encoded = payload.encode()?;
         self.refuse_when_behind()?;
@@ -648,8 +645,10 @@ impl Shared {
                 fs::remove_file(checkpoints.join(file))?;
             }
         }
-        drop(manifest);
+        // Still under the manifest lock, so a concurrent `flush` that finds nothing left to
+        // checkpoint returns only after the covered log files are gone.
         let removed = self.wal.lock().remove_covered_files(checkpoint_seq)?;
+        drop(manifest);
         tracing::debug!(
             checkpoint_seq,
             events = frozen.iter().map(RecordBatch::num_rows).sum::<usize>(),
@@ -1099,5 +1098,147 @@ impl Engine for EmbeddedEngine {
         Ok(self
             .latest_events(project_id, vec![fingerprint], limit)
             .await?)
+    }
+
+    async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>> {
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .states
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn issue_history(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+    ) -> EngineResult<Vec<StatusChangeRecord>> {
+        let state = self.shared.state.read();
+        let mut history: Vec<StatusChangeRecord> = state
+            .side
+            .history
+            .iter()
+            .filter(|change| change.project_id == project_id && change.issue_id == issue_id)
+            .cloned()
+            .collect();
+        history.sort_by_key(|change| change.version);
+        Ok(history)
+    }
+
+    async fn event(&self, project_id: u64, event_id: &str) -> EngineResult<Option<EventRecord>> {
+        Ok(sql::event_by_id(&self.context, project_id, event_id).await?)
+    }
+
+    async fn matching_fingerprints(
+        &self,
+        project_id: u64,
+        filter: &EventFilter,
+    ) -> EngineResult<Vec<u64>> {
+        Ok(sql::matching_fingerprints(&self.context, project_id, filter).await?)
+    }
+
+    async fn minute_counts(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        if issue_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let wanted: HashSet<u64> = issue_ids.iter().copied().collect();
+        let state = self.shared.state.read();
+        let minutes = state.aggregates.issue_minutes(
+            &state.side,
+            project_id,
+            &wanted,
+            epoch_seconds(from),
+            epoch_seconds(to),
+        );
+        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+        for ((issue_id, minute), events) in minutes {
+            counts.entry(issue_id).or_default().push(HourlyCount {
+                hour: from_epoch_seconds(minute),
+                events,
+            });
+        }
+        Ok(counts)
+    }
+
+    async fn tag_counts(
+        &self,
+        project_id: u64,
+        fingerprints: &[u64],
+    ) -> EngineResult<Vec<TagCount>> {
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sql::tag_counts(&self.context, project_id, fingerprints.to_vec()).await?)
+    }
+
+    async fn put_project_key(&self, key: &ProjectKey) -> EngineResult<()> {
+        let Some(project) = self
+            .shared
+            .state
+            .read()
+            .side
+            .projects
+            .get(&key.project_id)
+            .cloned()
+        else {
+            return Err(EngineError::Rejected(format!(
+                "unknown project {}",
+                key.project_id
+            )));
+        };
+        let key = key.clone();
+        self.blocking(move |shared| {
+            shared.append(|_| LogRecord::Project { project, key })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn store_api_token(&self, token: &ApiTokenRecord) -> EngineResult<()> {
+        let token = token.clone();
+        self.blocking(move |shared| {
+            shared.append(|_| LogRecord::ApiToken(token))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_tokens(&self) -> EngineResult<Vec<ApiTokenRecord>> {
+        Ok(self
+            .shared
+            .state
+            .read()
+            .side
+            .api_tokens
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    fn sql_dialect(&self) -> SqlDialect {
+        SqlDialect::DataFusion
+    }
+
+    async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
+        let timeout = limits.timeout_secs;
+        match tokio::time::timeout(
+            Duration::from_secs(timeout),
+            analyst::run(&self.context, query, limits.max_rows),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(EngineError::from),
+            Err(_) => Err(EmbeddedError::Timeout(timeout).into()),
+        }
     }
 }

@@ -5,40 +5,15 @@
 //! The version of a write is its write-ahead log sequence number, so "newest" is the order in
 //! which writes were made durable.
 
-use std::collections::{BTreeMap, HashMap};
-
-use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::stored_time;
 use super::EmbeddedError;
-use crate::engine::{FingerprintMapping, IssueRecord, IssueStatus, Project, ProjectKey};
-
-/// A lifecycle transition to record (the embedded twin of a row in `issue_state`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusChange {
-    pub project_id: u64,
-    pub issue_id: u64,
-    pub status: IssueStatus,
-    pub actor: String,
-    pub comment: String,
-    pub changed_at: DateTime<Utc>,
-}
-
-/// The current lifecycle state of an issue (`issue_state`, newest version per issue).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueStateRow {
-    pub change: StatusChange,
-    pub version: u64,
-}
-
-/// One kept transition (`issue_history`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueHistoryRow {
-    pub from_status: IssueStatus,
-    pub change: StatusChange,
-    pub version: u64,
-}
+use crate::engine::{
+    ApiTokenRecord, FingerprintMapping, IssueRecord, IssueStatus, Project, ProjectKey,
+    StatusChangeRecord,
+};
 
 /// Every side table, resolved.
 #[derive(Debug, Default, Clone)]
@@ -50,8 +25,14 @@ pub struct SideTables {
     /// project_id FROM issues WHERE issue_id = ?`, first row).
     pub issue_projects: HashMap<u64, u64>,
     pub mappings: BTreeMap<(u64, u64), FingerprintMapping>,
-    pub states: BTreeMap<(u64, u64), IssueStateRow>,
-    pub history: Vec<IssueHistoryRow>,
+    /// The newest transition per issue (`issue_state`).
+    pub states: BTreeMap<(u64, u64), StatusChangeRecord>,
+    /// Every transition, in the order made durable (`issue_history`).
+    pub history: Vec<StatusChangeRecord>,
+    /// (issue, version) of every transition in `history`: one carried again is kept once.
+    pub seen_changes: HashSet<(u64, u64)>,
+    /// API tokens by `token_id` (hashed secrets only).
+    pub api_tokens: BTreeMap<String, ApiTokenRecord>,
 }
 
 impl SideTables {
@@ -118,26 +99,48 @@ impl SideTables {
             });
     }
 
-    pub fn apply_status_change(&mut self, change: &StatusChange, version: u64) {
-        let change = StatusChange {
+    pub fn apply_status_change(&mut self, change: &StatusChangeRecord) {
+        if !self.seen_changes.insert((change.issue_id, change.version)) {
+            return;
+        }
+        let change = StatusChangeRecord {
             changed_at: stored_time(change.changed_at),
             ..change.clone()
         };
         let key = (change.project_id, change.issue_id);
-        let from_status = self.status_of(change.project_id, change.issue_id);
-        self.history.push(IssueHistoryRow {
-            from_status,
-            change: change.clone(),
-            version,
-        });
-        self.states.insert(key, IssueStateRow { change, version });
+        let newer = self
+            .states
+            .get(&key)
+            .is_none_or(|current| current.version <= change.version);
+        if newer {
+            self.states.insert(key, change.clone());
+        }
+        self.history.push(change);
+    }
+
+    /// The newest write of a token wins; its creation time keeps its minimum.
+    pub fn apply_api_token(&mut self, token: &ApiTokenRecord) {
+        let created_at = stored_time(token.created_at);
+        self.api_tokens
+            .entry(token.token_id.clone())
+            .and_modify(|existing| {
+                let first_created = existing.created_at.min(created_at);
+                *existing = ApiTokenRecord {
+                    created_at: first_created,
+                    ..token.clone()
+                };
+            })
+            .or_insert_with(|| ApiTokenRecord {
+                created_at,
+                ..token.clone()
+            });
     }
 
     /// An issue's current status; `New` when none was ever recorded.
     pub fn status_of(&self, project_id: u64, issue_id: u64) -> IssueStatus {
         self.states
             .get(&(project_id, issue_id))
-            .map(|row| row.change.status)
+            .map(|row| row.to_status)
             .unwrap_or(IssueStatus::New)
     }
 
@@ -174,15 +177,17 @@ impl SideTables {
             encode_mapping(encoder, mapping);
         }
         encoder.len(self.states.len());
-        for row in self.states.values() {
-            encode_change(encoder, &row.change);
-            encoder.u64(row.version);
+        for change in self.states.values() {
+            encode_change(encoder, change);
         }
         encoder.len(self.history.len());
-        for row in &self.history {
-            encoder.str(row.from_status.as_str());
-            encode_change(encoder, &row.change);
-            encoder.u64(row.version);
+        for change in &self.history {
+            encode_change(encoder, change);
+        }
+        // Added after the first release: a checkpoint without it decodes to no tokens.
+        encoder.len(self.api_tokens.len());
+        for token in self.api_tokens.values() {
+            encode_api_token(encoder, token);
         }
     }
 
@@ -220,24 +225,55 @@ impl SideTables {
         }
         for _ in 0..decoder.len()? {
             let change = decode_change(decoder)?;
-            let version = decoder.u64()?;
-            tables.states.insert(
-                (change.project_id, change.issue_id),
-                IssueStateRow { change, version },
-            );
+            tables
+                .states
+                .insert((change.project_id, change.issue_id), change);
         }
         for _ in 0..decoder.len()? {
-            let from_status = decode_status(decoder)?;
             let change = decode_change(decoder)?;
-            let version = decoder.u64()?;
-            tables.history.push(IssueHistoryRow {
-                from_status,
-                change,
-                version,
-            });
+            tables
+                .seen_changes
+                .insert((change.issue_id, change.version));
+            tables.history.push(change);
+        }
+        if !decoder.is_empty() {
+            for _ in 0..decoder.len()? {
+                let token = decode_api_token(decoder)?;
+                tables.api_tokens.insert(token.token_id.clone(), token);
+            }
         }
         Ok(tables)
     }
+}
+
+pub fn encode_api_token(encoder: &mut Encoder, token: &ApiTokenRecord) {
+    encoder.str(&token.token_id);
+    encoder.str(&token.secret_hash);
+    encoder.str(&token.name);
+    encoder.len(token.project_ids.len());
+    for project_id in &token.project_ids {
+        encoder.u64(*project_id);
+    }
+    encoder.time(token.created_at);
+    encoder.u8(u8::from(token.revoked));
+}
+
+pub fn decode_api_token(decoder: &mut Decoder<'_>) -> Result<ApiTokenRecord, EmbeddedError> {
+    let token_id = decoder.string()?;
+    let secret_hash = decoder.string()?;
+    let name = decoder.string()?;
+    let mut project_ids = Vec::new();
+    for _ in 0..decoder.len()? {
+        project_ids.push(decoder.u64()?);
+    }
+    Ok(ApiTokenRecord {
+        token_id,
+        secret_hash,
+        name,
+        project_ids,
+        created_at: decoder.time()?,
+        revoked: decoder.u8()? != 0,
+    })
 }
 
 pub fn encode_key(encoder: &mut Encoder, key: &ProjectKey) {
@@ -296,23 +332,31 @@ pub fn decode_mapping(decoder: &mut Decoder<'_>) -> Result<FingerprintMapping, E
     })
 }
 
-pub fn encode_change(encoder: &mut Encoder, change: &StatusChange) {
+pub fn encode_change(encoder: &mut Encoder, change: &StatusChangeRecord) {
     encoder.u64(change.project_id);
     encoder.u64(change.issue_id);
-    encoder.str(change.status.as_str());
+    encoder.str(change.from_status.as_str());
+    encoder.str(change.to_status.as_str());
     encoder.str(&change.actor);
     encoder.str(&change.comment);
     encoder.time(change.changed_at);
+    encoder.str(&change.resolved_in_release);
+    encoder.str(&change.ignore_condition);
+    encoder.u64(change.version);
 }
 
-pub fn decode_change(decoder: &mut Decoder<'_>) -> Result<StatusChange, EmbeddedError> {
-    Ok(StatusChange {
+pub fn decode_change(decoder: &mut Decoder<'_>) -> Result<StatusChangeRecord, EmbeddedError> {
+    Ok(StatusChangeRecord {
         project_id: decoder.u64()?,
         issue_id: decoder.u64()?,
-        status: decode_status(decoder)?,
+        from_status: decode_status(decoder)?,
+        to_status: decode_status(decoder)?,
         actor: decoder.string()?,
         comment: decoder.string()?,
         changed_at: decoder.time()?,
+        resolved_in_release: decoder.string()?,
+        ignore_condition: decoder.string()?,
+        version: decoder.u64()?,
     })
 }
 
@@ -325,6 +369,7 @@ fn decode_status(decoder: &mut Decoder<'_>) -> Result<IssueStatus, EmbeddedError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(seconds, 500).unwrap_or_default()
@@ -365,18 +410,31 @@ mod tests {
         assert_eq!(tables.mappings[&(1, 5)].issue_id, 11);
         assert_eq!(tables.mappings[&(1, 5)].updated_at.timestamp(), 10);
 
-        let change = StatusChange {
+        let change = StatusChangeRecord {
             project_id: 1,
             issue_id: 9,
-            status: IssueStatus::Resolved,
+            from_status: IssueStatus::New,
+            to_status: IssueStatus::Resolved,
             actor: "ada".into(),
             comment: "fixed".into(),
             changed_at: at(300),
+            resolved_in_release: "1.2".into(),
+            ignore_condition: String::new(),
+            version: 7,
         };
-        tables.apply_status_change(&change, 7);
+        tables.apply_status_change(&change);
+        // Carried again (a retried write): kept once.
+        tables.apply_status_change(&change);
+        // An older transition arriving late joins the history but not the state.
+        tables.apply_status_change(&StatusChangeRecord {
+            to_status: IssueStatus::Acknowledged,
+            version: 5,
+            ..change.clone()
+        });
         assert_eq!(tables.status_of(1, 9), IssueStatus::Resolved);
         assert_eq!(tables.status_of(1, 10), IssueStatus::New);
-        assert_eq!(tables.history[0].from_status, IssueStatus::New);
+        assert_eq!(tables.history.len(), 2);
+        assert_eq!(tables.history[0].resolved_in_release, "1.2");
 
         let mut encoder = Encoder::new();
         tables.encode(&mut encoder);

@@ -43,7 +43,7 @@ use parking_lot::RwLock;
 use super::aggregates::{Bucket, BucketKey};
 use super::event_batch::{events_schema, timestamp_type, to_records, TIMEZONE};
 use super::{EmbeddedError, EmbeddedOptions, State};
-use crate::engine::EventRecord;
+use crate::engine::{EventFilter, EventRecord, TagCount};
 
 /// Builds the session analysts and the engine query through.
 pub fn session_context(
@@ -131,7 +131,7 @@ pub async fn run_read_only(
     Ok(frame.collect().await?)
 }
 
-fn refuse_writes(plan: &LogicalPlan) -> Result<(), EmbeddedError> {
+pub(super) fn refuse_writes(plan: &LogicalPlan) -> Result<(), EmbeddedError> {
     const ALLOWED: &str = "only SELECT, WITH, VALUES, EXPLAIN, SHOW and DESCRIBE are accepted";
     let refused = match plan {
         LogicalPlan::Ddl(ddl) => Some(ddl.name().to_owned()),
@@ -226,6 +226,149 @@ pub async fn latest_events(
     });
     records.truncate(limit);
     Ok(records)
+}
+
+fn at_second(seconds: i64) -> Expr {
+    lit(ScalarValue::TimestampSecond(
+        Some(seconds),
+        Some(TIMEZONE.into()),
+    ))
+}
+
+/// One event by id.
+pub async fn event_by_id(
+    context: &SessionContext,
+    project_id: u64,
+    event_id: &str,
+) -> Result<Option<EventRecord>, EmbeddedError> {
+    let rows = context
+        .table("events")
+        .await?
+        .filter(
+            col("project_id")
+                .eq(lit(project_id))
+                .and(col("event_id").eq(lit(event_id.to_owned()))),
+        )?
+        .limit(0, Some(1))?
+        .collect()
+        .await?;
+    for batch in &rows {
+        if let Some(record) = to_records(batch)?.into_iter().next() {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
+/// The fingerprints of a project with an event matching `filter`. The tag condition is checked
+/// here on the tag arrays (the build has no nested-type SQL functions).
+pub async fn matching_fingerprints(
+    context: &SessionContext,
+    project_id: u64,
+    filter: &EventFilter,
+) -> Result<Vec<u64>, EmbeddedError> {
+    use datafusion::functions::string::expr_fn::lower;
+    use datafusion::functions::unicode::expr_fn::strpos;
+    let mut predicate = col("project_id").eq(lit(project_id));
+    if let Some(environment) = &filter.environment {
+        predicate = predicate.and(col("environment").eq(lit(environment.clone())));
+    }
+    if let Some(release) = &filter.release {
+        predicate = predicate.and(col("release").eq(lit(release.clone())));
+    }
+    if let Some(from) = filter.from {
+        predicate = predicate.and(col("timestamp").gt_eq(at_second(from.timestamp())));
+    }
+    if let Some(to) = filter.to {
+        predicate = predicate.and(col("timestamp").lt(at_second(to.timestamp())));
+    }
+    if let Some(search) = &filter.search {
+        let needle = lit(search.to_lowercase());
+        let contains = |column: &str| strpos(lower(col(column)), needle.clone()).gt(lit(0i64));
+        predicate = predicate.and(
+            contains("title")
+                .or(contains("message"))
+                .or(contains("culprit")),
+        );
+    }
+    let frame = context.table("events").await?.filter(predicate)?;
+    let mut fingerprints = std::collections::BTreeSet::new();
+    match &filter.tag {
+        None => {
+            let rows = frame
+                .select_columns(&["fingerprint"])?
+                .distinct()?
+                .collect()
+                .await?;
+            for batch in &rows {
+                let column = super::event_batch::EventColumns::new(batch);
+                fingerprints.extend(column.u64("fingerprint")?.values().iter().copied());
+            }
+        }
+        Some((key, value)) => {
+            let rows = frame
+                .select_columns(&["fingerprint", "tag_keys", "tag_values"])?
+                .collect()
+                .await?;
+            for batch in &rows {
+                let columns = super::event_batch::EventColumns::new(batch);
+                let (fingerprint, keys, values) = (
+                    columns.u64("fingerprint")?,
+                    columns.list("tag_keys")?,
+                    columns.list("tag_values")?,
+                );
+                for row in 0..batch.num_rows() {
+                    if fingerprints.contains(&fingerprint.value(row)) {
+                        continue;
+                    }
+                    let keys = super::event_batch::string_list_at(keys, row)?;
+                    let values = super::event_batch::string_list_at(values, row)?;
+                    if keys
+                        .iter()
+                        .zip(&values)
+                        .any(|(k, v)| k == key && v == value)
+                    {
+                        fingerprints.insert(fingerprint.value(row));
+                    }
+                }
+            }
+        }
+    }
+    Ok(fingerprints.into_iter().collect())
+}
+
+/// Tag value counts over every event of the given fingerprints.
+pub async fn tag_counts(
+    context: &SessionContext,
+    project_id: u64,
+    fingerprints: Vec<u64>,
+) -> Result<Vec<TagCount>, EmbeddedError> {
+    let rows =
+        context
+            .table("events")
+            .await?
+            .filter(col("project_id").eq(lit(project_id)).and(
+                col("fingerprint").in_list(fingerprints.into_iter().map(lit).collect(), false),
+            ))?
+            .select_columns(&["tag_keys", "tag_values"])?
+            .collect()
+            .await?;
+    let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for batch in &rows {
+        let columns = super::event_batch::EventColumns::new(batch);
+        let (keys, values) = (columns.list("tag_keys")?, columns.list("tag_values")?);
+        for row in 0..batch.num_rows() {
+            let keys = super::event_batch::string_list_at(keys, row)?;
+            let values = super::event_batch::string_list_at(values, row)?;
+            for (key, value) in keys.into_iter().zip(values) {
+                *counts.entry((key, value)).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((key, value), count)| TagCount { key, value, count })
+        .collect())
 }
 
 /// `events`: the memtable (and frozen memtables) plus every live segment.
@@ -472,20 +615,24 @@ fn issue_state_schema() -> SchemaRef {
         field("actor", DataType::Utf8),
         field("comment", DataType::Utf8),
         field("changed_at", timestamp_type()),
+        field("resolved_in_release", DataType::Utf8),
+        field("ignore_condition", DataType::Utf8),
     ]))
 }
 
 fn build_issue_state(state: &State, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
-    let rows: Vec<_> = state.side.states.values().map(|row| &row.change).collect();
+    let rows: Vec<_> = state.side.states.values().collect();
     batch(
         schema,
         vec![
             u64s(rows.iter().map(|c| c.project_id)),
             u64s(rows.iter().map(|c| c.issue_id)),
-            texts(rows.iter().map(|c| c.status.as_str())),
+            texts(rows.iter().map(|c| c.to_status.as_str())),
             texts(rows.iter().map(|c| c.actor.as_str())),
             texts(rows.iter().map(|c| c.comment.as_str())),
             times(rows.iter().map(|c| c.changed_at.timestamp())),
+            texts(rows.iter().map(|c| c.resolved_in_release.as_str())),
+            texts(rows.iter().map(|c| c.ignore_condition.as_str())),
         ],
     )
 }
@@ -499,6 +646,8 @@ fn issue_history_schema() -> SchemaRef {
         field("actor", DataType::Utf8),
         field("comment", DataType::Utf8),
         field("changed_at", timestamp_type()),
+        field("resolved_in_release", DataType::Utf8),
+        field("ignore_condition", DataType::Utf8),
     ]))
 }
 
@@ -507,13 +656,15 @@ fn build_issue_history(state: &State, schema: &SchemaRef) -> Result<RecordBatch,
     batch(
         schema,
         vec![
-            u64s(rows.iter().map(|r| r.change.project_id)),
-            u64s(rows.iter().map(|r| r.change.issue_id)),
+            u64s(rows.iter().map(|r| r.project_id)),
+            u64s(rows.iter().map(|r| r.issue_id)),
             texts(rows.iter().map(|r| r.from_status.as_str())),
-            texts(rows.iter().map(|r| r.change.status.as_str())),
-            texts(rows.iter().map(|r| r.change.actor.as_str())),
-            texts(rows.iter().map(|r| r.change.comment.as_str())),
-            times(rows.iter().map(|r| r.change.changed_at.timestamp())),
+            texts(rows.iter().map(|r| r.to_status.as_str())),
+            texts(rows.iter().map(|r| r.actor.as_str())),
+            texts(rows.iter().map(|r| r.comment.as_str())),
+            times(rows.iter().map(|r| r.changed_at.timestamp())),
+            texts(rows.iter().map(|r| r.resolved_in_release.as_str())),
+            texts(rows.iter().map(|r| r.ignore_condition.as_str())),
         ],
     )
 }

@@ -1,0 +1,162 @@
+//! Issue list and issue detail latency through the GraphQL schema on the embedded engine, with
+//! many events across many issues: first page (last seen), a filtered page (an event-level
+//! filter: environment), the trend sort, and the issue detail (counts, status, history, tags,
+//! hourly trend, latest event).
+//!
+//! Events are stamped from one parsed template (fresh ids, fingerprints, times, users and
+//! environments), so the numbers measure the query path, not parsing.
+//!
+//! `cargo bench --bench issues`; knobs: `ISSUES_BENCH_EVENTS` (default 1,000,000),
+//! `ISSUES_BENCH_ISSUES` (default 100,000), `ISSUES_BENCH_RUNS` (default 30).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use stackhouse::config::Config;
+use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+use stackhouse::engine::{Engine, EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::graphql::{build_schema, GraphqlContext};
+use stackhouse::group::new_issue_id;
+use stackhouse::server::AppState;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn template() -> EventRecord {
+    let value = json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "timestamp": Utc::now().timestamp() as f64,
+        "platform": "python",
+        "level": "error",
+        "environment": "production",
+        "release": "shop@1.0.0",
+        "tags": {"region": "eu-west", "customer_tier": "gold"},
+        "user": {"id": "template"},
+        "exception": {"values": [{
+            "type": "ValueError",
+            "value": "order failed",
+            "stacktrace": {"frames": [
+                {"module": "shop.orders", "function": "checkout", "filename": "shop/orders.py", "lineno": 12, "in_app": true},
+                {"module": "shop.payment", "function": "charge", "filename": "shop/payment.py", "lineno": 40, "in_app": true}
+            ]},
+        }]},
+    });
+    let received = Utc::now();
+    let event = stackhouse_protocol::parse_event_value(value, received)
+        .unwrap()
+        .event;
+    let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
+    EventRecord::from_event(1, &event, received, &fingerprint)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let events: u64 = env_or("ISSUES_BENCH_EVENTS", 1_000_000);
+    let issues: u64 = env_or("ISSUES_BENCH_ISSUES", 100_000).max(1);
+    let runs: usize = env_or("ISSUES_BENCH_RUNS", 30);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let directory = tempfile::tempdir().unwrap();
+        let engine = Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
+        let project = engine.create_project("bench", "0123456789abcdef0123456789abcdef").await.unwrap();
+        let template = template();
+        let now = Utc::now().timestamp();
+        let started = Instant::now();
+        let batch_size = 20_000u64;
+        let mut written = 0u64;
+        let mut seen_issue = vec![false; issues as usize];
+        while written < events {
+            let mut batch = WriteBatch::default();
+            for n in written..(written + batch_size).min(events) {
+                // Skewed: low issue numbers get most events.
+                let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
+                let issue = if n % 3 == 0 { issue % (issues / 100).max(1) } else { issue };
+                let fingerprint = 0x1000_0000 + issue;
+                let issue_id = new_issue_id(project.id, fingerprint);
+                if !seen_issue[issue as usize] {
+                    seen_issue[issue as usize] = true;
+                    batch.new_issues.push(IssueRecord {
+                        project_id: project.id,
+                        issue_id,
+                        title: format!("Bug{issue}Error: order failed"),
+                        culprit: "shop.payment in charge".into(),
+                        level: "error".into(),
+                        platform: "python".into(),
+                        features: String::new(),
+                        created_at: Utc::now(),
+                    });
+                    batch.new_mappings.push(FingerprintMapping {
+                        project_id: project.id,
+                        fingerprint,
+                        issue_id,
+                        updated_at: Utc::now(),
+                    });
+                }
+                let mut record = template.clone();
+                record.project_id = project.id;
+                record.event_id = format!("{:032x}", u128::from(n) * 0x9E37_79B9 + 1);
+                record.fingerprint = fingerprint;
+                record.timestamp = chrono::DateTime::from_timestamp(now - (n % 86_400) as i64, 0).unwrap();
+                record.user_key = format!("id:{}", n % 5_000);
+                record.environment = if issue % 10 == 0 { "staging".into() } else { "production".into() };
+                batch.events.push(record);
+            }
+            written += batch.events.len() as u64;
+            engine.write(&batch).await.unwrap();
+        }
+        engine.flush().await.unwrap();
+        println!(
+            "wrote {events} events across {issues} issues in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let state = AppState::start(Config::default(), engine.clone() as Arc<dyn Engine>).await.unwrap();
+        let schema = build_schema(GraphqlContext {
+            engine: state.engine.clone(),
+            projects: state.projects.clone(),
+            pipeline: state.pipeline.clone(),
+            public_url: "http://localhost:8000".into(),
+        });
+        let project_id = project.id.to_string();
+        let top = schema
+            .execute(async_graphql::Request::new(format!(
+                "{{ issues(projectId: \"{project_id}\", sort: EVENTS, first: 1) {{ nodes {{ id }} }} }}"
+            )))
+            .await;
+        let top_id = top.data.into_json().unwrap()["issues"]["nodes"][0]["id"].as_str().unwrap().to_owned();
+        let cases = [
+            ("issue list, first page (last seen)", format!("{{ issues(projectId: \"{project_id}\") {{ totalCount nodes {{ id title status count userCount lastSeen sparkline }} }} }}")),
+            ("issue list, filtered (environment)", format!("{{ issues(projectId: \"{project_id}\", filter: {{environment: \"staging\"}}) {{ totalCount nodes {{ id count }} }} }}")),
+            ("issue list, sorted by trend", format!("{{ issues(projectId: \"{project_id}\", sort: TREND) {{ nodes {{ id count }} }} }}")),
+            ("issue detail", format!("{{ issue(id: \"{top_id}\") {{ title count userCount status history {{ to }} tags {{ key total }} trend(granularity: HOUR) {{ events }} latestEvent {{ id }} }} }}")),
+        ];
+        for (name, query) in cases {
+            let mut samples = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let started = Instant::now();
+                let response = schema.execute(async_graphql::Request::new(query.clone())).await;
+                assert!(response.errors.is_empty(), "{name}: {:?}", response.errors);
+                samples.push(started.elapsed());
+            }
+            println!(
+                "{name:40} p50 {:8.1} ms   p95 {:8.1} ms",
+                percentile(&mut samples, 0.5),
+                percentile(&mut samples, 0.95)
+            );
+        }
+    });
+}

@@ -1,0 +1,663 @@
+//! Issue list (filters, sorts, cursor pagination), issue and event lookups, project stats, and
+//! the query timeout.
+//!
+//! The list is computed here the same way for both engines: the engine gives every issue of the
+//! project with its aggregates and the fingerprints whose events match the event-level filters;
+//! status comes from the lifecycle tracker (the authoritative copy), and filtering, sorting and
+//! paging happen in memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Context, Enum, InputObject, Object, Response, Result, SimpleObject, ID};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+
+use super::types::{Event, Issue};
+use super::{
+    coded, engine_error, parse_id, project_allowed, sparkline_window, GraphqlContext, MAX_PAGE_SIZE,
+};
+use crate::engine::{
+    EventFilter, HourlyCount, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary,
+};
+
+/// How the issue list is ordered (always newest/largest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Events,
+    Users,
+    /// Events in the last hour against the hourly average of the 24 hours before it.
+    Trend,
+}
+
+/// Bucket size of trends and stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
+pub enum Granularity {
+    Minute,
+    #[default]
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    fn step(self) -> Duration {
+        match self {
+            Granularity::Minute => Duration::minutes(1),
+            Granularity::Hour => Duration::hours(1),
+            Granularity::Day => Duration::days(1),
+        }
+    }
+
+    /// The range shown when none is given: the last hour, day or 30 days.
+    fn default_span(self) -> Duration {
+        match self {
+            Granularity::Minute => Duration::hours(1),
+            Granularity::Hour => Duration::hours(24),
+            Granularity::Day => Duration::days(30),
+        }
+    }
+}
+
+/// Most buckets one trend or stats query may return.
+const MAX_POINTS: i64 = 2_000;
+
+/// Issue list filters; every one given must match.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct IssueFilter {
+    pub status: Option<Vec<IssueStatus>>,
+    pub level: Option<Vec<String>>,
+    /// Issues with an event in this environment.
+    pub environment: Option<String>,
+    /// Issues with an event of this release.
+    pub release: Option<String>,
+    pub platform: Option<String>,
+    /// Issues with an event at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Issues with an event before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of an event's title, message or culprit.
+    pub search: Option<String>,
+    /// `key:value`: issues with an event carrying this tag.
+    pub tag: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct IssueConnection {
+    pub nodes: Vec<Issue>,
+    pub page_info: PageInfo,
+    /// Issues matching the filter, over all pages.
+    pub total_count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct EventConnection {
+    pub nodes: Vec<Event>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct TrendPoint {
+    pub time: DateTime<Utc>,
+    pub events: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct ProjectStatPoint {
+    pub time: DateTime<Utc>,
+    pub events: u64,
+    /// Issues whose first event falls in the bucket.
+    pub new_issues: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct TagValueCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct TagDistribution {
+    pub key: String,
+    pub total: u64,
+    pub values: Vec<TagValueCount>,
+}
+
+/// Every issue of a project, as the engine aggregates them.
+async fn all_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<IssueSummary>> {
+    context
+        .engine
+        .issues(&IssueQuery {
+            project_id,
+            status: None,
+            sort: EngineSort::LastSeen,
+            limit: 1_000_000_000,
+            offset: 0,
+        })
+        .await
+        .map_err(engine_error)
+}
+
+/// Trend score per issue: events in the last hour minus the hourly average of the 24 hours
+/// before it, in thousandths of an event.
+fn trend_scores(
+    counts: &HashMap<u64, Vec<HourlyCount>>,
+    current_hour: DateTime<Utc>,
+) -> HashMap<u64, i128> {
+    counts
+        .iter()
+        .map(|(issue_id, hours)| {
+            let (mut last, mut before) = (0u64, 0u64);
+            for count in hours {
+                if count.hour >= current_hour {
+                    last += count.events;
+                } else {
+                    before += count.events;
+                }
+            }
+            let score = i128::from(last) * 1000 - i128::from(before) * 1000 / 24;
+            (*issue_id, score)
+        })
+        .collect()
+}
+
+/// A position in the sorted list: opaque to clients.
+fn encode_cursor(key: i128, issue_id: u64) -> String {
+    format!("{key}_{issue_id}")
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i128, u64)> {
+    let bad = || coded(format!("invalid cursor {cursor:?}"), "BAD_REQUEST");
+    let (key, id) = cursor.split_once('_').ok_or_else(bad)?;
+    Ok((
+        key.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Sorts rows by (key, id) descending and returns the page after `after`.
+fn page<T>(
+    mut rows: Vec<(i128, u64, T)>,
+    after: Option<(i128, u64)>,
+    first: usize,
+) -> (Vec<(i128, u64, T)>, bool) {
+    rows.sort_unstable_by_key(|row| std::cmp::Reverse((row.0, row.1)));
+    let start = match after {
+        Some(cursor) => rows.partition_point(|row| (row.0, row.1) >= cursor),
+        None => 0,
+    };
+    let mut rest: Vec<_> = rows.into_iter().skip(start).collect();
+    let more = rest.len() > first;
+    rest.truncate(first);
+    (rest, more)
+}
+
+fn check_page_size(first: i32) -> Result<usize> {
+    if !(1..=MAX_PAGE_SIZE).contains(&first) {
+        return Err(coded(
+            format!("first must be between 1 and {MAX_PAGE_SIZE}"),
+            "BAD_REQUEST",
+        ));
+    }
+    Ok(usize::try_from(first).unwrap_or(1))
+}
+
+fn parse_tag(tag: &str) -> Result<(String, String)> {
+    match tag.split_once(':') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(coded(
+            format!("tag filter {tag:?} must be key:value"),
+            "BAD_REQUEST",
+        )),
+    }
+}
+
+/// `[from, to)` on bucket boundaries, checked.
+pub fn bucket_range(
+    granularity: Granularity,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let step = granularity.step();
+    let to = to.unwrap_or_else(Utc::now);
+    // Up to the end of the bucket holding `to`; by default `span` back from there.
+    let last = to.duration_trunc(step).unwrap_or(to);
+    let to = if last < to { last + step } else { last };
+    let from = from.unwrap_or(to - granularity.default_span());
+    let from = from.duration_trunc(step).unwrap_or(from);
+    if from >= to {
+        return Err(coded("from must be before to", "BAD_REQUEST"));
+    }
+    if (to - from).num_seconds() / step.num_seconds() > MAX_POINTS {
+        return Err(coded(
+            format!(
+                "at most {MAX_POINTS} buckets: choose a shorter range or a coarser granularity"
+            ),
+            "BAD_REQUEST",
+        ));
+    }
+    Ok((from, to))
+}
+
+/// Event counts of issues per bucket over `[from, to)`, dense (zeros included).
+pub async fn bucket_counts(
+    context: &GraphqlContext,
+    project_id: u64,
+    issue_ids: &[u64],
+    granularity: Granularity,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<TrendPoint>> {
+    let counts = match granularity {
+        Granularity::Minute => context
+            .engine
+            .minute_counts(project_id, issue_ids, from, to)
+            .await
+            .map_err(engine_error)?,
+        Granularity::Hour | Granularity::Day => context
+            .engine
+            .hourly_counts(project_id, issue_ids, from, to)
+            .await
+            .map_err(engine_error)?,
+    };
+    let step = granularity.step();
+    let mut points: Vec<TrendPoint> = Vec::new();
+    let mut time = from;
+    while time < to {
+        points.push(TrendPoint { time, events: 0 });
+        time += step;
+    }
+    for count in counts.values().flatten() {
+        let index = (count.hour - from).num_seconds() / step.num_seconds();
+        if let Some(point) = usize::try_from(index).ok().and_then(|i| points.get_mut(i)) {
+            point.events += count.events;
+        }
+    }
+    Ok(points)
+}
+
+#[derive(Default)]
+pub struct IssueQueries;
+
+#[Object]
+impl IssueQueries {
+    /// A project's issues: filtered, sorted (largest/newest first) and paged by cursor.
+    async fn issues(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        filter: Option<IssueFilter>,
+        #[graphql(default)] sort: IssueSort,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<IssueConnection> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
+        let first = check_page_size(first)?;
+        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let filter = filter.unwrap_or_default();
+        let now = Utc::now();
+        let tracker = context.pipeline.tracker();
+
+        let event_filter = EventFilter {
+            environment: filter.environment.clone(),
+            release: filter.release.clone(),
+            from: filter.from,
+            to: filter.to,
+            search: filter.search.clone().filter(|s| !s.is_empty()),
+            tag: filter.tag.as_deref().map(parse_tag).transpose()?,
+        };
+        let matching_issues: Option<HashSet<u64>> = if event_filter.is_empty() {
+            None
+        } else {
+            let fingerprints = context
+                .engine
+                .matching_fingerprints(project_id, &event_filter)
+                .await
+                .map_err(engine_error)?;
+            let grouper = context.pipeline.grouper();
+            Some(
+                fingerprints
+                    .into_iter()
+                    .filter_map(|fingerprint| grouper.issue_of(project_id, fingerprint))
+                    .collect(),
+            )
+        };
+        let statuses: Option<HashSet<IssueStatus>> =
+            filter.status.map(|list| list.into_iter().collect());
+        let levels: Option<HashSet<String>> = filter.level.map(|list| list.into_iter().collect());
+
+        let candidates: Vec<(IssueSummary, IssueStatus)> = all_issues(context, project_id)
+            .await?
+            .into_iter()
+            .filter_map(|summary| {
+                let issue = &summary.issue;
+                let status = tracker.status(project_id, issue.issue_id, now);
+                let keep = statuses.as_ref().is_none_or(|s| s.contains(&status))
+                    && levels.as_ref().is_none_or(|l| l.contains(&issue.level))
+                    && filter
+                        .platform
+                        .as_ref()
+                        .is_none_or(|p| p == &issue.platform)
+                    && matching_issues
+                        .as_ref()
+                        .is_none_or(|m| m.contains(&issue.issue_id));
+                keep.then_some((summary, status))
+            })
+            .collect();
+        let total_count = candidates.len() as u64;
+
+        let trend = if sort == IssueSort::Trend {
+            let current_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+            let ids: Vec<u64> = candidates.iter().map(|(s, _)| s.issue.issue_id).collect();
+            let counts = context
+                .engine
+                .hourly_counts(
+                    project_id,
+                    &ids,
+                    current_hour - Duration::hours(24),
+                    current_hour + Duration::hours(1),
+                )
+                .await
+                .map_err(engine_error)?;
+            trend_scores(&counts, current_hour)
+        } else {
+            HashMap::new()
+        };
+        let rows: Vec<(i128, u64, IssueSummary)> = candidates
+            .into_iter()
+            .map(|(summary, _)| {
+                let key = match sort {
+                    IssueSort::LastSeen => i128::from(summary.last_seen.timestamp()),
+                    IssueSort::FirstSeen => i128::from(summary.first_seen.timestamp()),
+                    IssueSort::Events => i128::from(summary.events),
+                    IssueSort::Users => i128::from(summary.users),
+                    IssueSort::Trend => trend.get(&summary.issue.issue_id).copied().unwrap_or(0),
+                };
+                (key, summary.issue.issue_id, summary)
+            })
+            .collect();
+        let (rows, has_next_page) = page(rows, after, first);
+        let end_cursor = rows.last().map(|(key, id, _)| encode_cursor(*key, *id));
+
+        let ids: Vec<u64> = rows.iter().map(|(_, id, _)| *id).collect();
+        let (from, to) = sparkline_window();
+        let mut sparklines = context
+            .engine
+            .hourly_counts(project_id, &ids, from, to)
+            .await
+            .map_err(engine_error)?;
+        let nodes = rows
+            .into_iter()
+            .map(|(_, issue_id, summary)| {
+                Issue::new(
+                    summary,
+                    Some(sparklines.remove(&issue_id).unwrap_or_default()),
+                )
+            })
+            .collect();
+        Ok(IssueConnection {
+            nodes,
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+            total_count,
+        })
+    }
+
+    /// One issue.
+    async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let issue_id = parse_id(&id, "issue")?;
+        let summary = context.engine.issue(issue_id).await.map_err(engine_error)?;
+        if let Some(summary) = &summary {
+            project_allowed(ctx, summary.issue.project_id)?;
+        }
+        Ok(summary.map(|summary| Issue::new(summary, None)))
+    }
+
+    /// One event by id (32 hex digits, dashes allowed).
+    async fn event(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        event_id: ID,
+    ) -> Result<Option<Event>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
+        let event_id = event_id.replace('-', "").to_lowercase();
+        if event_id.len() != 32 || !event_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(coded(
+                format!("invalid event id {event_id:?}: expected 32 hex digits"),
+                "BAD_REQUEST",
+            ));
+        }
+        let record = context
+            .engine
+            .event(project_id, &event_id)
+            .await
+            .map_err(engine_error)?;
+        Ok(record.map(Event::new))
+    }
+
+    /// Events and new issues of a project per bucket over `[from, to)` (default: the last 24
+    /// hours by hour).
+    async fn project_stats(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default)] granularity: Granularity,
+    ) -> Result<Vec<ProjectStatPoint>> {
+        let context = ctx.data::<GraphqlContext>()?;
+        let project_id = parse_id(&project_id, "project")?;
+        project_allowed(ctx, project_id)?;
+        let range = bucket_range(granularity, from, to)?;
+        let issues = all_issues(context, project_id).await?;
+        let ids: Vec<u64> = issues.iter().map(|s| s.issue.issue_id).collect();
+        let points = bucket_counts(context, project_id, &ids, granularity, range).await?;
+        let step = granularity.step();
+        let mut stats: Vec<ProjectStatPoint> = points
+            .into_iter()
+            .map(|point| ProjectStatPoint {
+                time: point.time,
+                events: point.events,
+                new_issues: 0,
+            })
+            .collect();
+        for summary in &issues {
+            if summary.first_seen < range.0 || summary.first_seen >= range.1 {
+                continue;
+            }
+            let index = (summary.first_seen - range.0).num_seconds() / step.num_seconds();
+            if let Some(point) = usize::try_from(index).ok().and_then(|i| stats.get_mut(i)) {
+                point.new_issues += 1;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// Issue detail: the fields beyond the list's.
+pub mod detail {
+    use super::*;
+
+    pub async fn tags(
+        context: &GraphqlContext,
+        project_id: u64,
+        issue_id: u64,
+        limit: i32,
+    ) -> Result<Vec<TagDistribution>> {
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(coded(
+                format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+                "BAD_REQUEST",
+            ));
+        }
+        let fingerprints = context
+            .pipeline
+            .grouper()
+            .fingerprints_of(project_id, issue_id);
+        let counts = context
+            .engine
+            .tag_counts(project_id, &fingerprints)
+            .await
+            .map_err(engine_error)?;
+        let mut keys: HashMap<String, Vec<TagValueCount>> = HashMap::new();
+        for count in counts {
+            keys.entry(count.key).or_default().push(TagValueCount {
+                value: count.value,
+                count: count.count,
+            });
+        }
+        let mut distributions: Vec<TagDistribution> = keys
+            .into_iter()
+            .map(|(key, mut values)| {
+                values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+                let total = values.iter().map(|v| v.count).sum();
+                values.truncate(usize::try_from(limit).unwrap_or(10));
+                TagDistribution { key, total, values }
+            })
+            .collect();
+        distributions.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
+        Ok(distributions)
+    }
+
+    pub async fn event_page(
+        context: &GraphqlContext,
+        issue_id: u64,
+        first: i32,
+        after: Option<String>,
+    ) -> Result<EventConnection> {
+        let first = check_page_size(first)?;
+        let offset = match after {
+            None => 0,
+            Some(cursor) => cursor
+                .strip_prefix("e")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| coded(format!("invalid cursor {cursor:?}"), "BAD_REQUEST"))?,
+        };
+        const MAX_DEPTH: usize = 10_000;
+        if offset + first > MAX_DEPTH {
+            return Err(coded(
+                format!("event pages reach back {MAX_DEPTH} events; filter by time instead"),
+                "BAD_REQUEST",
+            ));
+        }
+        let mut records = context
+            .engine
+            .issue_events(issue_id, offset + first + 1)
+            .await
+            .map_err(engine_error)?;
+        let has_next_page = records.len() > offset + first;
+        records.truncate(offset + first);
+        let nodes: Vec<Event> = records.into_iter().skip(offset).map(Event::new).collect();
+        let end_cursor = (!nodes.is_empty()).then(|| format!("e{}", offset + nodes.len()));
+        Ok(EventConnection {
+            nodes,
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+        })
+    }
+}
+
+/// Ends queries and mutations that run longer than the limit with a `TIMEOUT` error.
+pub struct Timeout(pub std::time::Duration);
+
+struct TimeoutExtension(std::time::Duration);
+
+impl ExtensionFactory for Timeout {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(TimeoutExtension(self.0))
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for TimeoutExtension {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        match tokio::time::timeout(self.0, next.run(ctx, operation_name)).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![coded(
+                format!("the query ran longer than {} seconds", self.0.as_secs()),
+                "TIMEOUT",
+            )
+            .into_server_error(async_graphql::Pos::default())]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_the_cursor_without_gaps_or_repeats() {
+        let rows: Vec<(i128, u64, ())> = (0..25u64).map(|i| (i128::from(i % 4), i, ())).collect();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, more) = page(rows.clone(), after, 7);
+            seen.extend(page.iter().map(|(_, id, _)| *id));
+            let last = page.last().map(|(k, id, _)| encode_cursor(*k, *id));
+            after = last.as_deref().map(|c| decode_cursor(c).expect("cursor"));
+            if !more {
+                break;
+            }
+        }
+        let mut expected: Vec<(i128, u64)> = rows.iter().map(|(k, id, _)| (*k, *id)).collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, expected.iter().map(|(_, id)| *id).collect::<Vec<_>>());
+        assert!(decode_cursor("nonsense").is_err());
+    }
+
+    #[test]
+    fn trend_compares_the_last_hour_with_the_day_before() {
+        let hour = DateTime::from_timestamp(1_700_002_800, 0).unwrap_or_default();
+        let count = |hours_ago: i64, events: u64| HourlyCount {
+            hour: hour - Duration::hours(hours_ago),
+            events,
+        };
+        let counts = HashMap::from([
+            // Steady: 10 an hour all day, 10 now.
+            (1, (0..25).map(|h| count(h, 10)).collect::<Vec<_>>()),
+            // Spiking: nothing all day, 5 now.
+            (2, vec![count(0, 5)]),
+            // Fading: 48 yesterday, nothing now.
+            (3, vec![count(5, 48)]),
+        ]);
+        let scores = trend_scores(&counts, hour);
+        assert_eq!(scores[&1], 0);
+        assert_eq!(scores[&2], 5000);
+        assert_eq!(scores[&3], -2000);
+    }
+
+    #[test]
+    fn ranges_snap_to_buckets_and_are_bounded() {
+        let from = DateTime::from_timestamp(1_700_000_030, 0);
+        let to = DateTime::from_timestamp(1_700_000_000 + 3 * 3600 + 10, 0);
+        let (start, end) = bucket_range(Granularity::Hour, from, to).expect("range");
+        assert_eq!(start.timestamp() % 3600, 0);
+        assert_eq!(end.timestamp() % 3600, 0);
+        assert!(start <= from.unwrap_or_default() && end >= to.unwrap_or_default());
+        assert!(bucket_range(Granularity::Minute, DateTime::from_timestamp(0, 0), to).is_err());
+        assert!(bucket_range(Granularity::Hour, to, from).is_err());
+    }
+}
