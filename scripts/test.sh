@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: starts a private ClickHouse server (installing
 # Debian's clickhouse-server if missing), installs the real Sentry SDKs the end-to-end tests run
-# (Python sentry-sdk into the test venv, @sentry/node with npm ci), checks formatting and lints,
-# runs every test against it, replays every statement the engine sent on a current ClickHouse
-# (chDB), and stops the server again. All test traffic stays on 127.0.0.1.
+# (Python sentry-sdk into the test venv, @sentry/node with npm ci), Debian's chromium and the
+# dashboard's npm packages, checks formatting and lints, runs every test against it, replays
+# every statement the engine sent on a current ClickHouse (chDB), runs the dashboard's
+# end-to-end tests in chromium, and stops the server again. All test traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,10 @@ if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.package-lock.
     cp "$node_dir/package-lock.json" "$node_dir/node_modules/.package-lock.json.installed"
 fi
 
+echo "== chromium (Debian's, for the dashboard's end-to-end tests) and the dashboard's npm packages"
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+bash scripts/build-dashboard.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -53,7 +58,14 @@ unset STACKHOUSE_RECORD_QUERIES
 echo "== chDB compatibility: every statement the ClickHouse engine sent, on a current ClickHouse"
 "$venv/bin/python" scripts/chdb_check.py sql "$workdir/clickhouse-queries.sql"
 
+echo "== dashboard: every GraphQL document against graphql/schema.graphql"
+node dashboard/e2e/check-queries.mjs 2>&1 | tee "$workdir/dashboard.log"
+
+echo "== dashboard: end-to-end in chromium against a server filled by the Python sentry-sdk"
+bash scripts/e2e.sh 2>&1 | tee -a "$workdir/dashboard.log"
+
 # One closing line for the whole suite.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     /^(e2e|queries): / { passed += $2; failed += $4; if ($6 != "") ignored += $6 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' \
-    "$workdir/cargo-test.log"
+    "$workdir/cargo-test.log" "$workdir/dashboard.log"
