@@ -1,5 +1,5 @@
-//! Issue list and issue detail latency through the GraphQL schema on the embedded engine, with
-//! many events across many issues: first page (last seen), a filtered page (an event-level
+//! Issue list and issue detail latency through the GraphQL schema, on the embedded engine or on
+//! ClickHouse, with many events across many issues: first page (last seen), a filtered page (an event-level
 //! filter: environment), the trend sort, and the issue detail (counts, status, history, tags,
 //! hourly trend, latest event).
 //!
@@ -7,7 +7,9 @@
 //! environments), so the numbers measure the query path, not parsing.
 //!
 //! `cargo bench --bench issues`; knobs: `ISSUES_BENCH_EVENTS` (default 1,000,000),
-//! `ISSUES_BENCH_ISSUES` (default 100,000), `ISSUES_BENCH_RUNS` (default 30).
+//! `ISSUES_BENCH_ISSUES` (default 100,000), `ISSUES_BENCH_RUNS` (default 30), and
+//! `STACKHOUSE_BENCH_CLICKHOUSE_URL` (then the events go to a fresh database on that server
+//! instead of the embedded engine; `scripts/bench.sh` sets it).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::json;
+use stackhouse::access::Access;
 use stackhouse::config::Config;
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::{Engine, EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::graphql::{build_schema, GraphqlContext};
@@ -72,7 +76,25 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let directory = tempfile::tempdir().unwrap();
-        let engine = Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
+        let mut embedded = None;
+        let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
+            Ok(url) => {
+                let engine = ClickHouseEngine::new(ClickHouseSettings {
+                    url,
+                    database: format!("stackhouse_issues_bench_{}", std::process::id()),
+                    user: None,
+                    password: None,
+                });
+                engine.migrate().await.unwrap();
+                Arc::new(engine)
+            }
+            Err(_) => {
+                let engine = Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
+                embedded = Some(engine.clone());
+                engine
+            }
+        };
+        println!("engine: {}", engine.name());
         let project = engine.create_project("bench", "0123456789abcdef0123456789abcdef").await.unwrap();
         let template = template();
         let now = Utc::now().timestamp();
@@ -119,12 +141,14 @@ fn main() {
             written += batch.events.len() as u64;
             engine.write(&batch).await.unwrap();
         }
-        engine.flush().await.unwrap();
+        if let Some(embedded) = &embedded {
+            embedded.flush().await.unwrap();
+        }
         println!(
             "wrote {events} events across {issues} issues in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let state = AppState::start(Config::default(), engine.clone() as Arc<dyn Engine>).await.unwrap();
+        let state = AppState::start(Config::default(), engine.clone()).await.unwrap();
         let schema = build_schema(GraphqlContext {
             engine: state.engine.clone(),
             projects: state.projects.clone(),
@@ -133,9 +157,12 @@ fn main() {
         });
         let project_id = project.id.to_string();
         let top = schema
-            .execute(async_graphql::Request::new(format!(
-                "{{ issues(projectId: \"{project_id}\", sort: EVENTS, first: 1) {{ nodes {{ id }} }} }}"
-            )))
+            .execute(
+                async_graphql::Request::new(format!(
+                    "{{ issues(projectId: \"{project_id}\", sort: EVENTS, first: 1) {{ nodes {{ id }} }} }}"
+                ))
+                .data(Access::All),
+            )
             .await;
         let top_id = top.data.into_json().unwrap()["issues"]["nodes"][0]["id"].as_str().unwrap().to_owned();
         let cases = [
@@ -148,7 +175,7 @@ fn main() {
             let mut samples = Vec::with_capacity(runs);
             for _ in 0..runs {
                 let started = Instant::now();
-                let response = schema.execute(async_graphql::Request::new(query.clone())).await;
+                let response = schema.execute(async_graphql::Request::new(query.clone()).data(Access::All)).await;
                 assert!(response.errors.is_empty(), "{name}: {:?}", response.errors);
                 samples.push(started.elapsed());
             }

@@ -1,14 +1,46 @@
 #!/usr/bin/env bash
-# Benchmarks (release build; not part of CI): the end-to-end load benchmark against a private
-# ClickHouse server, then the criterion micro-benchmarks of the pure crates.
+# Benchmarks (release build; not part of CI). Starts a private ClickHouse server, then runs, one
+# after the other so they do not compete for the two cores:
+#   load     the end-to-end load benchmark: native NDJSON and Sentry envelopes, on ClickHouse and
+#            on the embedded engine (events/s, request→visible p50/p99, peak RSS)
+#   embedded the embedded engine at EMBEDDED_BENCH_EVENTS (default 1M; set 10000000 for 10M)
+#   issues   issue list / detail latency through GraphQL on both engines
+#            (ISSUES_BENCH_EVENTS, default 1M; ISSUES_BENCH_ISSUES, default 100k)
+# `bash scripts/bench.sh [load|embedded|issues|grouping ...]` runs a subset (default: all but
+# grouping, the criterion benches of the pure crates). Output: one log per run under
+# $STACKHOUSE_BENCH_WORKDIR (default .ci/work/bench), and on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stackhouse-target}"
-dir="${STACKHOUSE_BENCH_WORKDIR:-$PWD/.ci/work}/bench-clickhouse"
+work="${STACKHOUSE_BENCH_WORKDIR:-$PWD/.ci/work}/bench"
+mkdir -p "$work"
+dir="$work/clickhouse"
 trap 'scripts/clickhouse.sh stop "$dir"' EXIT
-STACKHOUSE_BENCH_CLICKHOUSE_URL=$(scripts/clickhouse.sh start "$dir")
-export STACKHOUSE_BENCH_CLICKHOUSE_URL
-cargo bench --bench load
-if [ "${1:-}" = "--all" ]; then
-    cargo bench -p stackhouse-grouping -p stackhouse-protocol -- --warm-up-time 1 --measurement-time 3
-fi
+url=$(scripts/clickhouse.sh start "$dir")
+
+which=("$@")
+[ ${#which[@]} -gt 0 ] || which=(load embedded issues)
+cargo bench --no-run --bench load --bench embedded --bench issues
+
+run() { # name, then env assignments, then the bench
+    local name=$1; shift
+    echo "== $name"
+    env "$@" 2>&1 | tee "$work/$name.log"
+}
+for part in "${which[@]}"; do
+    case "$part" in
+    load)
+        for mode in native envelope; do
+            run "load-clickhouse-$mode" STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" LOAD_ENGINE=clickhouse LOAD_MODE=$mode cargo bench --bench load
+            run "load-embedded-$mode" LOAD_ENGINE=embedded LOAD_MODE=$mode cargo bench --bench load
+        done ;;
+    embedded)
+        run embedded cargo bench --bench embedded ;;
+    issues)
+        run issues-embedded cargo bench --bench issues
+        run issues-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench issues ;;
+    grouping)
+        run grouping cargo bench -p stackhouse-grouping -p stackhouse-protocol -- --warm-up-time 1 --measurement-time 3 ;;
+    *) echo "unknown benchmark: $part (load, embedded, issues, grouping)" >&2; exit 2 ;;
+    esac
+done
