@@ -570,6 +570,14 @@ async fn issue_list_filters_sorts_and_pages(backend: Backend) {
     );
     let trend = names(&query(json!({}), "TREND").await["nodes"]);
     assert_eq!(trend[0], "ListBError", "{trend:?}");
+    // Declared variables left out (and null) take the arguments' defaults: LAST_SEEN, 50.
+    for variables in [json!({ "p": project }), json!({ "p": project, "s": null, "first": null })] {
+        let defaulted = server.graphql(list, variables).await;
+        assert_eq!(
+            names(&defaulted["issues"]["nodes"]),
+            set(&["ListBError", "ListCError", "ListAError", "ListDError"])
+        );
+    }
 
     // Filters.
     let filtered = |filter: Value| {

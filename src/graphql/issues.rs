@@ -294,10 +294,13 @@ impl IssueQueries {
         ctx: &Context<'_>,
         project_id: ID,
         filter: Option<IssueFilter>,
-        #[graphql(default)] sort: IssueSort,
-        #[graphql(default = 50)] first: i32,
+        #[graphql(default)] sort: Option<IssueSort>,
+        #[graphql(default = 50)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<IssueConnection> {
+        // An absent variable arrives as null: the defaults apply either way.
+        let sort = sort.unwrap_or_default();
+        let first = first.unwrap_or(50);
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
         project_allowed(ctx, project_id)?;
@@ -458,8 +461,10 @@ impl IssueQueries {
         project_id: ID,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        #[graphql(default)] granularity: Granularity,
+        #[graphql(default)] granularity: Option<Granularity>,
     ) -> Result<Vec<ProjectStatPoint>> {
+        // An absent variable arrives as null: the default applies either way.
+        let granularity = granularity.unwrap_or_default();
         let context = ctx.data::<GraphqlContext>()?;
         let project_id = parse_id(&project_id, "project")?;
         project_allowed(ctx, project_id)?;

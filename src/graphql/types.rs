@@ -216,8 +216,10 @@ impl Issue {
     async fn tags(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10)] limit: i32,
+        #[graphql(default = 10)] limit: Option<i32>,
     ) -> Result<Vec<TagDistribution>> {
+        // An absent variable arrives as null: the default applies either way.
+        let limit = limit.unwrap_or(10);
         let context = ctx.data::<GraphqlContext>()?;
         detail::tags(
             context,
@@ -232,10 +234,12 @@ impl Issue {
     async fn trend(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default)] granularity: Granularity,
+        #[graphql(default)] granularity: Option<Granularity>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<TrendPoint>> {
+        // An absent variable arrives as null: the default applies either way.
+        let granularity = granularity.unwrap_or_default();
         let context = ctx.data::<GraphqlContext>()?;
         let range = bucket_range(granularity, from, to)?;
         bucket_counts(
@@ -261,9 +265,11 @@ impl Issue {
     async fn event_page(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<EventConnection> {
+        // An absent variable arrives as null: the default applies either way.
+        let first = first.unwrap_or(20);
         let context = ctx.data::<GraphqlContext>()?;
         detail::event_page(context, self.summary.issue.issue_id, first, after).await
     }
@@ -323,8 +329,10 @@ impl Issue {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10)] limit: i32,
+        #[graphql(default = 10)] limit: Option<i32>,
     ) -> Result<Vec<Event>> {
+        // An absent variable arrives as null: the default applies either way.
+        let limit = limit.unwrap_or(10);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(format!("limit must be between 1 and {MAX_PAGE_SIZE}").into());
         }
