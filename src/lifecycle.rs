@@ -154,16 +154,13 @@ impl IgnoreCondition {
 pub struct IgnoreProgress {
     pub events: u64,
     pub users: std::collections::HashSet<String>,
-    /// Users counted before the distinct set was kept (after a restart: the growth of the
-    /// issue's user count since the ignore).
-    pub users_offset: u64,
     /// Receive times of recent events, oldest first, for the rate condition.
     pub recent: std::collections::VecDeque<DateTime<Utc>>,
 }
 
 impl IgnoreProgress {
     pub fn user_count(&self) -> u64 {
-        self.users_offset + self.users.len() as u64
+        self.users.len() as u64
     }
 }
 

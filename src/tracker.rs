@@ -157,46 +157,47 @@ impl StatusTracker {
         }
     }
 
-    /// Loads the stored states; an issue ignored until N events counts the events that
-    /// arrived since the ignore (from the per-minute aggregates), so a restart does not reset
-    /// it. (Distinct users since the ignore are not kept across restarts.)
+    /// Loads the stored states. An issue ignored until N events or N users gets back what
+    /// arrived since the ignore (events from the per-minute aggregates, distinct users from the
+    /// raw events), so a restart does not reset its count.
     pub async fn load(engine: &dyn Engine) -> EngineResult<StatusTracker> {
         let states = engine.issue_states().await?;
-        let counting: Vec<StatusChangeRecord> = states
+        let counting: Vec<(StatusChangeRecord, IgnoreCondition)> = states
             .iter()
-            .filter(|change| {
-                change.to_status == IssueStatus::Ignored
-                    && IgnoreCondition::from_json(&change.ignore_condition)
-                        .is_some_and(|condition| condition.until_events.is_some())
+            .filter(|change| change.to_status == IssueStatus::Ignored)
+            .filter_map(|change| {
+                IgnoreCondition::from_json(&change.ignore_condition)
+                    .filter(|c| c.until_events.is_some() || c.until_users.is_some())
+                    .map(|condition| (change.clone(), condition))
             })
-            .cloned()
             .collect();
         let tracker = StatusTracker::new(states);
-        for change in counting {
+        for (change, condition) in counting {
+            let key = (change.project_id, change.issue_id);
             // Events of the minute of the ignore count, whole minutes being the resolution.
             let from = change
                 .changed_at
                 .duration_trunc(Duration::minutes(1))
                 .unwrap_or(change.changed_at);
-            let counts = engine
-                .minute_counts(
-                    change.project_id,
-                    &[change.issue_id],
-                    from,
-                    Utc::now() + Duration::days(1),
-                )
-                .await?;
-            let events: u64 = counts
-                .get(&change.issue_id)
-                .map(|buckets| buckets.iter().map(|b| b.events).sum())
-                .unwrap_or(0);
-            if let Some(entry) = tracker
-                .state
-                .write()
-                .issues
-                .get_mut(&(change.project_id, change.issue_id))
-            {
-                entry.progress.events = events;
+            let mut progress = IgnoreProgress::default();
+            if condition.until_events.is_some() {
+                let counts = engine
+                    .minute_counts(key.0, &[key.1], from, Utc::now() + Duration::days(1))
+                    .await?;
+                progress.events = counts
+                    .get(&key.1)
+                    .map(|buckets| buckets.iter().map(|b| b.events).sum())
+                    .unwrap_or(0);
+            }
+            if condition.until_users.is_some() {
+                progress.users = engine
+                    .issue_users_since(key.0, key.1, from)
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
+            if let Some(entry) = tracker.state.write().issues.get_mut(&key) {
+                entry.progress = progress;
             }
         }
         Ok(tracker)

@@ -15,13 +15,16 @@ use common::{python_event, Backend, TestServer};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
-use stackhouse::engine::IssueStatus;
+use stackhouse::engine::{IssueStatus, WriteBatch};
+use stackhouse::lifecycle::EventFacts;
+use stackhouse::tracker::StatusTracker;
 
 conformance!(
     every_transition_follows_the_rules_and_is_recorded,
     a_new_event_regresses_a_resolved_issue_at_ingest,
     resolve_racing_new_events_keeps_status_and_history_consistent,
     ignore_conditions_reopen_the_issue,
+    ignore_counts_survive_a_restart,
     issue_list_filters_sorts_and_pages,
     issue_detail_events_and_project_stats,
     projects_are_created_and_keys_rotated,
@@ -430,6 +433,63 @@ async fn ignore_conditions_reopen_the_issue(backend: Backend) {
     }
 }
 
+async fn ignore_counts_survive_a_restart(backend: Backend) {
+    let server = start(&backend).await;
+    send(
+        &server,
+        &[event("CountedError", None), event("PeopleError", None)],
+    )
+    .await;
+    let (counted, people) = (
+        issue_id(&server, "CountedError").await,
+        issue_id(&server, "PeopleError").await,
+    );
+    server
+        .graphql(IGNORE, json!({ "ids": [counted], "events": 3 }))
+        .await;
+    server
+        .graphql(IGNORE, json!({ "ids": [people], "users": 2 }))
+        .await;
+    // Two of three events, one of two users (twice), before the "restart".
+    send(
+        &server,
+        &[
+            event("CountedError", None),
+            event("CountedError", None),
+            event("PeopleError", Some("ada")),
+            event("PeopleError", Some("ada")),
+        ],
+    )
+    .await;
+    assert_eq!(status(&server, &counted).await, "IGNORED");
+    assert_eq!(status(&server, &people).await, "IGNORED");
+
+    // What a restarted server loads from the engine.
+    let tracker = StatusTracker::load(server.engine.as_ref()).await.unwrap();
+    let project = server.project_id;
+    let observe = |issue: &str, user: &str| {
+        let mut batch = WriteBatch::default();
+        let facts = EventFacts {
+            release: "",
+            user_key: user,
+            received: Utc::now(),
+        };
+        tracker.observe(project, issue.parse().unwrap(), facts, &mut batch);
+        tracker.status(project, issue.parse().unwrap(), Utc::now())
+    };
+    assert_eq!(observe(&counted, ""), IssueStatus::New, "the third event");
+    assert_eq!(
+        observe(&people, "id:ada"),
+        IssueStatus::Ignored,
+        "ada counted once"
+    );
+    assert_eq!(
+        observe(&people, "id:bob"),
+        IssueStatus::New,
+        "the second user"
+    );
+}
+
 /// Sends events to make issues of known shape; returns their ids by kind.
 async fn issue_list_filters_sorts_and_pages(backend: Backend) {
     let server = start(&backend).await;
@@ -571,7 +631,10 @@ async fn issue_list_filters_sorts_and_pages(backend: Backend) {
     let trend = names(&query(json!({}), "TREND").await["nodes"]);
     assert_eq!(trend[0], "ListBError", "{trend:?}");
     // Declared variables left out (and null) take the arguments' defaults: LAST_SEEN, 50.
-    for variables in [json!({ "p": project }), json!({ "p": project, "s": null, "first": null })] {
+    for variables in [
+        json!({ "p": project }),
+        json!({ "p": project, "s": null, "first": null }),
+    ] {
         let defaulted = server.graphql(list, variables).await;
         assert_eq!(
             names(&defaulted["issues"]["nodes"]),

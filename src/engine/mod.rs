@@ -302,6 +302,13 @@ pub trait Engine: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
+    /// The distinct users (non-empty user keys) of an issue's events from `from` on.
+    async fn issue_users_since(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+        from: DateTime<Utc>,
+    ) -> EngineResult<Vec<String>>;
     /// Tag value counts over every event of the given fingerprints.
     async fn tag_counts(
         &self,

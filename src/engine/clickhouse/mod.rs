@@ -597,6 +597,31 @@ impl Engine for ClickHouseEngine {
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 
+    async fn issue_users_since(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+        from: DateTime<Utc>,
+    ) -> EngineResult<Vec<String>> {
+        let sql = format!(
+            "SELECT DISTINCT user_key FROM events \
+             WHERE project_id = ? AND fingerprint IN ( \
+               SELECT fingerprint FROM ({CURRENT_MAPPING}) AS current_mapping WHERE mapped_issue = ?) \
+             AND timestamp >= toDateTime(?) AND user_key != ''"
+        );
+        self.query(
+            self.client
+                .query(&sql)
+                .bind(project_id)
+                .bind(project_id)
+                .bind(issue_id)
+                .bind(to_epoch_seconds(from)),
+        )
+        .fetch_all::<String>()
+        .await
+        .map_err(classify)
+    }
+
     async fn fingerprint_events(
         &self,
         project_id: u64,

@@ -438,6 +438,18 @@ impl EmbeddedEngine {
         &self.shared.directory
     }
 
+    /// The fingerprints currently mapped to an issue.
+    fn issue_fingerprints(&self, project_id: u64, issue_id: u64) -> Vec<u64> {
+        self.shared
+            .state
+            .read()
+            .side
+            .project_mappings(project_id)
+            .filter(|(_, mapped)| *mapped == issue_id)
+            .map(|(fingerprint, _)| fingerprint)
+            .collect()
+    }
+
     /// The latest events of the fingerprints of one issue, newest first.
     async fn latest_events(
         &self,
@@ -1056,34 +1068,33 @@ impl Engine for EmbeddedEngine {
             epoch_seconds(to),
             false,
         );
-        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
-        for ((issue_id, hour), merged) in hours {
-            counts.entry(issue_id).or_default().push(HourlyCount {
-                hour: from_epoch_seconds(hour),
-                events: merged.events,
-            });
-        }
-        Ok(counts)
+        Ok(counts_by_issue(
+            hours.into_iter().map(|(key, merged)| (key, merged.events)),
+        ))
     }
 
     async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>> {
-        let (project_id, fingerprints) = {
-            let state = self.shared.state.read();
-            let Some(&project_id) = state.side.issue_projects.get(&issue_id) else {
-                return Ok(Vec::new());
-            };
-            let fingerprints: Vec<u64> = state
-                .side
-                .project_mappings(project_id)
-                .filter(|(_, mapped)| *mapped == issue_id)
-                .map(|(fingerprint, _)| fingerprint)
-                .collect();
-            (project_id, fingerprints)
+        let Some(&project_id) = self.shared.state.read().side.issue_projects.get(&issue_id) else {
+            return Ok(Vec::new());
         };
+        let fingerprints = self.issue_fingerprints(project_id, issue_id);
         if fingerprints.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         Ok(self.latest_events(project_id, fingerprints, limit).await?)
+    }
+
+    async fn issue_users_since(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+        from: DateTime<Utc>,
+    ) -> EngineResult<Vec<String>> {
+        let fingerprints = self.issue_fingerprints(project_id, issue_id);
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sql::distinct_users(&self.context, project_id, fingerprints, from).await?)
     }
 
     async fn fingerprint_events(
@@ -1160,14 +1171,7 @@ impl Engine for EmbeddedEngine {
             epoch_seconds(from),
             epoch_seconds(to),
         );
-        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
-        for ((issue_id, minute), events) in minutes {
-            counts.entry(issue_id).or_default().push(HourlyCount {
-                hour: from_epoch_seconds(minute),
-                events,
-            });
-        }
-        Ok(counts)
+        Ok(counts_by_issue(minutes))
     }
 
     async fn tag_counts(
@@ -1241,4 +1245,18 @@ impl Engine for EmbeddedEngine {
             Err(_) => Err(EmbeddedError::Timeout(timeout).into()),
         }
     }
+}
+
+/// Event counts per issue, one entry per `(issue, bucket start)` in the order given.
+fn counts_by_issue(
+    buckets: impl IntoIterator<Item = ((u64, i64), u64)>,
+) -> HashMap<u64, Vec<HourlyCount>> {
+    let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+    for ((issue_id, start), events) in buckets {
+        counts.entry(issue_id).or_default().push(HourlyCount {
+            hour: from_epoch_seconds(start),
+            events,
+        });
+    }
+    counts
 }

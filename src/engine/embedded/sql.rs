@@ -371,6 +371,35 @@ pub async fn tag_counts(
         .collect())
 }
 
+/// The distinct non-empty user keys of the given fingerprints' events from `from` on.
+pub async fn distinct_users(
+    context: &SessionContext,
+    project_id: u64,
+    fingerprints: Vec<u64>,
+    from: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, EmbeddedError> {
+    let rows = context
+        .table("events")
+        .await?
+        .filter(
+            col("project_id")
+                .eq(lit(project_id))
+                .and(col("fingerprint").in_list(fingerprints.into_iter().map(lit).collect(), false))
+                .and(col("timestamp").gt_eq(at_second(from.timestamp())))
+                .and(col("user_key").not_eq(lit(""))),
+        )?
+        .select_columns(&["user_key"])?
+        .distinct()?
+        .collect()
+        .await?;
+    let mut users = Vec::new();
+    for batch in &rows {
+        let keys = super::event_batch::EventColumns::new(batch).string("user_key")?;
+        users.extend(keys.iter().flatten().map(str::to_owned));
+    }
+    Ok(users)
+}
+
 /// `events`: the memtable (and frozen memtables) plus every live segment.
 #[derive(Debug)]
 struct EventsTable {
