@@ -207,6 +207,34 @@ impl Walker {
         self.record(path, reason);
     }
 
+    /// The object at `path`; anything else is recorded as `expected` and dropped.
+    pub(crate) fn object(
+        &mut self,
+        value: Value,
+        path: Path<'_>,
+        expected: &str,
+    ) -> Option<Map<String, Value>> {
+        match value {
+            Value::Object(object) => Some(object),
+            other => {
+                self.record_wrong_type(path, expected, &other);
+                None
+            }
+        }
+    }
+
+    /// Like [`Walker::object`], with null read as absent rather than as a wrong type.
+    pub(crate) fn optional_object(
+        &mut self,
+        value: Value,
+        path: Path<'_>,
+    ) -> Option<Map<String, Value>> {
+        if value.is_null() {
+            return None;
+        }
+        self.object(value, path, "an object")
+    }
+
     // ---- the event ----
 
     fn event(&mut self, object: Map<String, Value>, received: DateTime<Utc>) -> ErrorEvent {
@@ -558,13 +586,7 @@ impl Walker {
     }
 
     fn exception(&mut self, value: Value, path: Path<'_>) -> Option<Exception> {
-        let object = match value {
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an exception object", &other);
-                return None;
-            }
-        };
+        let object = self.object(value, path, "an exception object")?;
         let mut ty = None;
         let mut exception = Exception::default();
         for (key, value) in object {
@@ -588,14 +610,7 @@ impl Walker {
     }
 
     fn mechanism(&mut self, value: Value, path: Path<'_>) -> Option<Mechanism> {
-        let object = match value {
-            Value::Null => return None,
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.optional_object(value, path)?;
         let mut ty = None;
         let mut mechanism = Mechanism::default();
         for (key, value) in object {
@@ -667,13 +682,7 @@ impl Walker {
     }
 
     fn frame(&mut self, value: Value, path: Path<'_>) -> Option<Frame> {
-        let object = match value {
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "a frame object", &other);
-                return None;
-            }
-        };
+        let object = self.object(value, path, "a frame object")?;
         let mut frame = Frame::default();
         for (key, value) in object {
             let field_path = path.key(&key);
@@ -765,12 +774,8 @@ impl Walker {
         let mut threads = Vec::with_capacity(values.len());
         for (index, value) in values.into_iter().enumerate() {
             let thread_path = values_path.index(index);
-            let object = match value {
-                Value::Object(object) => object,
-                other => {
-                    self.record_wrong_type(thread_path, "a thread object", &other);
-                    continue;
-                }
+            let Some(object) = self.object(value, thread_path, "a thread object") else {
+                continue;
             };
             let mut thread = Thread {
                 crashed: false,
@@ -878,14 +883,7 @@ impl Walker {
     /// `user`. An `ip_address` of `{{auto}}` is kept as sent: only the server knows the client
     /// address ([`ErrorEvent::resolve_auto_ip_address`]).
     fn user(&mut self, value: Value, path: Path<'_>) -> Option<User> {
-        let object = match value {
-            Value::Null => return None,
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.optional_object(value, path)?;
         let mut user = User::default();
         for (key, value) in object {
             let field_path = path.key(&key);
@@ -905,14 +903,7 @@ impl Walker {
     }
 
     fn request(&mut self, value: Value, path: Path<'_>) -> Option<Request> {
-        let object = match value {
-            Value::Null => return None,
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.optional_object(value, path)?;
         let mut request = Request::default();
         for (key, value) in object {
             let field_path = path.key(&key);
@@ -1038,13 +1029,8 @@ impl Walker {
 
     fn contexts(&mut self, value: Value, path: Path<'_>) -> Contexts {
         let mut contexts = Contexts::default();
-        let object = match value {
-            Value::Null => return contexts,
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return contexts;
-            }
+        let Some(object) = self.optional_object(value, path) else {
+            return contexts;
         };
         for (key, value) in object {
             let context_path = path.key(&key);
@@ -1091,13 +1077,7 @@ impl Walker {
     }
 
     pub(crate) fn trace_context(&mut self, value: Value, path: Path<'_>) -> Option<TraceContext> {
-        let object = match value {
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.object(value, path, "an object")?;
         let mut trace_id = None;
         let mut trace = TraceContext::default();
         for (key, value) in object {
@@ -1146,13 +1126,7 @@ impl Walker {
     /// `{name, version}` contexts. Devices rarely send a `name`, so their `model` (else
     /// `family`) stands in. A context with neither name nor version is absent.
     fn named_version(&mut self, value: Value, path: Path<'_>) -> Option<NamedVersion> {
-        let object = match value {
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.object(value, path, "an object")?;
         let mut named = NamedVersion::default();
         let mut model = None;
         let mut family = None;
@@ -1176,14 +1150,7 @@ impl Walker {
     // ---- sdk, breadcrumbs, fingerprint, extra ----
 
     fn sdk(&mut self, value: Value, path: Path<'_>) -> Option<Sdk> {
-        let object = match value {
-            Value::Null => return None,
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                return None;
-            }
-        };
+        let object = self.optional_object(value, path)?;
         let mut name = None;
         let mut version = None;
         for (key, value) in object {
@@ -1241,13 +1208,7 @@ impl Walker {
     }
 
     fn breadcrumb(&mut self, value: Value, path: Path<'_>) -> Option<Breadcrumb> {
-        let object = match value {
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "a breadcrumb object", &other);
-                return None;
-            }
-        };
+        let object = self.object(value, path, "a breadcrumb object")?;
         let mut breadcrumb = Breadcrumb::default();
         for (key, value) in object {
             let field_path = path.key(&key);
@@ -1292,14 +1253,7 @@ impl Walker {
     }
 
     fn extra(&mut self, value: Value, path: Path<'_>) -> Map<String, Value> {
-        match value {
-            Value::Null => Map::new(),
-            Value::Object(object) => object,
-            other => {
-                self.record_wrong_type(path, "an object", &other);
-                Map::new()
-            }
-        }
+        self.optional_object(value, path).unwrap_or_default()
     }
 }
 
