@@ -132,13 +132,15 @@ fn kind_tag(kind: ComponentKind) -> &'static str {
     }
 }
 
-/// `frames 3-7` / `frame 3`, for explanations.
-fn frame_range(first: usize, last: usize) -> String {
-    if first == last {
-        format!("frame {first}")
+/// `frames 3-7` / `frame 3`, for explanations, appended to `label`.
+fn push_frame_range(label: &mut String, first: usize, last: usize) {
+    use std::fmt::Write as _;
+    // Writing into a `String` cannot fail.
+    let _ = if first == last {
+        write!(label, "frame {first}")
     } else {
-        format!("frames {first}-{last}")
-    }
+        write!(label, "frames {first}-{last}")
+    };
 }
 
 /// Runs of consecutive indices with the same reason, so a 60-frame stack explains itself in a
@@ -194,10 +196,10 @@ impl IgnoredFrames {
 
     fn into_explanation(self, ignored: &mut Vec<crate::explanation::Ignored>) {
         for (first, last, reason) in self.runs {
-            ignored.push(crate::explanation::Ignored::new(
-                format!("{}{}", self.prefix, frame_range(first, last)),
-                reason,
-            ));
+            let mut component = String::with_capacity(self.prefix.len() + 16);
+            component.push_str(&self.prefix);
+            push_frame_range(&mut component, first, last);
+            ignored.push(crate::explanation::Ignored::new(component, reason));
         }
     }
 }

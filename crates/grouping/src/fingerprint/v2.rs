@@ -183,7 +183,7 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
         .iter()
         .map(|(label, stacktrace)| {
             let prefix = if several_stacks {
-                format!("{label} ")
+                label.explanation_prefix()
             } else {
                 String::new()
             };
@@ -233,22 +233,41 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
     }
 }
 
+/// Which stack of an event frames come from, named in explanations when there are several.
+#[derive(Debug, Clone, Copy)]
+enum StackLabel {
+    /// The stack of the exception at this index of the chain.
+    Exception(usize),
+    /// The event-level stack trace.
+    Event,
+}
+
+impl StackLabel {
+    /// `exception 1 ` / `event stack `: what precedes `frames 3-7` in explanations.
+    fn explanation_prefix(self) -> String {
+        match self {
+            StackLabel::Exception(index) => format!("exception {index} "),
+            StackLabel::Event => "event stack ".to_owned(),
+        }
+    }
+}
+
 /// The stacks that contribute frames, labelled for explanations: every exception's that has
 /// frames (root cause first), else the event-level one.
-fn contributing_stacks(event: &ErrorEvent) -> Vec<(String, &Stacktrace)> {
-    let mut stacks: Vec<(String, &Stacktrace)> = event
+fn contributing_stacks(event: &ErrorEvent) -> Vec<(StackLabel, &Stacktrace)> {
+    let mut stacks: Vec<(StackLabel, &Stacktrace)> = event
         .exceptions
         .iter()
         .enumerate()
         .filter_map(|(index, exception)| {
             let stacktrace = exception.stacktrace.as_ref()?;
-            (!stacktrace.frames.is_empty()).then(|| (format!("exception {index}"), stacktrace))
+            (!stacktrace.frames.is_empty()).then_some((StackLabel::Exception(index), stacktrace))
         })
         .collect();
     if stacks.is_empty() {
         if let Some(stacktrace) = event.stacktrace.as_ref() {
             if !stacktrace.frames.is_empty() {
-                stacks.push(("event stack".to_owned(), stacktrace));
+                stacks.push((StackLabel::Event, stacktrace));
             }
         }
     }
