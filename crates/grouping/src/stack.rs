@@ -754,22 +754,45 @@ fn is_variable_token(token: &str) -> bool {
 
 /// Module names with `.`/`:`/`/` separators, versions and hashes removed from each part.
 fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
-    let module = strip_assembly_version(module);
-    let bytes = module.as_bytes();
-    let is_separator = |byte: &u8| matches!(byte, b'.' | b':' | b'/');
     // Only a part with a digit can hold a version or a hash, and most modules
-    // (`app.services.billing`) have none: jump from digit to digit, normalize the part around
-    // each, and copy the module only when a part changes. Digits and separators are ASCII, so
-    // every index found is a char boundary.
+    // (`app.services.billing`) have neither a digit nor an assembly suffix (`, Version=...`):
+    // one scan finds the first of either. Digits, commas and separators are ASCII, so every
+    // index found is a char boundary.
+    let first_digit = match module
+        .bytes()
+        .position(|byte| byte.is_ascii_digit() || byte == b',')
+    {
+        None => return Cow::Borrowed(trim(module)),
+        Some(comma) if module.as_bytes()[comma] == b',' => {
+            return Cow::Borrowed(trim(&module[..comma]));
+        }
+        Some(digit) => digit,
+    };
+    // As `strip_assembly_version`, knowing there is no comma before the digit; the digit is
+    // not whitespace, so trimming moves it left by exactly the leading whitespace.
+    let assembly_end = module.as_bytes()[first_digit..]
+        .iter()
+        .position(|&byte| byte == b',')
+        .map_or(module.len(), |comma| first_digit + comma);
+    let leading_whitespace = module.len() - module.trim_start().len();
+    let module = trim(&module[..assembly_end]);
+    let bytes = module.as_bytes();
+
+    // Jump from digit to digit, normalize the part around each, and copy the module only when
+    // a part changes.
+    let is_separator = |byte: &u8| matches!(byte, b'.' | b':' | b'/');
     let mut normalized: Option<String> = None;
     let mut copied_until = 0;
-    let mut search_from = 0;
+    let mut previous_part_end = 0;
+    let mut search_from = first_digit - leading_whitespace;
     while let Some(offset) = bytes[search_from..].iter().position(u8::is_ascii_digit) {
         let digit = search_from + offset;
-        let part_start = bytes[search_from..digit]
+        let part_start = bytes[previous_part_end..digit]
             .iter()
             .rposition(is_separator)
-            .map_or(search_from, |separator| search_from + separator + 1);
+            .map_or(previous_part_end, |separator| {
+                previous_part_end + separator + 1
+            });
         let part_end = bytes[digit..]
             .iter()
             .position(is_separator)
@@ -782,6 +805,7 @@ fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
             normalized.push_str(kept);
             copied_until = part_end;
         }
+        previous_part_end = part_end;
         search_from = part_end;
     }
     match normalized {
@@ -820,6 +844,38 @@ fn normalize_module_part(part: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward module normalization the scanner in
+    /// [`strip_versions_and_hashes_in_module`] replaced: every part normalized, then joined.
+    /// Kept as the oracle the scanner must agree with byte for byte.
+    fn module_reference(module: &str) -> String {
+        let module = module.split(',').next().unwrap_or(module).trim();
+        let mut normalized = String::with_capacity(module.len());
+        let mut last = 0;
+        for (index, character) in module.char_indices() {
+            if matches!(character, '.' | ':' | '/') {
+                normalized.push_str(normalize_module_part(&module[last..index]));
+                normalized.push(character);
+                last = index + 1;
+            }
+        }
+        normalized.push_str(normalize_module_part(&module[last..]));
+        normalized
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn module_scanner_agrees_with_reference(
+            module in "[ \\ta-zA-Z0-9.:/,@_+$-]{0,40}|\\PC{0,30}|(  ?[a-z0-9@.-]{0,6}[.:/]){0,5}(, ?Version=1.2)?",
+        ) {
+            proptest::prop_assert_eq!(
+                strip_versions_and_hashes_in_module(&module),
+                module_reference(&module)
+            );
+        }
+    }
 
     fn normalized(platform: FramePlatform, module: Option<&str>, function: &str) -> String {
         let frame = Frame {
