@@ -166,7 +166,7 @@ fn entries() -> Vec<Entry> {
     for golden in golden {
         events.push((format!("golden/{}", golden.name), golden.event));
     }
-    let mut random = Random(0x601d_e4_0a7_5eed);
+    let mut random = Random(0x0006_01de_40a7_5eed);
     for index in 0..1500 {
         events.push((
             format!("generated-event/{index:04}"),
