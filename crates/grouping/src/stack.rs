@@ -93,7 +93,7 @@ pub fn normalize_frame(
     frame: &Frame,
     platform: FramePlatform,
 ) -> Result<NormalizedFrame<'_>, FrameSkip> {
-    let raw_function = frame.function.as_deref().map(str::trim).unwrap_or("");
+    let raw_function = frame.function.as_deref().map(trim).unwrap_or("");
     let function: Cow<'_, str> = match platform {
         FramePlatform::Python | FramePlatform::Other => {
             Cow::Borrowed(clean_generic_function(raw_function))
@@ -110,7 +110,7 @@ pub fn normalize_frame(
     let raw_module = frame
         .module
         .as_deref()
-        .map(str::trim)
+        .map(trim)
         .filter(|module| !module.is_empty());
     let (module, function): (Cow<'_, str>, Cow<'_, str>) = match platform {
         FramePlatform::DotNet => {
@@ -163,7 +163,7 @@ fn is_qualified(function: &str) -> bool {
 
 /// Function names that mean "unknown": dropped.
 fn clean_generic_function(function: &str) -> &str {
-    let function = function.trim();
+    let function = trim(function);
     if function.is_empty()
         || function == "?"
         || function == "<unknown>"
@@ -555,7 +555,23 @@ fn generated_name(name: &str) -> Option<Generated<'_>> {
 
 /// `MyApp, Version=1.2.3.4, Culture=neutral` → `MyApp`.
 fn strip_assembly_version(name: &str) -> &str {
-    name.split(',').next().unwrap_or(name).trim()
+    // A byte loop: names are short, and this runs for every frame's module.
+    let assembly = name
+        .bytes()
+        .position(|byte| byte == b',')
+        .map_or(name, |comma| &name[..comma]);
+    trim(assembly)
+}
+
+/// [`str::trim`], with a fast path for what frames almost always hold: text that starts and
+/// ends with a visible ASCII character, which has nothing to trim. Runs several times per
+/// frame.
+#[inline]
+fn trim(text: &str) -> &str {
+    match text.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,33 +752,69 @@ fn is_variable_token(token: &str) -> bool {
     hex_like && token.len() >= 7 && digits > 0
 }
 
-/// Module names with `.`/`:` separators, versions and hashes removed from each part.
+/// Module names with `.`/`:`/`/` separators, versions and hashes removed from each part.
 fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
-    let module = strip_assembly_version(module);
-    // Most modules (`app.services.billing`) have nothing to strip: find out in one byte scan.
-    let is_separator = |byte: u8| matches!(byte, b'.' | b':' | b'/');
-    let needs_work = module
-        .as_bytes()
-        .split(|&byte| is_separator(byte))
-        .any(|part| {
-            part.iter().any(u8::is_ascii_digit)
-                && std::str::from_utf8(part)
-                    .is_ok_and(|part| normalize_module_part(part).len() != part.len())
-        });
-    if !needs_work {
-        return Cow::Borrowed(module);
-    }
-    let mut normalized = String::with_capacity(module.len());
-    let mut last = 0;
-    for (index, character) in module.char_indices() {
-        if matches!(character, '.' | ':' | '/') {
-            normalized.push_str(normalize_module_part(&module[last..index]));
-            normalized.push(character);
-            last = index + 1;
+    // Only a part with a digit can hold a version or a hash, and most modules
+    // (`app.services.billing`) have neither a digit nor an assembly suffix (`, Version=...`):
+    // one scan finds the first of either. Digits, commas and separators are ASCII, so every
+    // index found is a char boundary.
+    let first_digit = match module
+        .bytes()
+        .position(|byte| byte.is_ascii_digit() || byte == b',')
+    {
+        None => return Cow::Borrowed(trim(module)),
+        Some(comma) if module.as_bytes()[comma] == b',' => {
+            return Cow::Borrowed(trim(&module[..comma]));
         }
+        Some(digit) => digit,
+    };
+    // As `strip_assembly_version`, knowing there is no comma before the digit; the digit is
+    // not whitespace, so trimming moves it left by exactly the leading whitespace.
+    let assembly_end = module.as_bytes()[first_digit..]
+        .iter()
+        .position(|&byte| byte == b',')
+        .map_or(module.len(), |comma| first_digit + comma);
+    let leading_whitespace = module.len() - module.trim_start().len();
+    let module = trim(&module[..assembly_end]);
+    let bytes = module.as_bytes();
+
+    // Jump from digit to digit, normalize the part around each, and copy the module only when
+    // a part changes.
+    let is_separator = |byte: &u8| matches!(byte, b'.' | b':' | b'/');
+    let mut normalized: Option<String> = None;
+    let mut copied_until = 0;
+    let mut previous_part_end = 0;
+    let mut search_from = first_digit - leading_whitespace;
+    while let Some(offset) = bytes[search_from..].iter().position(u8::is_ascii_digit) {
+        let digit = search_from + offset;
+        let part_start = bytes[previous_part_end..digit]
+            .iter()
+            .rposition(is_separator)
+            .map_or(previous_part_end, |separator| {
+                previous_part_end + separator + 1
+            });
+        let part_end = bytes[digit..]
+            .iter()
+            .position(is_separator)
+            .map_or(bytes.len(), |separator| digit + separator);
+        let part = &module[part_start..part_end];
+        let kept = normalize_module_part(part);
+        if kept.len() != part.len() {
+            let normalized = normalized.get_or_insert_with(|| String::with_capacity(module.len()));
+            normalized.push_str(&module[copied_until..part_start]);
+            normalized.push_str(kept);
+            copied_until = part_end;
+        }
+        previous_part_end = part_end;
+        search_from = part_end;
     }
-    normalized.push_str(normalize_module_part(&module[last..]));
-    Cow::Owned(normalized)
+    match normalized {
+        Some(mut normalized) => {
+            normalized.push_str(&module[copied_until..]);
+            Cow::Owned(normalized)
+        }
+        None => Cow::Borrowed(module),
+    }
 }
 
 /// One part of a module name without its version or build hash; empty when the whole part is
@@ -792,6 +844,38 @@ fn normalize_module_part(part: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward module normalization the scanner in
+    /// [`strip_versions_and_hashes_in_module`] replaced: every part normalized, then joined.
+    /// Kept as the oracle the scanner must agree with byte for byte.
+    fn module_reference(module: &str) -> String {
+        let module = module.split(',').next().unwrap_or(module).trim();
+        let mut normalized = String::with_capacity(module.len());
+        let mut last = 0;
+        for (index, character) in module.char_indices() {
+            if matches!(character, '.' | ':' | '/') {
+                normalized.push_str(normalize_module_part(&module[last..index]));
+                normalized.push(character);
+                last = index + 1;
+            }
+        }
+        normalized.push_str(normalize_module_part(&module[last..]));
+        normalized
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn module_scanner_agrees_with_reference(
+            module in "[ \\ta-zA-Z0-9.:/,@_+$-]{0,40}|\\PC{0,30}|(  ?[a-z0-9@.-]{0,6}[.:/]){0,5}(, ?Version=1.2)?",
+        ) {
+            proptest::prop_assert_eq!(
+                strip_versions_and_hashes_in_module(&module),
+                module_reference(&module)
+            );
+        }
+    }
 
     fn normalized(platform: FramePlatform, module: Option<&str>, function: &str) -> String {
         let frame = Frame {

@@ -99,7 +99,8 @@ const COMPONENT_SEPARATOR: u8 = 0xFF;
 
 impl HashInput {
     fn new(version: FingerprintVersion) -> Self {
-        let mut bytes = Vec::with_capacity(512);
+        // A 30-frame event hashes about 800 bytes: one allocation, no regrowth.
+        let mut bytes = Vec::with_capacity(1024);
         bytes.extend_from_slice(version.as_str().as_bytes());
         bytes.push(COMPONENT_SEPARATOR);
         HashInput {
@@ -132,13 +133,15 @@ fn kind_tag(kind: ComponentKind) -> &'static str {
     }
 }
 
-/// `frames 3-7` / `frame 3`, for explanations.
-fn frame_range(first: usize, last: usize) -> String {
-    if first == last {
-        format!("frame {first}")
+/// `frames 3-7` / `frame 3`, for explanations, appended to `label`.
+fn push_frame_range(label: &mut String, first: usize, last: usize) {
+    use std::fmt::Write as _;
+    // Writing into a `String` cannot fail.
+    let _ = if first == last {
+        write!(label, "frame {first}")
     } else {
-        format!("frames {first}-{last}")
-    }
+        write!(label, "frames {first}-{last}")
+    };
 }
 
 /// Runs of consecutive indices with the same reason, so a 60-frame stack explains itself in a
@@ -194,10 +197,10 @@ impl IgnoredFrames {
 
     fn into_explanation(self, ignored: &mut Vec<crate::explanation::Ignored>) {
         for (first, last, reason) in self.runs {
-            ignored.push(crate::explanation::Ignored::new(
-                format!("{}{}", self.prefix, frame_range(first, last)),
-                reason,
-            ));
+            let mut component = String::with_capacity(self.prefix.len() + 16);
+            component.push_str(&self.prefix);
+            push_frame_range(&mut component, first, last);
+            ignored.push(crate::explanation::Ignored::new(component, reason));
         }
     }
 }

@@ -183,7 +183,7 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
         .iter()
         .map(|(label, stacktrace)| {
             let prefix = if several_stacks {
-                format!("{label} ")
+                label.explanation_prefix()
             } else {
                 String::new()
             };
@@ -233,22 +233,41 @@ fn push_default(event: &ErrorEvent, input: &mut HashInput, ignored: &mut Vec<Ign
     }
 }
 
+/// Which stack of an event frames come from, named in explanations when there are several.
+#[derive(Debug, Clone, Copy)]
+enum StackLabel {
+    /// The stack of the exception at this index of the chain.
+    Exception(usize),
+    /// The event-level stack trace.
+    Event,
+}
+
+impl StackLabel {
+    /// `exception 1 ` / `event stack `: what precedes `frames 3-7` in explanations.
+    fn explanation_prefix(self) -> String {
+        match self {
+            StackLabel::Exception(index) => format!("exception {index} "),
+            StackLabel::Event => "event stack ".to_owned(),
+        }
+    }
+}
+
 /// The stacks that contribute frames, labelled for explanations: every exception's that has
 /// frames (root cause first), else the event-level one.
-fn contributing_stacks(event: &ErrorEvent) -> Vec<(String, &Stacktrace)> {
-    let mut stacks: Vec<(String, &Stacktrace)> = event
+fn contributing_stacks(event: &ErrorEvent) -> Vec<(StackLabel, &Stacktrace)> {
+    let mut stacks: Vec<(StackLabel, &Stacktrace)> = event
         .exceptions
         .iter()
         .enumerate()
         .filter_map(|(index, exception)| {
             let stacktrace = exception.stacktrace.as_ref()?;
-            (!stacktrace.frames.is_empty()).then(|| (format!("exception {index}"), stacktrace))
+            (!stacktrace.frames.is_empty()).then_some((StackLabel::Exception(index), stacktrace))
         })
         .collect();
     if stacks.is_empty() {
         if let Some(stacktrace) = event.stacktrace.as_ref() {
             if !stacktrace.frames.is_empty() {
-                stacks.push(("event stack".to_owned(), stacktrace));
+                stacks.push((StackLabel::Event, stacktrace));
             }
         }
     }
@@ -303,19 +322,29 @@ impl<'a> NormalizedStack<'a> {
     /// (recursion), and frames beyond the innermost [`MAX_FRAMES_PER_STACK`].
     pub(crate) fn finish(self, drop_unnamed: bool) -> (Vec<NormalizedFrame<'a>>, IgnoredFrames) {
         let NormalizedStack {
-            frames,
+            frames: mut kept,
             mut ignored,
         } = self;
-        let mut kept: Vec<(usize, NormalizedFrame<'a>)> = Vec::with_capacity(frames.len());
-        for (index, frame) in frames {
-            if drop_unnamed && frame.function.is_empty() {
-                ignored.add(index, "anonymous or minified function");
-            } else if kept.last().is_some_and(|(_, previous)| *previous == frame) {
-                ignored.add(index, "repeats the frame before it (recursion)");
+        // Filtered in place: the first `kept_count` entries are the frames kept so far.
+        let mut kept_count = 0;
+        for position in 0..kept.len() {
+            let (index, frame) = &kept[position];
+            let skip = if drop_unnamed && frame.function.is_empty() {
+                Some("anonymous or minified function")
+            } else if kept_count > 0 && kept[kept_count - 1].1 == *frame {
+                Some("repeats the frame before it (recursion)")
             } else {
-                kept.push((index, frame));
+                None
+            };
+            match skip {
+                Some(reason) => ignored.add(*index, reason),
+                None => {
+                    kept.swap(kept_count, position);
+                    kept_count += 1;
+                }
             }
         }
+        kept.truncate(kept_count);
         if kept.len() > MAX_FRAMES_PER_STACK {
             let dropped = kept.len() - MAX_FRAMES_PER_STACK;
             for (index, _) in kept.drain(..dropped) {
@@ -366,15 +395,22 @@ pub(crate) fn message_for_grouping(event: &ErrorEvent) -> Option<&str> {
 /// `#<Class:0x>`) and generated proxy suffixes (`Foo$$EnhancerByCGLIB$$1a2b` → `Foo`).
 pub(crate) fn normalize_type(ty: &str) -> String {
     let ty = ty.trim();
-    let ty = ty.find("$$").map_or(ty, |index| &ty[..index]);
+    let ty = find_ascii_pair(ty, b"$$").map_or(ty, |index| &ty[..index]);
     let mut normalized = String::with_capacity(ty.len());
     let mut rest = ty;
-    while let Some(index) = rest.find("0x") {
+    while let Some(index) = find_ascii_pair(rest, b"0x") {
         normalized.push_str(&rest[..index + 2]);
         rest = rest[index + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
     }
     normalized.push_str(rest);
     normalized
+}
+
+/// Where `pair` (two ASCII bytes) first occurs in `text`: `str::find` without the setup of a
+/// substring searcher, which costs more than scanning a type name.
+fn find_ascii_pair(text: &str, pair: &[u8; 2]) -> Option<usize> {
+    debug_assert!(pair.is_ascii());
+    text.as_bytes().windows(2).position(|window| window == pair)
 }
 
 #[cfg(test)]
