@@ -200,7 +200,10 @@ async fn issue_id(server: &TestServer, kind: &str) -> String {
             json!({ "p": server.project_id.to_string(), "s": kind }),
         )
         .await;
-    data["issues"]["nodes"][0]["id"].as_str().unwrap().to_owned()
+    data["issues"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn sql_rows(server: &TestServer, query: &str) -> Vec<Value> {
@@ -236,38 +239,60 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
         }),
     )
     .await;
+    let (server, receiver, rule) = (&server, &receiver, rule.as_str());
     // Two events: not more than 2, nothing fires.
     send(&server, &[event("KeyError", None), event("KeyError", None)]).await;
-    eventually("an evaluation seeing the two events", Duration::from_secs(10), || async {
-        outcomes(&server, &rule)
-            .await
-            .iter()
-            .filter(|(o, _)| o == "ok")
-            .nth(1)
-            .map(|_| ())
-    })
+    eventually(
+        "an evaluation seeing the two events",
+        Duration::from_secs(10),
+        || async move {
+            outcomes(&server, &rule)
+                .await
+                .iter()
+                .filter(|(o, _)| o == "ok")
+                .nth(1)
+                .map(|_| ())
+        },
+    )
     .await;
     assert!(receiver.at("sql").is_empty());
-    // A third: fires once, then resolves once the window has moved past them.
-    send(&server, &[event("KeyError", None), event("KeyError", None)]).await;
-    let fired = eventually("the firing notification", Duration::from_secs(10), || async {
-        receiver.at("sql").first().cloned()
-    })
+    // Three more (more than 2 whatever the window still holds): fires once, then resolves
+    // once the window has moved past them.
+    send(
+        &server,
+        &[
+            event("KeyError", None),
+            event("KeyError", None),
+            event("KeyError", None),
+        ],
+    )
+    .await;
+    let fired = eventually(
+        "the firing notification",
+        Duration::from_secs(10),
+        || async move { receiver.at("sql").first().cloned() },
+    )
     .await;
     assert_eq!(fired.body["status"], "firing");
-    assert_eq!(fired.body["rule"]["id"], rule.as_str());
-    assert_eq!(fired.signature.as_deref(), Some(signature(SECRET, &fired.raw).as_str()));
-    eventually("the resolved notification", Duration::from_secs(15), || async {
-        (receiver.statuses("sql") == ["firing", "resolved"]).then_some(())
-    })
+    assert_eq!(fired.body["rule"]["id"], rule);
+    assert_eq!(
+        fired.signature.as_deref(),
+        Some(signature(SECRET, &fired.raw).as_str())
+    );
+    eventually(
+        "the resolved notification",
+        Duration::from_secs(15),
+        || async move { (receiver.statuses("sql") == ["firing", "resolved"]).then_some(()) },
+    )
     .await;
     // Recorded: GraphQL and SQL see the same transitions; the state is resolved.
     let recorded = outcomes(&server, &rule).await;
-    let transitions: Vec<&(String, String)> =
-        recorded.iter().filter(|(o, _)| o != "ok").collect();
+    let transitions: Vec<&(String, String)> = recorded.iter().filter(|(o, _)| o != "ok").collect();
     assert_eq!(transitions.first().unwrap().0, "firing");
     assert_eq!(transitions.first().unwrap().1, "sent");
-    assert!(transitions.iter().any(|(o, n)| o == "resolved" && n == "sent"));
+    assert!(transitions
+        .iter()
+        .any(|(o, n)| o == "resolved" && n == "sent"));
     let rows = sql_rows(
         &server,
         &format!("SELECT outcome, notification FROM alert_events WHERE rule_id = {rule} AND outcome = 'firing'"),
@@ -303,11 +328,17 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     assert!(outcomes(&server, &rule).await.len() >= before);
     // Deleted: gone from the API.
     let deleted = server
-        .graphql("mutation($r: ID!) { deleteAlertRule(id: $r) }", json!({ "r": rule }))
+        .graphql(
+            "mutation($r: ID!) { deleteAlertRule(id: $r) }",
+            json!({ "r": rule }),
+        )
         .await;
     assert_eq!(deleted["deleteAlertRule"], true);
     let gone = server
-        .graphql("query($r: ID!) { alertRule(id: $r) { id } }", json!({ "r": rule }))
+        .graphql(
+            "query($r: ID!) { alertRule(id: $r) { id } }",
+            json!({ "r": rule }),
+        )
         .await;
     assert_eq!(gone["alertRule"], Value::Null);
 }
@@ -338,32 +369,46 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
         create_rule(&server, users).await,
         create_rule(&server, spike).await,
     ];
+    let (server, receiver) = (&server, &receiver);
 
     // One event of a new issue from one user: only the new-issue rule's condition holds.
     send(&server, &[event("KeyError", Some("ada"))]).await;
     let issue = issue_id(&server, "KeyError").await;
-    let opened = eventually("the new-issue notification", Duration::from_secs(10), || async {
-        receiver.at("new").first().cloned()
-    })
+    let opened = eventually(
+        "the new-issue notification",
+        Duration::from_secs(10),
+        || async move { receiver.at("new").first().cloned() },
+    )
     .await;
     assert_eq!(opened.body["groupKey"], issue.as_str());
     // Every other rule has evaluated since, and stayed quiet.
     for rule in &rules[1..] {
         let seen = outcomes(&server, rule).await.len();
-        eventually("two more evaluations", Duration::from_secs(10), || async {
-            (outcomes(&server, rule).await.len() >= seen + 2).then_some(())
-        })
+        eventually(
+            "two more evaluations",
+            Duration::from_secs(10),
+            || async move { (outcomes(&server, rule).await.len() >= seen + 2).then_some(()) },
+        )
         .await;
     }
     for path in ["frequency", "users", "spike"] {
         assert!(receiver.at(path).is_empty(), "{path} fired too early");
     }
 
-    // Two more events, a second user: 3 events > 2, 2 users > 1, 3 events >= floor (no
-    // baseline): each of the other rules fires once, for this issue.
-    send(&server, &[event("KeyError", Some("bob")), event("KeyError", Some("bob"))]).await;
+    // Three more events from two more users (whether or not the first event is still in the
+    // window): >= 3 events > 2, >= 2 users > 1, >= 3 events reaching the floor far above the
+    // baseline: each of the other rules fires once, for this issue.
+    send(
+        &server,
+        &[
+            event("KeyError", Some("bob")),
+            event("KeyError", Some("cy")),
+            event("KeyError", Some("cy")),
+        ],
+    )
+    .await;
     for path in ["frequency", "users", "spike"] {
-        let fired = eventually(path, Duration::from_secs(10), || async {
+        let fired = eventually(path, Duration::from_secs(10), || async move {
             receiver.at(path).first().cloned()
         })
         .await;
@@ -372,12 +417,16 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
     }
     // Nothing more arrives while they keep firing; once the window passes they resolve.
     for path in ["frequency", "users", "spike"] {
-        eventually(path, Duration::from_secs(15), || async {
+        eventually(path, Duration::from_secs(15), || async move {
             (receiver.statuses(path) == ["firing", "resolved"]).then_some(())
         })
         .await;
     }
-    assert_eq!(receiver.statuses("new"), ["firing"], "new issues notify once, no resolution");
+    assert_eq!(
+        receiver.statuses("new"),
+        ["firing"],
+        "new issues notify once, no resolution"
+    );
 }
 
 async fn regression_alert_fires_within_one_interval(backend: Backend) {
@@ -400,10 +449,13 @@ async fn regression_alert_fires_within_one_interval(backend: Backend) {
         }),
     )
     .await;
+    let (server, receiver, rule) = (&server, &receiver, rule.as_str());
     // Let the rule's first evaluation pass: nothing regressed yet.
-    eventually("a first evaluation", Duration::from_secs(10), || async {
-        (!outcomes(&server, &rule).await.is_empty()).then_some(())
-    })
+    eventually(
+        "a first evaluation",
+        Duration::from_secs(10),
+        || async move { (!outcomes(&server, &rule).await.is_empty()).then_some(()) },
+    )
     .await;
     assert!(receiver.at("regression").is_empty());
     let sent_at = Instant::now();
@@ -411,7 +463,7 @@ async fn regression_alert_fires_within_one_interval(backend: Backend) {
     let fired = eventually(
         "the regression notification",
         Duration::from_secs(interval + 2),
-        || async { receiver.at("regression").first().cloned() },
+        || async move { receiver.at("regression").first().cloned() },
     )
     .await;
     let elapsed = sent_at.elapsed();
@@ -437,6 +489,7 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
         }),
     )
     .await;
+    let (server, receiver, capped) = (&server, &receiver, capped.as_str());
     send(
         &server,
         &[
@@ -447,23 +500,31 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
         ],
     )
     .await;
-    let rows = eventually("four groups firing", Duration::from_secs(10), || async {
-        let rows = outcomes(&server, &capped).await;
-        (rows.iter().filter(|(o, _)| o == "firing").count() == 4).then_some(rows)
-    })
+    let rows = eventually(
+        "four groups firing",
+        Duration::from_secs(10),
+        || async move {
+            let rows = outcomes(&server, &capped).await;
+            (rows.iter().filter(|(o, _)| o == "firing").count() == 4).then_some(rows)
+        },
+    )
     .await;
     let firing: Vec<&str> = rows
         .iter()
         .filter(|(o, _)| o == "firing")
         .map(|(_, n)| n.as_str())
         .collect();
-    assert_eq!(firing.iter().filter(|n| **n == "sent").count(), 2, "{firing:?}");
+    assert_eq!(
+        firing.iter().filter(|n| **n == "sent").count(),
+        2,
+        "{firing:?}"
+    );
     assert_eq!(
         firing.iter().filter(|n| **n == "suppressed_cap").count(),
         2,
         "{firing:?}"
     );
-    eventually("two deliveries", Duration::from_secs(10), || async {
+    eventually("two deliveries", Duration::from_secs(10), || async move {
         (receiver.at("capped").len() == 2).then_some(())
     })
     .await;
@@ -471,7 +532,7 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
     // One-number rule with a long cooldown: fires, resolves, fires again within the cooldown
     // — the second firing is recorded, not sent.
     let cooled = create_rule(
-        &server,
+        server,
         json!({
             "name": "cooled", "kind": "SQL",
             "sql": "SELECT count(*) FROM events WHERE title LIKE 'ZeroDivisionError%' AND received >= {window_start} AND received < {window_end}",
@@ -480,13 +541,18 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
         }),
     )
     .await;
+    let cooled = cooled.as_str();
     for round in 0..2 {
         send(&server, &[event("ZeroDivisionError", None)]).await;
-        eventually("a firing and its resolution", Duration::from_secs(15), || async {
-            let rows = outcomes(&server, &cooled).await;
-            let resolved = rows.iter().filter(|(o, _)| o == "resolved").count();
-            (resolved > round).then_some(())
-        })
+        eventually(
+            "a firing and its resolution",
+            Duration::from_secs(15),
+            || async move {
+                let rows = outcomes(&server, &cooled).await;
+                let resolved = rows.iter().filter(|(o, _)| o == "resolved").count();
+                (resolved > round).then_some(())
+            },
+        )
         .await;
     }
     let rows = outcomes(&server, &cooled).await;
@@ -496,9 +562,11 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
         .map(|(_, n)| n.as_str())
         .collect();
     assert_eq!(firings, ["sent", "suppressed_cooldown"]);
-    eventually("the first pair delivered", Duration::from_secs(10), || async {
-        (receiver.statuses("cooled") == ["firing", "resolved"]).then_some(())
-    })
+    eventually(
+        "the first pair delivered",
+        Duration::from_secs(10),
+        || async move { (receiver.statuses("cooled") == ["firing", "resolved"]).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.statuses("cooled"), ["firing", "resolved"]);
@@ -520,30 +588,48 @@ async fn deliveries_survive_a_receiver_outage_without_loss_or_duplicates(backend
         }),
     )
     .await;
-    let kinds = ["KeyError", "ValueError", "TypeError", "OSError", "IndexError"];
+    let (server, rule) = (&server, rule.as_str());
+    let kinds = [
+        "KeyError",
+        "ValueError",
+        "TypeError",
+        "OSError",
+        "IndexError",
+    ];
     let events: Vec<Value> = kinds.iter().map(|k| event(k, None)).collect();
     send(&server, &events).await;
     // Every delivery fails at least twice while the receiver is down.
     let query = "query($r: ID!) { alertDeliveries(ruleId: $r, first: 50) { nodes { id status attempts lastError } } }";
-    eventually("retries while the receiver is down", Duration::from_secs(20), || async {
-        let data = server.graphql(query, json!({ "r": rule })).await;
-        let nodes = data["alertDeliveries"]["nodes"].as_array().unwrap().clone();
-        let retried = nodes.len() == kinds.len()
-            && nodes.iter().all(|n| {
-                n["status"] == "pending"
-                    && n["attempts"].as_u64().unwrap() >= 2
-                    && !n["lastError"].as_str().unwrap().is_empty()
-            });
-        retried.then_some(())
-    })
+    eventually(
+        "retries while the receiver is down",
+        Duration::from_secs(20),
+        || async move {
+            let data = server.graphql(query, json!({ "r": rule })).await;
+            let nodes = data["alertDeliveries"]["nodes"].as_array().unwrap().clone();
+            let retried = nodes.len() == kinds.len()
+                && nodes.iter().all(|n| {
+                    n["status"] == "pending"
+                        && n["attempts"].as_u64().unwrap() >= 2
+                        && !n["lastError"].as_str().unwrap().is_empty()
+                });
+            retried.then_some(())
+        },
+    )
     .await;
     // The receiver comes back on the same address.
     let receiver = Receiver::serve(tokio::net::TcpListener::bind(addr).await.unwrap());
-    eventually("every delivery delivered", Duration::from_secs(15), || async {
-        let data = server.graphql(query, json!({ "r": rule })).await;
-        let nodes = data["alertDeliveries"]["nodes"].as_array().unwrap().clone();
-        nodes.iter().all(|n| n["status"] == "delivered").then_some(())
-    })
+    eventually(
+        "every delivery delivered",
+        Duration::from_secs(15),
+        || async move {
+            let data = server.graphql(query, json!({ "r": rule })).await;
+            let nodes = data["alertDeliveries"]["nodes"].as_array().unwrap().clone();
+            nodes
+                .iter()
+                .all(|n| n["status"] == "delivered")
+                .then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let received = receiver.at("outage");
@@ -568,14 +654,38 @@ async fn deliveries_survive_a_receiver_outage_without_loss_or_duplicates(backend
 async fn bad_rules_are_refused_with_a_clear_message(backend: Backend) {
     let server = start(&backend).await;
     let cases = [
-        (json!({"kind": "SQL", "sql": "INSERT INTO events (project_id) VALUES (1)", "threshold": 1.0}), "read-only"),
-        (json!({"kind": "SQL", "sql": "DROP TABLE events", "threshold": 1.0}), "read-only"),
-        (json!({"kind": "SQL", "sql": "SELEKT count( FROM events", "threshold": 1.0}), "parse"),
-        (json!({"kind": "SQL", "sql": "SELECT title FROM issues", "threshold": 1.0}), "number"),
-        (json!({"kind": "SQL", "sql": "SELECT count(*) FROM no_such_table", "threshold": 1.0}), "no_such_table"),
-        (json!({"kind": "SQL", "sql": "SELECT count(*) FROM events", "threshold": 1.0, "intervalSeconds": 0}), "interval"),
-        (json!({"kind": "FREQUENCY", "intervalSeconds": 60}), "threshold"),
-        (json!({"kind": "SQL", "sql": "SELECT 1", "threshold": 1.0, "webhookUrl": "ftp://x"}), "webhook"),
+        (
+            json!({"kind": "SQL", "sql": "INSERT INTO events (project_id) VALUES (1)", "threshold": 1.0}),
+            "read-only",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "DROP TABLE events", "threshold": 1.0}),
+            "read-only",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "SELEKT count( FROM events", "threshold": 1.0}),
+            "parse",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "SELECT title FROM issues", "threshold": 1.0}),
+            "number",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "SELECT count(*) FROM no_such_table", "threshold": 1.0}),
+            "no_such_table",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "SELECT count(*) FROM events", "threshold": 1.0, "intervalSeconds": 0}),
+            "interval",
+        ),
+        (
+            json!({"kind": "FREQUENCY", "intervalSeconds": 60}),
+            "threshold",
+        ),
+        (
+            json!({"kind": "SQL", "sql": "SELECT 1", "threshold": 1.0, "webhookUrl": "ftp://x"}),
+            "webhook",
+        ),
     ];
     for (mut input, expected) in cases {
         input["name"] = json!("bad");
@@ -587,9 +697,15 @@ async fn bad_rules_are_refused_with_a_clear_message(backend: Backend) {
             )
             .await;
         let error = &response["errors"][0];
-        assert_eq!(error["extensions"]["code"], "BAD_REQUEST", "{input}: {response}");
+        assert_eq!(
+            error["extensions"]["code"], "BAD_REQUEST",
+            "{input}: {response}"
+        );
         let message = error["message"].as_str().unwrap();
-        assert!(message.contains(expected), "{input}: {message:?} lacks {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{input}: {message:?} lacks {expected:?}"
+        );
     }
     let listed = server
         .graphql(

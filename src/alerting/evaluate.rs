@@ -165,7 +165,9 @@ pub fn observations_from(rule: &RuleSpec, result: &SqlResult) -> Result<Vec<Obse
             Err(error) => {
                 let used = if spike { 2 } else { 1 };
                 let tail = &row[row.len().saturating_sub(used)..];
-                tail.iter().map(number).collect::<Result<Vec<f64>, String>>()?;
+                tail.iter()
+                    .map(number)
+                    .collect::<Result<Vec<f64>, String>>()?;
                 return Err(error);
             }
         };

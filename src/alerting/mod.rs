@@ -88,7 +88,7 @@ pub enum RuleError {
 
 /// A rule id: random, below 2^53 so JavaScript clients read it exactly.
 fn new_rule_id() -> u64 {
-    rand::random::<u64>() >> 11 | 1
+    (rand::random::<u64>() >> 11) | 1
 }
 
 fn record_of(

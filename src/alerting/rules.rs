@@ -327,10 +327,14 @@ mod tests {
             bind_window(query, crate::engine::SqlDialect::ClickHouse, start, end, None),
             "SELECT count(*) FROM events WHERE received >= toDateTime(1000) AND received < toDateTime(2000)"
         );
-        assert!(
-            bind_window(query, crate::engine::SqlDialect::DataFusion, start, end, None)
-                .contains("to_timestamp_seconds(2000)")
-        );
+        assert!(bind_window(
+            query,
+            crate::engine::SqlDialect::DataFusion,
+            start,
+            end,
+            None
+        )
+        .contains("to_timestamp_seconds(2000)"));
     }
 
     #[test]

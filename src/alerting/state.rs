@@ -203,9 +203,7 @@ pub fn step(
             continue;
         }
         let value = observation.map_or(0.0, |o| o.value);
-        let firing_was_notified = state
-            .last_notified_at
-            .is_some_and(|at| at >= state.since);
+        let firing_was_notified = state.last_notified_at.is_some_and(|at| at >= state.since);
         let notification =
             if !rule.notify_on_resolve || !firing_was_notified || rule.webhook.is_none() {
                 Notification::None
@@ -282,13 +280,19 @@ mod tests {
     }
 
     /// Runs steps, carrying the states; returns (outcome, notification) of each step's rows.
-    fn run(rule: &RuleSpec, steps: &[(i64, Vec<Observation>)]) -> Vec<Vec<(Outcome, Notification)>> {
+    fn run(
+        rule: &RuleSpec,
+        steps: &[(i64, Vec<Observation>)],
+    ) -> Vec<Vec<(Outcome, Notification)>> {
         let mut states = BTreeMap::new();
         let mut sent: Vec<DateTime<Utc>> = Vec::new();
         let mut out = Vec::new();
         for (time, observations) in steps {
             let now = at(*time);
-            let in_hour = sent.iter().filter(|t| **t > now - Duration::hours(1)).count();
+            let in_hour = sent
+                .iter()
+                .filter(|t| **t > now - Duration::hours(1))
+                .count();
             let result = step(rule, &states, observations, now, in_hour as u32);
             for transition in &result.transitions {
                 if transition.notification == Notification::Send {

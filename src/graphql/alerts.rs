@@ -489,9 +489,12 @@ async fn visible_rule(ctx: &Context<'_>, id: &ID) -> Result<Option<AlertRuleReco
 }
 
 async fn existing_rule(ctx: &Context<'_>, id: &ID) -> Result<AlertRuleRecord> {
-    visible_rule(ctx, id)
-        .await?
-        .ok_or_else(|| coded(format!("there is no alert rule {}", id.as_str()), "NOT_FOUND"))
+    visible_rule(ctx, id).await?.ok_or_else(|| {
+        coded(
+            format!("there is no alert rule {}", id.as_str()),
+            "NOT_FOUND",
+        )
+    })
 }
 
 #[derive(Default)]
@@ -516,7 +519,10 @@ impl AlertQueries {
     }
 
     async fn alert_rule(&self, ctx: &Context<'_>, id: ID) -> Result<Option<AlertRule>> {
-        visible_rule(ctx, &id).await?.map(AlertRule::new).transpose()
+        visible_rule(ctx, &id)
+            .await?
+            .map(AlertRule::new)
+            .transpose()
     }
 
     /// A rule's evaluation outcomes and notifications, newest first.
@@ -591,13 +597,10 @@ impl AlertMutations {
         let context = ctx.data::<GraphqlContext>()?;
         let spec = input.to_spec()?;
         project_allowed(ctx, spec.project_id)?;
-        let record = alerting::create_rule(
-            context.engine.as_ref(),
-            &spec,
-            input.webhook_secret.clone(),
-        )
-        .await
-        .map_err(rule_error)?;
+        let record =
+            alerting::create_rule(context.engine.as_ref(), &spec, input.webhook_secret.clone())
+                .await
+                .map_err(rule_error)?;
         AlertRule::new(record)
     }
 

@@ -28,10 +28,10 @@ use rows::{
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
-    Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
-    WriteBatch,
+    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
+    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits,
+    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.

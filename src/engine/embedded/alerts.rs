@@ -433,7 +433,9 @@ fn build_deliveries(
             texts(rows.iter().map(|r| r.url.as_str())),
             texts(rows.iter().map(|r| r.payload.as_str())),
             texts(rows.iter().map(|r| r.status.as_str())),
-            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.attempts))),
+            Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|r| r.attempts),
+            )),
             times(rows.iter().map(|r| r.next_attempt_at.timestamp())),
             texts(rows.iter().map(|r| r.last_error.as_str())),
             Arc::new(UInt16Array::from_iter_values(

@@ -63,9 +63,10 @@ use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
-    ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
+    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits, SqlResult,
+    StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -1282,11 +1283,7 @@ impl Engine for EmbeddedEngine {
         Ok(self.alerts.deliveries(query))
     }
 
-    async fn claim_alert_work(
-        &self,
-        claim: &AlertClaim,
-        _settle: Duration,
-    ) -> EngineResult<bool> {
+    async fn claim_alert_work(&self, claim: &AlertClaim, _settle: Duration) -> EngineResult<bool> {
         Ok(self.alerts.claim(claim))
     }
 }
