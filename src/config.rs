@@ -3,7 +3,7 @@
 //! Every field says what it does and its default. `stackhouse serve --help` lists the flags and
 //! the `STACKHOUSE_*` environment variables that set them; the same names (snake_case) work as
 //! keys in the TOML file given with `--config` (sections `[ingest]`, `[writer]`, `[grouping]`,
-//! `[embedded]`).
+//! `[embedded]`, `[alerts]`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ pub struct Config {
     pub dev: bool,
     /// Analyst SQL (`POST /sql`) bounds.
     pub sql: SqlConfig,
+    /// Alerting: the scheduler and webhook deliverer (every field documented with its default
+    /// in [`crate::alerting::AlertsConfig`]).
+    pub alerts: crate::alerting::AlertsConfig,
 }
 
 /// Bounds of analyst SQL queries.
@@ -84,6 +87,7 @@ impl Default for Config {
             embedded: crate::engine::embedded::EmbeddedOptions::default(),
             dev: false,
             sql: SqlConfig::default(),
+            alerts: crate::alerting::AlertsConfig::default(),
         }
     }
 }

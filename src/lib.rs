@@ -30,10 +30,15 @@
 //!    analysts run read-only SQL over the documented tables ([`sql`]). Both need an API token
 //!    ([`tokens`]) whose projects bound what they see ([`access`]).
 //!
+//! 9. **Alert** ([`alerting`]): a scheduler evaluates SQL threshold and built-in issue rules
+//!    over the same tables on their intervals, keeps each rule's state in the engine, and
+//!    delivers webhook notifications from a persisted queue with retries.
+//!
 //! [`config`] is the one typed configuration; [`error`] is the one place errors become HTTP
 //! responses; [`server`] wires it all together.
 
 pub mod access;
+pub mod alerting;
 pub mod config;
 pub mod dashboard;
 pub mod engine;

@@ -1,5 +1,7 @@
 //! The `stackhouse` binary: command-line parsing and the error edge (anyhow lives only here).
 
+mod cli_alerts;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,6 +101,11 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     GraphqlSchema,
+    /// Manage alert rules: create, list, delete, test (see `stackhouse alert create --help`).
+    Alert {
+        #[command(subcommand)]
+        command: cli_alerts::AlertCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -420,6 +427,11 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let server = url.clone().unwrap_or_else(|| config.public_url());
             run_sql(&server, token.as_deref(), query, *format).await?;
+        }
+        Command::Alert { command } => {
+            let engine = open_engine(&config)?;
+            engine.migrate().await.context("migration failed")?;
+            cli_alerts::run(engine.as_ref(), command).await?;
         }
         Command::GraphqlSchema => {
             print!("{}", stackhouse::graphql::sdl());

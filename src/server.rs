@@ -37,6 +37,8 @@ pub struct AppState {
     pub item_counters: Arc<ItemCounters>,
     /// API tokens for GraphQL and SQL.
     pub tokens: Arc<TokenRegistry>,
+    /// The alert scheduler and webhook deliverer (`None` when `alerts.enabled` is false).
+    pub alerts: Option<Arc<crate::alerting::scheduler::AlertRuntime>>,
 }
 
 impl AppState {
@@ -58,7 +60,12 @@ impl AppState {
         );
         let projects = Arc::new(ProjectRegistry::new(engine.clone()));
         projects.refresh().await?;
+        let alerts = config
+            .alerts
+            .enabled
+            .then(|| crate::alerting::scheduler::start(engine.clone(), config.alerts.clone()));
         Ok(AppState {
+            alerts,
             rate_limiter: Arc::new(RateLimiter::new(config.ingest.rate_limit_events_per_minute)),
             item_counters: Arc::new(ItemCounters::default()),
             tokens: Arc::new(TokenRegistry::new(engine.clone())),

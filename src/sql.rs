@@ -30,7 +30,7 @@ use crate::engine::clickhouse::analyst_table_sql;
 use crate::engine::SqlDialect;
 
 /// The tables analysts query, identical on both engines (see `sql/README.md`).
-pub const DOCUMENTED_TABLES: [&str; 7] = [
+pub const DOCUMENTED_TABLES: &[&str] = &[
     "events",
     "issues",
     "issue_stats",
@@ -38,11 +38,21 @@ pub const DOCUMENTED_TABLES: [&str; 7] = [
     "issue_history",
     "issue_fingerprints",
     "projects",
+    // Alerting (issue 7).
+    "alert_rules",
+    "alert_events",
+    "alert_deliveries",
 ];
 
 /// Names a `WITH` table may not take: a CTE of that name would stand in for a table the
 /// rewritten query reads (documented tables, and the raw tables their definitions read).
-const RESERVED_NAMES: [&str; 12] = [
+const RESERVED_NAMES: &[&str] = &[
+    // Alerting (issue 7): documented, and the raw tables behind them.
+    "alert_rules",
+    "alert_events",
+    "alert_deliveries",
+    "alert_states",
+    "alert_claims",
     "events",
     "issues",
     "issue_stats",

@@ -4,6 +4,7 @@
 //! The records here *are* the documented logical tables (`events`, `issues`, `issue_state`, ...):
 //! each engine maps them onto its own storage, column for column.
 
+mod alerts;
 mod analyst;
 pub mod clickhouse;
 pub mod embedded;
@@ -14,6 +15,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use alerts::{
+    winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite,
+    AlertEventQuery, AlertEventRecord, AlertRuleRecord, AlertStateRecord,
+};
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
 
@@ -331,4 +336,32 @@ pub trait Engine: Send + Sync + 'static {
     /// read-only and within `limits`. A query the storage refuses (unknown column, timeout,
     /// a write) is [`EngineError::Rejected`].
     async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult>;
+
+    // --- alerting (issue 7) ---
+
+    /// Stores a version of an alert rule (the newest write of a `rule_id` wins).
+    async fn put_alert_rule(&self, rule: &AlertRuleRecord) -> EngineResult<()>;
+    /// The current version of every alert rule, deleted ones left out.
+    async fn alert_rules(&self) -> EngineResult<Vec<AlertRuleRecord>>;
+    /// Stores what one evaluation decided: group states, `alert_events` rows, new deliveries.
+    async fn record_alert_evaluation(&self, write: &AlertEvaluationWrite) -> EngineResult<()>;
+    /// The current state of every group key of a rule.
+    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>>;
+    /// `alert_events` rows, newest first.
+    async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>>;
+    /// Stores new versions of deliveries (attempt outcomes).
+    async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()>;
+    /// Deliveries, current version of each.
+    async fn alert_deliveries(
+        &self,
+        query: &AlertDeliveryQuery,
+    ) -> EngineResult<Vec<AlertDeliveryRecord>>;
+    /// Claims a unit of alerting work for this instance; true if this claim won (see
+    /// `crate::alerting::scheduler` for the protocol and its limits). `settle` is how long to
+    /// wait for competing claims where the engine cannot decide atomically.
+    async fn claim_alert_work(
+        &self,
+        claim: &AlertClaim,
+        settle: std::time::Duration,
+    ) -> EngineResult<bool>;
 }

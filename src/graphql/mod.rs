@@ -1,6 +1,7 @@
 //! The GraphQL API at `/graphql` (async-graphql). The SDL is committed as
 //! `graphql/schema.graphql`; a test fails when it drifts from the code.
 
+mod alerts;
 mod issues;
 mod lifecycle;
 pub mod protection;
@@ -27,11 +28,21 @@ pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Every query field: the base ones and the issue/event/project-stats ones.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(BaseQuery, issues::IssueQueries);
+pub struct QueryRoot(
+    BaseQuery,
+    issues::IssueQueries,
+    // Alerting (issue 7).
+    alerts::AlertQueries,
+);
 
 /// Every mutation: merge/unmerge, lifecycle, projects.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(BaseMutation, lifecycle::LifecycleMutations);
+pub struct MutationRoot(
+    BaseMutation,
+    lifecycle::LifecycleMutations,
+    // Alerting (issue 7).
+    alerts::AlertMutations,
+);
 
 /// What resolvers reach through the context.
 pub struct GraphqlContext {

@@ -114,7 +114,8 @@ pub fn analyst_table_sql(table: &str, projects: Option<&[u64]>) -> Option<String
                FROM projects WHERE {} GROUP BY id) AS current_projects",
             scope("id")
         ),
-        _ => return None,
+        // Alerting (issue 7).
+        _ => return super::alerts::alert_table_sql(table, projects),
     };
     Some(sql.split_whitespace().collect::<Vec<_>>().join(" "))
 }

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_api_tokens.sql",
         sql: include_str!("../../../sql/0006_api_tokens.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_alerting.sql",
+        sql: include_str!("../../../sql/0007_alerting.sql"),
+    },
 ];
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.

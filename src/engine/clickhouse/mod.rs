@@ -5,6 +5,7 @@
 //! users run): see DESIGN.md. Set `STACKHOUSE_RECORD_QUERIES=/path/file` to append every
 //! statement sent (parameters bound) to a file; CI replays that file on a current ClickHouse.
 
+mod alerts;
 mod analyst;
 mod migrations;
 mod rows;
@@ -26,10 +27,11 @@ use rows::{
 };
 
 use super::{
-    ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
-    Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
-    WriteBatch,
+    AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
+    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
+    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits,
+    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -830,6 +832,47 @@ impl Engine for ClickHouseEngine {
 
     async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
         self.run_analyst_sql(query, limits).await
+    }
+
+    // --- alerting (issue 7): see `alerts.rs` ---
+
+    async fn put_alert_rule(&self, rule: &AlertRuleRecord) -> EngineResult<()> {
+        self.put_alert_rule_row(rule).await
+    }
+
+    async fn alert_rules(&self) -> EngineResult<Vec<AlertRuleRecord>> {
+        self.alert_rule_rows().await
+    }
+
+    async fn record_alert_evaluation(&self, write: &AlertEvaluationWrite) -> EngineResult<()> {
+        self.record_alert_evaluation_rows(write).await
+    }
+
+    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>> {
+        self.alert_state_rows(rule_id).await
+    }
+
+    async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>> {
+        self.alert_event_rows(query).await
+    }
+
+    async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()> {
+        self.put_alert_delivery_rows(deliveries).await
+    }
+
+    async fn alert_deliveries(
+        &self,
+        query: &AlertDeliveryQuery,
+    ) -> EngineResult<Vec<AlertDeliveryRecord>> {
+        self.alert_delivery_rows(query).await
+    }
+
+    async fn claim_alert_work(
+        &self,
+        claim: &AlertClaim,
+        settle: std::time::Duration,
+    ) -> EngineResult<bool> {
+        self.claim_alert_row(claim, settle).await
     }
 }
 

@@ -25,6 +25,7 @@
 //! `checkpoints/{agg,side}-*.bin`.
 
 mod aggregates;
+mod alerts;
 mod analyst;
 mod codec;
 mod event_batch;
@@ -61,9 +62,11 @@ use self::segments::SegmentInfo;
 use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
-    ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
-    ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
+    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
+    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits, SqlResult,
+    StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -250,6 +253,8 @@ enum Signal {
 pub struct EmbeddedEngine {
     shared: Arc<Shared>,
     context: SessionContext,
+    /// Alerting tables (issue 7), with a log of their own.
+    alerts: alerts::AlertStore,
     checkpointer: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
     compactor: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
 }
@@ -330,6 +335,8 @@ impl EmbeddedEngine {
         let state = Arc::new(RwLock::new(state));
         let context =
             sql::session_context(state.clone(), segments_directory(&directory), &options)?;
+        let alerts = alerts::AlertStore::open(&directory)?;
+        alerts.register(&context)?;
         let shared = Arc::new(Shared {
             directory,
             options,
@@ -356,6 +363,7 @@ impl EmbeddedEngine {
         let engine = EmbeddedEngine {
             shared,
             context,
+            alerts,
             checkpointer: Some(checkpointer),
             compactor: Some(compactor),
         };
@@ -1244,6 +1252,43 @@ impl Engine for EmbeddedEngine {
             Ok(result) => result.map_err(EngineError::from),
             Err(_) => Err(EmbeddedError::Timeout(timeout).into()),
         }
+    }
+
+    // --- alerting (issue 7): see `alerts.rs` ---
+
+    async fn put_alert_rule(&self, rule: &AlertRuleRecord) -> EngineResult<()> {
+        self.alerts.put_rule(rule).await
+    }
+
+    async fn alert_rules(&self) -> EngineResult<Vec<AlertRuleRecord>> {
+        Ok(self.alerts.rules())
+    }
+
+    async fn record_alert_evaluation(&self, write: &AlertEvaluationWrite) -> EngineResult<()> {
+        self.alerts.record_evaluation(write).await
+    }
+
+    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>> {
+        Ok(self.alerts.states(rule_id))
+    }
+
+    async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>> {
+        Ok(self.alerts.events(query))
+    }
+
+    async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()> {
+        self.alerts.put_deliveries(deliveries).await
+    }
+
+    async fn alert_deliveries(
+        &self,
+        query: &AlertDeliveryQuery,
+    ) -> EngineResult<Vec<AlertDeliveryRecord>> {
+        Ok(self.alerts.deliveries(query))
+    }
+
+    async fn claim_alert_work(&self, claim: &AlertClaim, _settle: Duration) -> EngineResult<bool> {
+        Ok(self.alerts.claim(claim))
     }
 }
 

@@ -1,0 +1,203 @@
+//! Alert evaluation cost and its effect on ingest, on the embedded engine (not run in CI).
+//!
+//! 1. Writes `ALERTS_BENCH_EVENTS` events (default 1,000,000) over `ALERTS_BENCH_ISSUES` issues
+//!    (default 10,000), received over the last hour.
+//! 2. Creates `ALERTS_BENCH_RULES` rules (default 1,000): a mix of SQL thresholds (one number and
+//!    per-release groups) and the built-in frequency / user-impact / spike / new-issue /
+//!    regression rules, and evaluates every one once (as one scheduler interval does, with the
+//!    scheduler's concurrency): reports the wall time of the whole round and per rule.
+//! 3. Ingest throughput (events written per second through `Engine::write`) without, then with
+//!    the scheduler running those rules on a 60-second interval.
+//!
+//! `cargo bench --bench alerts`.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
+use stackhouse::alerting::{self, AlertsConfig};
+use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+use stackhouse::engine::{Engine, EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::group::new_issue_id;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn template() -> EventRecord {
+    let value = json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "timestamp": Utc::now().timestamp() as f64,
+        "platform": "python",
+        "level": "error",
+        "release": "shop@1.0.0",
+        "user": {"id": "template"},
+        "exception": {"values": [{"type": "ValueError", "value": "order failed",
+            "stacktrace": {"frames": [{"module": "shop.orders", "function": "checkout", "in_app": true}]}}]},
+    });
+    let received = Utc::now();
+    let event = stackhouse_protocol::parse_event_value(value, received)
+        .unwrap()
+        .event;
+    let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
+    EventRecord::from_event(1, &event, received, &fingerprint)
+}
+
+/// Writes `count` events starting at number `first`; returns the seconds it took.
+async fn write_events(
+    engine: &dyn Engine,
+    project_id: u64,
+    first: u64,
+    count: u64,
+    issues: u64,
+    seen: &mut [bool],
+) -> f64 {
+    let template = template();
+    let now = Utc::now().timestamp();
+    let started = Instant::now();
+    let mut written = 0u64;
+    while written < count {
+        let mut batch = WriteBatch::default();
+        for n in (first + written)..(first + (written + 20_000).min(count)) {
+            let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
+            let fingerprint = 0x1000_0000 + issue;
+            let issue_id = new_issue_id(project_id, fingerprint);
+            if !seen[issue as usize] {
+                seen[issue as usize] = true;
+                batch.new_issues.push(IssueRecord {
+                    project_id,
+                    issue_id,
+                    title: format!("Bug{issue}Error: order failed"),
+                    culprit: "shop.orders in checkout".into(),
+                    level: "error".into(),
+                    platform: "python".into(),
+                    features: String::new(),
+                    created_at: Utc::now(),
+                });
+                batch.new_mappings.push(FingerprintMapping {
+                    project_id,
+                    fingerprint,
+                    issue_id,
+                    updated_at: Utc::now(),
+                });
+            }
+            let mut record = template.clone();
+            record.project_id = project_id;
+            record.event_id = format!("{:032x}", u128::from(n) * 0x9E37_79B9 + 1);
+            record.fingerprint = fingerprint;
+            let at = chrono::DateTime::from_timestamp(now - (n % 3600) as i64, 0).unwrap();
+            record.timestamp = at;
+            record.received = at;
+            record.user_key = format!("id:{}", n % 5_000);
+            record.release = format!("shop@1.{}.0", n % 7);
+            batch.events.push(record);
+        }
+        written += batch.events.len() as u64;
+        engine.write(&batch).await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn rule(project_id: u64, n: usize) -> RuleSpec {
+    let condition = match n % 8 {
+        0 => Condition::Sql {
+            query: "SELECT count(*) FROM events WHERE received >= {window_start} AND received < {window_end}".into(),
+            comparison: Comparison::Gt,
+            threshold: 1e12,
+        },
+        1 => Condition::Sql {
+            query: "SELECT release, count(*) FROM events WHERE received >= {window_start} AND received < {window_end} GROUP BY release".into(),
+            comparison: Comparison::Gt,
+            threshold: 1e12,
+        },
+        2 | 3 => Condition::Frequency { threshold: 1_000_000 },
+        4 => Condition::UserImpact { threshold: 1_000_000 },
+        5 => Condition::Spike { factor: 1000.0, baseline_secs: 3000, floor: 1_000_000 },
+        6 => Condition::NewIssue,
+        _ => Condition::Regression,
+    };
+    RuleSpec {
+        project_id,
+        name: format!("rule {n}"),
+        window_secs: if condition.is_occurrence() { 120 } else { 300 },
+        condition,
+        interval_secs: 60,
+        cooldown_secs: 300,
+        max_notifications_per_hour: 20,
+        notify_on_resolve: true,
+        webhook: None,
+        enabled: true,
+    }
+}
+
+fn main() {
+    let events: u64 = env_or("ALERTS_BENCH_EVENTS", 1_000_000);
+    let issues: u64 = env_or("ALERTS_BENCH_ISSUES", 10_000).max(1);
+    let rules: usize = env_or("ALERTS_BENCH_RULES", 1_000);
+    let ingest_events: u64 = env_or("ALERTS_BENCH_INGEST_EVENTS", 200_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let directory = tempfile::tempdir().unwrap();
+        let engine: Arc<dyn Engine> =
+            Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
+        let project = engine
+            .create_project("bench", "0123456789abcdef0123456789abcdef")
+            .await
+            .unwrap();
+        let mut seen = vec![false; issues as usize];
+        let seconds = write_events(engine.as_ref(), project.id, 0, events, issues, &mut seen).await;
+        println!("wrote {events} events over {issues} issues in {seconds:.1} s");
+
+        let mut records = Vec::new();
+        for n in 0..rules {
+            records.push(alerting::create_rule(engine.as_ref(), &rule(project.id, n), None).await.unwrap());
+        }
+        let config = AlertsConfig::default();
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_evaluations));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for record in records.clone() {
+            let engine = engine.clone();
+            let semaphore = semaphore.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await.unwrap();
+                let begun = Instant::now();
+                let write = alerting::evaluate::evaluate(engine.as_ref(), &record, Utc::now()).await.unwrap();
+                engine.record_alert_evaluation(&write).await.unwrap();
+                begun.elapsed()
+            }));
+        }
+        let mut per_rule: Vec<Duration> = Vec::new();
+        for task in tasks {
+            per_rule.push(task.await.unwrap());
+        }
+        per_rule.sort();
+        let round = started.elapsed().as_secs_f64();
+        println!(
+            "evaluated {rules} rules over {events} events in {round:.2} s (p50 {:.1} ms, p99 {:.1} ms per rule; budget: one 60 s interval)",
+            per_rule[per_rule.len() / 2].as_secs_f64() * 1000.0,
+            per_rule[per_rule.len() * 99 / 100].as_secs_f64() * 1000.0,
+        );
+
+        let without = write_events(engine.as_ref(), project.id, events, ingest_events, issues, &mut seen).await;
+        let runtime = alerting::scheduler::start(engine.clone(), AlertsConfig { tick_ms: 200, ..config });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let with = write_events(engine.as_ref(), project.id, events + ingest_events, ingest_events, issues, &mut seen).await;
+        drop(runtime);
+        println!(
+            "ingest: {:.0} events/s without the scheduler, {:.0} events/s with it (throughput {:+.1}%)",
+            ingest_events as f64 / without,
+            ingest_events as f64 / with,
+            (without / with - 1.0) * 100.0
+        );
+    });
+}

@@ -1,0 +1,402 @@
+//! Evaluating a rule: its SQL (or a built-in's) with the window bound, scoped to the rule's
+//! project by the analyst-SQL rewrite ([`crate::sql::prepare`]), run by [`Engine::sql`]; the
+//! rows become observations, the observations a step of the state machine, and the step the
+//! rows to store (states, `alert_events`, pending deliveries). Validation at save time runs the
+//! same path once over a zero-width window.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::builtin::{builtin_query, decide};
+use super::notify::{payload, NotificationContent};
+use super::rules::{bind_window, Condition, InvalidRule, RuleSpec};
+use super::state::{step, GroupState, GroupStatus, Notification, Observation, Step};
+use crate::access::Access;
+use crate::engine::{
+    AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery, AlertEventRecord, AlertRuleRecord,
+    AlertStateRecord, Engine, EngineError, SqlLimits, SqlResult,
+};
+use crate::sql::cell_text;
+
+/// Bounds of one rule query: at most this many groups, this long.
+pub const ALERT_SQL_LIMITS: SqlLimits = SqlLimits {
+    max_rows: 10_000,
+    timeout_secs: 30,
+};
+
+/// Why a rule could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    /// The rule itself is at fault (SQL refused or invalid, a non-number result).
+    #[error("{0}")]
+    Rule(String),
+    /// The storage failed; the next interval tries again.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// The rule a stored record holds.
+pub fn spec_of(record: &AlertRuleRecord) -> Result<RuleSpec, EngineError> {
+    serde_json::from_str(&record.definition).map_err(|error| {
+        EngineError::Corrupt(format!(
+            "alert rule {} has an unreadable definition: {error}",
+            record.rule_id
+        ))
+    })
+}
+
+/// Runs the rule's query over the window ending at `now` and decides each row.
+pub async fn observe(
+    engine: &dyn Engine,
+    rule: &RuleSpec,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> Result<Vec<Observation>, EvaluationError> {
+    let (query, baseline_start) = match &rule.condition {
+        Condition::Sql { query, .. } => (query.clone(), None),
+        condition => {
+            let baseline = match condition {
+                Condition::Spike { baseline_secs, .. } => {
+                    Some(window_start - seconds(*baseline_secs))
+                }
+                _ => None,
+            };
+            (builtin_query(condition).unwrap_or_default(), baseline)
+        }
+    };
+    let bound = bind_window(
+        &query,
+        engine.sql_dialect(),
+        window_start,
+        window_end,
+        baseline_start,
+    );
+    let prepared = crate::sql::prepare(
+        &bound,
+        engine.sql_dialect(),
+        &Access::projects([rule.project_id]),
+    )
+    .map_err(|rejection| EvaluationError::Rule(format!("the SQL is refused: {rejection}")))?;
+    let result = match engine.sql(&prepared, &ALERT_SQL_LIMITS).await {
+        Ok(result) => result,
+        Err(EngineError::Rejected(message)) => {
+            return Err(EvaluationError::Rule(format!(
+                "the SQL does not run: {message}"
+            )))
+        }
+        Err(other) => return Err(other.into()),
+    };
+    observations_from(rule, &result).map_err(EvaluationError::Rule)
+}
+
+fn seconds(count: u64) -> Duration {
+    Duration::seconds(i64::try_from(count).unwrap_or(i64::MAX / 4))
+}
+
+/// Whether an engine type name is numeric (ClickHouse `UInt64`, `Nullable(Float64)`,
+/// `Decimal(9, 2)`; DataFusion `Int64`, `Float64`, `Decimal128(38, 10)`).
+pub fn is_numeric_type(type_name: &str) -> bool {
+    let inner = type_name
+        .strip_prefix("Nullable(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or(type_name);
+    !inner.starts_with("Interval")
+        && ["UInt", "Int", "Float", "Decimal"]
+            .iter()
+            .any(|prefix| inner.starts_with(prefix))
+}
+
+/// Turns a query result into observations: one number (one column, at most one row; no row
+/// reads as 0), or one row per group (first column the key, last column the number).
+pub fn observations_from(rule: &RuleSpec, result: &SqlResult) -> Result<Vec<Observation>, String> {
+    let Some(last) = result.columns.last() else {
+        return Err("the query returns no columns".into());
+    };
+    if !is_numeric_type(&last.data_type) {
+        return Err(format!(
+            "the query must return a number in its last column, but {:?} is {}",
+            last.name, last.data_type
+        ));
+    }
+    let spike = matches!(rule.condition, Condition::Spike { .. });
+    let number = |value: &serde_json::Value| -> Result<f64, String> {
+        match value {
+            serde_json::Value::Null => Ok(0.0),
+            serde_json::Value::Number(number) => Ok(number.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(text) => text
+                .parse::<f64>()
+                .map_err(|_| format!("the query returned {text:?} where a number belongs")),
+            other => Err(format!("the query returned {other} where a number belongs")),
+        }
+    };
+    let mut observations = Vec::new();
+    if result.columns.len() == 1 {
+        if result.rows.len() > 1 {
+            return Err(format!(
+                "a one-column query must return one row (it returned {}); to alert per group, \
+                 return the group key first and the number last",
+                result.rows.len()
+            ));
+        }
+        let value = match result.rows.first().and_then(|row| row.first()) {
+            Some(cell) => number(cell)?,
+            None => 0.0,
+        };
+        if let Some((value, breaching)) = decide(rule, &[value]) {
+            observations.push(Observation {
+                group_key: String::new(),
+                value,
+                breaching,
+            });
+        }
+        return Ok(observations);
+    }
+    for row in &result.rows {
+        let Some(key) = row.first() else { continue };
+        let numbers = row[1..]
+            .iter()
+            .map(number)
+            .collect::<Result<Vec<f64>, String>>();
+        // Only the columns the decision uses must be numbers: the last (and for spikes the
+        // one before it).
+        let numbers = match numbers {
+            Ok(numbers) => numbers,
+            Err(error) => {
+                let used = if spike { 2 } else { 1 };
+                let tail = &row[row.len().saturating_sub(used)..];
+                tail.iter()
+                    .map(number)
+                    .collect::<Result<Vec<f64>, String>>()?;
+                return Err(error);
+            }
+        };
+        if let Some((value, breaching)) = decide(rule, &numbers) {
+            observations.push(Observation {
+                group_key: cell_text(key),
+                value,
+                breaching,
+            });
+        }
+    }
+    Ok(observations)
+}
+
+/// Checks a rule before it is saved: the static checks, then its query run once over a
+/// zero-width window (it parses, only reads, and returns a number).
+pub async fn validate(engine: &dyn Engine, rule: &RuleSpec) -> Result<(), InvalidRule> {
+    rule.validate()?;
+    let now = Utc::now();
+    match observe(engine, rule, now, now).await {
+        Ok(_) => Ok(()),
+        Err(EvaluationError::Rule(message)) => Err(InvalidRule(message)),
+        Err(EvaluationError::Engine(error)) => Err(InvalidRule(format!(
+            "the query could not be checked: {error}"
+        ))),
+    }
+}
+
+/// One evaluation of a stored rule at `now`: reads its states and recent notifications,
+/// observes, steps, and returns what to store. Nothing is written here.
+pub async fn evaluate(
+    engine: &dyn Engine,
+    record: &AlertRuleRecord,
+    now: DateTime<Utc>,
+) -> Result<AlertEvaluationWrite, EngineError> {
+    let rule = spec_of(record)?;
+    let previous: BTreeMap<String, GroupState> = engine
+        .alert_states(record.rule_id)
+        .await?
+        .into_iter()
+        .map(|state| {
+            (
+                state.group_key.clone(),
+                GroupState {
+                    status: GroupStatus::parse(&state.status),
+                    since: state.since,
+                    last_notified_at: state.last_notified_at,
+                    value: state.value,
+                },
+            )
+        })
+        .collect();
+    let sent_last_hour = if rule.max_notifications_per_hour == 0 {
+        0
+    } else {
+        let sent = engine
+            .alert_events(&AlertEventQuery {
+                rule_id: Some(record.rule_id),
+                since: Some(now - Duration::hours(1)),
+                sent_only: true,
+                limit: rule.max_notifications_per_hour as usize + 1,
+                offset: 0,
+            })
+            .await?;
+        u32::try_from(sent.len()).unwrap_or(u32::MAX)
+    };
+    let window_start = now - seconds(rule.window_secs);
+    let observations = match observe(engine, &rule, window_start, now).await {
+        Ok(observations) => observations,
+        Err(EvaluationError::Engine(error)) => return Err(error),
+        Err(EvaluationError::Rule(message)) => {
+            // A rule that stopped working (a column renamed, a timeout) is recorded, not fatal.
+            return Ok(AlertEvaluationWrite {
+                events: vec![AlertEventRecord {
+                    event_id: new_id(),
+                    rule_id: record.rule_id,
+                    project_id: record.project_id,
+                    group_key: String::new(),
+                    outcome: "error".into(),
+                    value: 0.0,
+                    notification: String::new(),
+                    message,
+                    at: now,
+                }],
+                ..AlertEvaluationWrite::default()
+            });
+        }
+    };
+    let step = step(&rule, &previous, &observations, now, sent_last_hour);
+    Ok(to_write(record, &rule, &step, now))
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The rows a step stores.
+fn to_write(
+    record: &AlertRuleRecord,
+    rule: &RuleSpec,
+    step: &Step,
+    now: DateTime<Utc>,
+) -> AlertEvaluationWrite {
+    let mut write = AlertEvaluationWrite {
+        states: step
+            .new_states
+            .iter()
+            .map(|(group_key, state)| AlertStateRecord {
+                rule_id: record.rule_id,
+                group_key: group_key.clone(),
+                status: state.status.as_str().into(),
+                since: state.since,
+                last_notified_at: state.last_notified_at,
+                value: state.value,
+                updated_at: now,
+            })
+            .collect(),
+        ..AlertEvaluationWrite::default()
+    };
+    for transition in &step.transitions {
+        let event_id = new_id();
+        let content = NotificationContent {
+            rule_id: record.rule_id,
+            rule,
+            group_key: &transition.group_key,
+            outcome: transition.outcome,
+            value: transition.value,
+            alert_event_id: &event_id,
+            at: now,
+        };
+        let message = super::notify::message(&content);
+        if let (Notification::Send, Some(webhook)) = (transition.notification, &rule.webhook) {
+            write.deliveries.push(AlertDeliveryRecord {
+                delivery_id: new_id(),
+                rule_id: record.rule_id,
+                project_id: record.project_id,
+                alert_event_id: event_id.clone(),
+                url: webhook.url.clone(),
+                payload: payload(&content).to_string(),
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: String::new(),
+                last_status_code: 0,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        write.events.push(AlertEventRecord {
+            event_id,
+            rule_id: record.rule_id,
+            project_id: record.project_id,
+            group_key: transition.group_key.clone(),
+            outcome: transition.outcome.as_str().into(),
+            value: transition.value,
+            notification: transition.notification.as_str().into(),
+            message,
+            at: now,
+        });
+    }
+    write
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::rules::{Comparison, RuleSpec};
+    use crate::engine::SqlColumn;
+
+    fn rule() -> RuleSpec {
+        RuleSpec {
+            project_id: 1,
+            name: "r".into(),
+            condition: Condition::Sql {
+                query: "SELECT 1".into(),
+                comparison: Comparison::Gt,
+                threshold: 2.0,
+            },
+            interval_secs: 1,
+            window_secs: 1,
+            cooldown_secs: 0,
+            max_notifications_per_hour: 0,
+            notify_on_resolve: true,
+            webhook: None,
+            enabled: true,
+        }
+    }
+
+    fn result(types: &[&str], rows: Vec<Vec<serde_json::Value>>) -> SqlResult {
+        SqlResult {
+            columns: types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| SqlColumn {
+                    name: format!("c{i}"),
+                    data_type: (*t).to_owned(),
+                })
+                .collect(),
+            rows,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn numbers_and_groups_are_read_and_text_refused() {
+        let one = observations_from(&rule(), &result(&["UInt64"], vec![vec![3.into()]]))
+            .expect("a number");
+        assert_eq!(one.len(), 1);
+        assert!(one[0].breaching);
+        let groups = observations_from(
+            &rule(),
+            &result(
+                &["String", "Float64"],
+                vec![vec!["a".into(), 1.into()], vec!["b".into(), 5.into()]],
+            ),
+        )
+        .expect("groups");
+        assert_eq!(
+            groups
+                .iter()
+                .map(|o| (o.group_key.as_str(), o.breaching))
+                .collect::<Vec<_>>(),
+            vec![("a", false), ("b", true)]
+        );
+        let text = observations_from(&rule(), &result(&["Utf8"], vec![]));
+        assert!(text.unwrap_err().contains("must return a number"));
+        assert!(is_numeric_type("Nullable(Decimal(9, 2))"));
+        assert!(!is_numeric_type("Interval(MonthDayNano)"));
+        let empty = observations_from(&rule(), &result(&["Int64"], vec![])).expect("empty");
+        assert_eq!(empty[0].value, 0.0);
+    }
+}

@@ -1,0 +1,453 @@
+//! Alerting on ClickHouse (issue 7): the tables of `sql/0007_alerting.sql`, read the way the
+//! other versioned side tables are (argMax per key), the claim protocol of
+//! [`crate::alerting::scheduler`], and the documented `alert_*` tables for analyst SQL.
+
+use std::time::Duration;
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::rows::{from_epoch_seconds, to_epoch_seconds, version_now};
+use super::{classify, ClickHouseEngine};
+use crate::engine::{
+    winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite,
+    AlertEventQuery, AlertEventRecord, AlertRuleRecord, AlertStateRecord, EngineResult,
+};
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct AlertRuleRow {
+    rule_id: u64,
+    project_id: u64,
+    name: String,
+    kind: String,
+    definition: String,
+    webhook_secret: String,
+    interval_secs: u64,
+    enabled: u8,
+    deleted: u8,
+    created_at: u32,
+    updated_at: u32,
+    version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct AlertStateRow {
+    rule_id: u64,
+    group_key: String,
+    status: String,
+    since: u32,
+    last_notified_at: u32,
+    value: f64,
+    updated_at: u32,
+    version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct AlertEventRow {
+    event_id: String,
+    rule_id: u64,
+    project_id: u64,
+    group_key: String,
+    outcome: String,
+    value: f64,
+    notification: String,
+    message: String,
+    at: u32,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct AlertDeliveryRow {
+    delivery_id: String,
+    rule_id: u64,
+    project_id: u64,
+    alert_event_id: String,
+    url: String,
+    payload: String,
+    status: String,
+    attempts: u32,
+    next_attempt_at: u32,
+    last_error: String,
+    last_status_code: u16,
+    created_at: u32,
+    updated_at: u32,
+    version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct AlertClaimRow {
+    claim_key: String,
+    instance: String,
+    nonce: u64,
+    claimed_at_ms: u64,
+    /// Days since the epoch (ClickHouse `Date`).
+    claimed_on: u16,
+}
+
+/// Every column of a delivery, newest version, under its own name.
+const CURRENT_DELIVERIES: &str = "SELECT delivery_id, argMax(rule_id, version) AS current_rule, \
+    argMax(project_id, version) AS current_project, argMax(alert_event_id, version) AS current_event, \
+    argMax(url, version) AS current_url, argMax(payload, version) AS current_payload, \
+    argMax(status, version) AS current_status, argMax(attempts, version) AS current_attempts, \
+    argMax(next_attempt_at, version) AS current_next, argMax(last_error, version) AS current_error, \
+    argMax(last_status_code, version) AS current_code, min(created_at) AS first_created, \
+    argMax(updated_at, version) AS current_updated, max(version) AS latest_version \
+    FROM alert_deliveries WHERE {scope} GROUP BY delivery_id";
+
+fn delivery_record(row: AlertDeliveryRow) -> AlertDeliveryRecord {
+    AlertDeliveryRecord {
+        delivery_id: row.delivery_id,
+        rule_id: row.rule_id,
+        project_id: row.project_id,
+        alert_event_id: row.alert_event_id,
+        url: row.url,
+        payload: row.payload,
+        status: row.status,
+        attempts: row.attempts,
+        next_attempt_at: from_epoch_seconds(row.next_attempt_at),
+        last_error: row.last_error,
+        last_status_code: row.last_status_code,
+        created_at: from_epoch_seconds(row.created_at),
+        updated_at: from_epoch_seconds(row.updated_at),
+    }
+}
+
+fn delivery_row(delivery: &AlertDeliveryRecord, version: u64) -> AlertDeliveryRow {
+    AlertDeliveryRow {
+        delivery_id: delivery.delivery_id.clone(),
+        rule_id: delivery.rule_id,
+        project_id: delivery.project_id,
+        alert_event_id: delivery.alert_event_id.clone(),
+        url: delivery.url.clone(),
+        payload: delivery.payload.clone(),
+        status: delivery.status.clone(),
+        attempts: delivery.attempts,
+        next_attempt_at: to_epoch_seconds(delivery.next_attempt_at),
+        last_error: delivery.last_error.clone(),
+        last_status_code: delivery.last_status_code,
+        created_at: to_epoch_seconds(delivery.created_at),
+        updated_at: to_epoch_seconds(delivery.updated_at),
+        version,
+    }
+}
+
+impl ClickHouseEngine {
+    pub(super) async fn put_alert_rule_row(&self, rule: &AlertRuleRecord) -> EngineResult<()> {
+        self.insert_rows(
+            "alert_rules",
+            &[AlertRuleRow {
+                rule_id: rule.rule_id,
+                project_id: rule.project_id,
+                name: rule.name.clone(),
+                kind: rule.kind.clone(),
+                definition: rule.definition.clone(),
+                webhook_secret: rule.webhook_secret.clone(),
+                interval_secs: rule.interval_secs,
+                enabled: u8::from(rule.enabled),
+                deleted: u8::from(rule.deleted),
+                created_at: to_epoch_seconds(rule.created_at),
+                updated_at: to_epoch_seconds(rule.updated_at),
+                version: version_now(),
+            }],
+        )
+        .await
+    }
+
+    pub(super) async fn alert_rule_rows(&self) -> EngineResult<Vec<AlertRuleRecord>> {
+        let rows: Vec<AlertRuleRow> = self
+            .query(self.client.query(
+                "SELECT rule_id, argMax(project_id, version) AS current_project, \
+                        argMax(name, version) AS current_name, argMax(kind, version) AS current_kind, \
+                        argMax(definition, version) AS current_definition, \
+                        argMax(webhook_secret, version) AS current_secret, \
+                        argMax(interval_secs, version) AS current_interval, \
+                        argMax(enabled, version) AS current_enabled, \
+                        argMax(deleted, version) AS current_deleted, min(created_at) AS first_created, \
+                        argMax(updated_at, version) AS current_updated, max(version) AS latest_version \
+                 FROM alert_rules GROUP BY rule_id ORDER BY rule_id",
+            ))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.deleted == 0)
+            .map(|row| AlertRuleRecord {
+                rule_id: row.rule_id,
+                project_id: row.project_id,
+                name: row.name,
+                kind: row.kind,
+                definition: row.definition,
+                webhook_secret: row.webhook_secret,
+                interval_secs: row.interval_secs,
+                enabled: row.enabled != 0,
+                deleted: false,
+                created_at: from_epoch_seconds(row.created_at),
+                updated_at: from_epoch_seconds(row.updated_at),
+            })
+            .collect())
+    }
+
+    pub(super) async fn record_alert_evaluation_rows(
+        &self,
+        write: &AlertEvaluationWrite,
+    ) -> EngineResult<()> {
+        // Deliveries and events first, states last: a failure part-way leaves the state as it
+        // was, so the next evaluation decides (and records) the same transitions again rather
+        // than believing it notified.
+        let version = version_now();
+        let deliveries: Vec<AlertDeliveryRow> = write
+            .deliveries
+            .iter()
+            .map(|delivery| delivery_row(delivery, version))
+            .collect();
+        self.insert_rows("alert_deliveries", &deliveries).await?;
+        let events: Vec<AlertEventRow> = write
+            .events
+            .iter()
+            .map(|event| AlertEventRow {
+                event_id: event.event_id.clone(),
+                rule_id: event.rule_id,
+                project_id: event.project_id,
+                group_key: event.group_key.clone(),
+                outcome: event.outcome.clone(),
+                value: event.value,
+                notification: event.notification.clone(),
+                message: event.message.clone(),
+                at: to_epoch_seconds(event.at),
+            })
+            .collect();
+        self.insert_rows("alert_events", &events).await?;
+        let states: Vec<AlertStateRow> = write
+            .states
+            .iter()
+            .map(|state| AlertStateRow {
+                rule_id: state.rule_id,
+                group_key: state.group_key.clone(),
+                status: state.status.clone(),
+                since: to_epoch_seconds(state.since),
+                last_notified_at: state.last_notified_at.map_or(0, to_epoch_seconds),
+                value: state.value,
+                updated_at: to_epoch_seconds(state.updated_at),
+                version,
+            })
+            .collect();
+        self.insert_rows("alert_states", &states).await
+    }
+
+    pub(super) async fn alert_state_rows(
+        &self,
+        rule_id: u64,
+    ) -> EngineResult<Vec<AlertStateRecord>> {
+        let rows: Vec<AlertStateRow> = self
+            .query(
+                self.client
+                    .query(
+                        "SELECT rule_id, group_key, argMax(status, version) AS current_status, \
+                                argMax(since, version) AS current_since, \
+                                argMax(last_notified_at, version) AS current_notified, \
+                                argMax(value, version) AS current_value, \
+                                argMax(updated_at, version) AS current_updated, max(version) AS latest_version \
+                         FROM alert_states WHERE rule_id = ? GROUP BY rule_id, group_key ORDER BY group_key",
+                    )
+                    .bind(rule_id),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AlertStateRecord {
+                rule_id: row.rule_id,
+                group_key: row.group_key,
+                status: row.status,
+                since: from_epoch_seconds(row.since),
+                last_notified_at: (row.last_notified_at != 0)
+                    .then(|| from_epoch_seconds(row.last_notified_at)),
+                value: row.value,
+                updated_at: from_epoch_seconds(row.updated_at),
+            })
+            .collect())
+    }
+
+    pub(super) async fn alert_event_rows(
+        &self,
+        query: &AlertEventQuery,
+    ) -> EngineResult<Vec<AlertEventRecord>> {
+        let mut conditions = vec!["1 = 1".to_owned()];
+        if let Some(rule_id) = query.rule_id {
+            conditions.push(format!("rule_id = {rule_id}"));
+        }
+        if let Some(since) = query.since {
+            conditions.push(format!("at >= {}", to_epoch_seconds(since)));
+        }
+        if query.sent_only {
+            conditions.push("notification = 'sent'".to_owned());
+        }
+        let sql = format!(
+            "SELECT event_id, rule_id, project_id, group_key, outcome, value, notification, message, at \
+             FROM alert_events WHERE {} ORDER BY at DESC, event_id DESC LIMIT {}, {}",
+            conditions.join(" AND "),
+            query.offset,
+            query.limit
+        );
+        let rows: Vec<AlertEventRow> = self
+            .query(self.client.query(&sql))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AlertEventRecord {
+                event_id: row.event_id,
+                rule_id: row.rule_id,
+                project_id: row.project_id,
+                group_key: row.group_key,
+                outcome: row.outcome,
+                value: row.value,
+                notification: row.notification,
+                message: row.message,
+                at: from_epoch_seconds(row.at),
+            })
+            .collect())
+    }
+
+    pub(super) async fn put_alert_delivery_rows(
+        &self,
+        deliveries: &[AlertDeliveryRecord],
+    ) -> EngineResult<()> {
+        let version = version_now();
+        let rows: Vec<AlertDeliveryRow> = deliveries
+            .iter()
+            .map(|delivery| delivery_row(delivery, version))
+            .collect();
+        self.insert_rows("alert_deliveries", &rows).await
+    }
+
+    pub(super) async fn alert_delivery_rows(
+        &self,
+        query: &AlertDeliveryQuery,
+    ) -> EngineResult<Vec<AlertDeliveryRecord>> {
+        let sql = match query {
+            AlertDeliveryQuery::OfRule {
+                rule_id,
+                limit,
+                offset,
+            } => format!(
+                "SELECT * FROM ({}) AS current_deliveries \
+                 ORDER BY first_created DESC, delivery_id DESC LIMIT {offset}, {limit}",
+                CURRENT_DELIVERIES.replace("{scope}", &format!("rule_id = {rule_id}"))
+            ),
+            AlertDeliveryQuery::DueBy { time, limit } => format!(
+                "SELECT * FROM ({}) AS current_deliveries \
+                 WHERE current_status = 'pending' AND current_next <= {} \
+                 ORDER BY current_next, delivery_id LIMIT {limit}",
+                CURRENT_DELIVERIES.replace("{scope}", "1 = 1"),
+                to_epoch_seconds(*time)
+            ),
+        };
+        let rows: Vec<AlertDeliveryRow> = self
+            .query(self.client.query(&sql))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(delivery_record).collect())
+    }
+
+    async fn alert_claim_rows(&self, claim_key: &str) -> EngineResult<Vec<AlertClaim>> {
+        let rows: Vec<AlertClaimRow> = self
+            .query(
+                self.client
+                    .query(
+                        "SELECT claim_key, instance, nonce, claimed_at_ms, claimed_on \
+                         FROM alert_claims WHERE claim_key = ?",
+                    )
+                    .bind(claim_key),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AlertClaim {
+                claim_key: row.claim_key,
+                instance: row.instance,
+                nonce: row.nonce,
+                claimed_at_ms: row.claimed_at_ms,
+            })
+            .collect())
+    }
+
+    /// See `crate::alerting::scheduler`: skip a key already claimed; else write the claim,
+    /// wait `settle`, and win if it is the earliest claim on the key.
+    pub(super) async fn claim_alert_row(
+        &self,
+        claim: &AlertClaim,
+        settle: Duration,
+    ) -> EngineResult<bool> {
+        if !self.alert_claim_rows(&claim.claim_key).await?.is_empty() {
+            return Ok(false);
+        }
+        let days = claim.claimed_at_ms / 86_400_000;
+        self.insert_rows(
+            "alert_claims",
+            &[AlertClaimRow {
+                claim_key: claim.claim_key.clone(),
+                instance: claim.instance.clone(),
+                nonce: claim.nonce,
+                claimed_at_ms: claim.claimed_at_ms,
+                claimed_on: u16::try_from(days).unwrap_or(u16::MAX),
+            }],
+        )
+        .await?;
+        if !settle.is_zero() {
+            tokio::time::sleep(settle).await;
+        }
+        let claims = self.alert_claim_rows(&claim.claim_key).await?;
+        Ok(winning_claim(&claims) == Some(claim))
+    }
+}
+
+/// The documented alerting tables as ClickHouse subqueries, limited to `projects` (`None`:
+/// every project); `None` for any other name.
+pub fn alert_table_sql(table: &str, projects: Option<&[u64]>) -> Option<String> {
+    let scope = match projects {
+        None => "1 = 1".to_owned(),
+        Some(ids) => format!(
+            "project_id IN ({})",
+            ids.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let sql = match table {
+        "alert_rules" => format!(
+            "SELECT rule_id, current_project AS project_id, current_name AS name, current_kind AS kind, \
+                    current_definition AS definition, current_interval AS interval_secs, \
+                    current_enabled AS enabled, first_created AS created_at, current_updated AS updated_at \
+             FROM ( \
+               SELECT rule_id, argMax(project_id, version) AS current_project, argMax(name, version) AS current_name, \
+                      argMax(kind, version) AS current_kind, argMax(definition, version) AS current_definition, \
+                      argMax(interval_secs, version) AS current_interval, argMax(enabled, version) AS current_enabled, \
+                      argMax(deleted, version) AS current_deleted, min(created_at) AS first_created, \
+                      argMax(updated_at, version) AS current_updated \
+               FROM alert_rules WHERE {scope} GROUP BY rule_id) AS current_rules \
+             WHERE current_deleted = 0"
+        ),
+        "alert_events" => format!(
+            "SELECT event_id, rule_id, project_id, group_key, outcome, value, notification, message, at \
+             FROM alert_events WHERE {scope}"
+        ),
+        "alert_deliveries" => format!(
+            "SELECT delivery_id, current_rule AS rule_id, current_project AS project_id, \
+                    current_event AS alert_event_id, current_url AS url, current_payload AS payload, \
+                    current_status AS status, current_attempts AS attempts, current_next AS next_attempt_at, \
+                    current_error AS last_error, current_code AS last_status_code, \
+                    first_created AS created_at, current_updated AS updated_at \
+             FROM ({}) AS current_deliveries",
+            CURRENT_DELIVERIES.replace("{scope}", &scope)
+        ),
+        _ => return None,
+    };
+    Some(sql.split_whitespace().collect::<Vec<_>>().join(" "))
+}

@@ -1,0 +1,448 @@
+//! Alerting on the embedded engine: rules, rule states, `alert_events` and `alert_deliveries`
+//! in memory, made durable by an append-only log of their own (`alerts.log`, one JSON record a
+//! line, synced before a write returns; a torn last line from a crash is ignored on replay),
+//! and registered as DataFusion tables for analyst SQL. Claims are an in-memory
+//! check-and-set: the data directory admits one process.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt16Array,
+    UInt32Array, UInt64Array, UInt8Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use super::event_batch::{timestamp_type, TIMEZONE};
+use super::EmbeddedError;
+use crate::engine::{
+    AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
+    AlertEventRecord, AlertRuleRecord, AlertStateRecord, EngineError, EngineResult,
+};
+
+const LOG_FILE: &str = "alerts.log";
+
+/// One line of `alerts.log`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+enum AlertLogRecord {
+    Rule(AlertRuleRecord),
+    Evaluation {
+        states: Vec<AlertStateRecord>,
+        events: Vec<AlertEventRecord>,
+        deliveries: Vec<AlertDeliveryRecord>,
+    },
+    Deliveries(Vec<AlertDeliveryRecord>),
+}
+
+/// The alerting tables, resolved (newest write wins).
+#[derive(Debug, Default)]
+pub struct AlertTables {
+    rules: BTreeMap<u64, AlertRuleRecord>,
+    states: BTreeMap<(u64, String), AlertStateRecord>,
+    /// In the order written (oldest first).
+    events: Vec<AlertEventRecord>,
+    deliveries: BTreeMap<String, AlertDeliveryRecord>,
+}
+
+impl AlertTables {
+    fn apply(&mut self, record: AlertLogRecord) {
+        match record {
+            AlertLogRecord::Rule(rule) => {
+                self.rules.insert(rule.rule_id, rule);
+            }
+            AlertLogRecord::Evaluation {
+                states,
+                events,
+                deliveries,
+            } => {
+                for state in states {
+                    self.states
+                        .insert((state.rule_id, state.group_key.clone()), state);
+                }
+                self.events.extend(events);
+                for delivery in deliveries {
+                    self.deliveries
+                        .insert(delivery.delivery_id.clone(), delivery);
+                }
+            }
+            AlertLogRecord::Deliveries(deliveries) => {
+                for delivery in deliveries {
+                    self.deliveries
+                        .insert(delivery.delivery_id.clone(), delivery);
+                }
+            }
+        }
+    }
+}
+
+/// The embedded engine's alerting storage.
+pub struct AlertStore {
+    tables: Arc<RwLock<AlertTables>>,
+    log: Arc<Mutex<File>>,
+    claims: Mutex<HashSet<String>>,
+}
+
+impl AlertStore {
+    /// Opens `alerts.log` in `directory`, replaying it.
+    pub fn open(directory: &Path) -> Result<AlertStore, EmbeddedError> {
+        let path: PathBuf = directory.join(LOG_FILE);
+        let mut tables = AlertTables::default();
+        if path.exists() {
+            let reader = BufReader::new(File::open(&path)?);
+            let mut lines = reader.lines().peekable();
+            while let Some(line) = lines.next() {
+                let line = line?;
+                match serde_json::from_str::<AlertLogRecord>(&line) {
+                    Ok(record) => tables.apply(record),
+                    // The last line may be torn by a crash mid-write; anything else is damage.
+                    Err(_) if lines.peek().is_none() => {
+                        tracing::warn!(path = %path.display(), "ignoring a torn last alert log line");
+                    }
+                    Err(error) => {
+                        return Err(EmbeddedError::Corrupt(format!(
+                            "{}: {error}",
+                            path.display()
+                        )))
+                    }
+                }
+            }
+        }
+        let mut log = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A torn line without its newline would glue onto the next record.
+        log.write_all(b"\n")?;
+        Ok(AlertStore {
+            tables: Arc::new(RwLock::new(tables)),
+            log: Arc::new(Mutex::new(log)),
+            claims: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Appends and syncs a record, then applies it.
+    async fn append(&self, record: AlertLogRecord) -> EngineResult<()> {
+        let log = self.log.clone();
+        let tables = self.tables.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), EmbeddedError> {
+            let mut line = serde_json::to_vec(&record)
+                .map_err(|error| EmbeddedError::Corrupt(error.to_string()))?;
+            line.push(b'\n');
+            let mut file = log.lock();
+            file.write_all(&line)?;
+            file.sync_data()?;
+            // Applied under the log lock: the in-memory order is the log's order.
+            tables.write().apply(record);
+            Ok(())
+        })
+        .await
+        .map_err(|error| EngineError::Unavailable(format!("alert log task failed: {error}")))?
+        .map_err(EngineError::from)
+    }
+
+    pub async fn put_rule(&self, rule: &AlertRuleRecord) -> EngineResult<()> {
+        self.append(AlertLogRecord::Rule(rule.clone())).await
+    }
+
+    pub fn rules(&self) -> Vec<AlertRuleRecord> {
+        self.tables
+            .read()
+            .rules
+            .values()
+            .filter(|rule| !rule.deleted)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn record_evaluation(&self, write: &AlertEvaluationWrite) -> EngineResult<()> {
+        self.append(AlertLogRecord::Evaluation {
+            states: write.states.clone(),
+            events: write.events.clone(),
+            deliveries: write.deliveries.clone(),
+        })
+        .await
+    }
+
+    pub fn states(&self, rule_id: u64) -> Vec<AlertStateRecord> {
+        self.tables
+            .read()
+            .states
+            .range((rule_id, String::new())..)
+            .take_while(|((id, _), _)| *id == rule_id)
+            .map(|(_, state)| state.clone())
+            .collect()
+    }
+
+    pub fn events(&self, query: &AlertEventQuery) -> Vec<AlertEventRecord> {
+        let tables = self.tables.read();
+        let mut rows: Vec<&AlertEventRecord> = tables
+            .events
+            .iter()
+            .filter(|event| query.rule_id.is_none_or(|id| event.rule_id == id))
+            .filter(|event| query.since.is_none_or(|since| event.at >= since))
+            .filter(|event| !query.sent_only || event.notification == "sent")
+            .collect();
+        // ClickHouse: ORDER BY at DESC, event_id DESC.
+        rows.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.event_id.cmp(&a.event_id)));
+        rows.into_iter()
+            .skip(query.offset)
+            .take(query.limit)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn put_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        self.append(AlertLogRecord::Deliveries(deliveries.to_vec()))
+            .await
+    }
+
+    pub fn deliveries(&self, query: &AlertDeliveryQuery) -> Vec<AlertDeliveryRecord> {
+        let tables = self.tables.read();
+        match query {
+            AlertDeliveryQuery::OfRule {
+                rule_id,
+                limit,
+                offset,
+            } => {
+                let mut rows: Vec<&AlertDeliveryRecord> = tables
+                    .deliveries
+                    .values()
+                    .filter(|d| d.rule_id == *rule_id)
+                    .collect();
+                rows.sort_by(|a, b| {
+                    b.created_at
+                        .cmp(&a.created_at)
+                        .then_with(|| b.delivery_id.cmp(&a.delivery_id))
+                });
+                rows.into_iter()
+                    .skip(*offset)
+                    .take(*limit)
+                    .cloned()
+                    .collect()
+            }
+            AlertDeliveryQuery::DueBy { time, limit } => {
+                let mut rows: Vec<&AlertDeliveryRecord> = tables
+                    .deliveries
+                    .values()
+                    .filter(|d| d.status == "pending" && d.next_attempt_at <= *time)
+                    .collect();
+                rows.sort_by(|a, b| {
+                    a.next_attempt_at
+                        .cmp(&b.next_attempt_at)
+                        .then_with(|| a.delivery_id.cmp(&b.delivery_id))
+                });
+                rows.into_iter().take(*limit).cloned().collect()
+            }
+        }
+    }
+
+    pub fn claim(&self, claim: &AlertClaim) -> bool {
+        self.claims.lock().insert(claim.claim_key.clone())
+    }
+
+    /// Registers `alert_rules`, `alert_events` and `alert_deliveries` for analyst SQL.
+    pub fn register(&self, context: &SessionContext) -> Result<(), EmbeddedError> {
+        let tables: [(&'static str, SchemaRef, Builder); 3] = [
+            ("alert_rules", rules_schema(), build_rules),
+            ("alert_events", events_schema(), build_events),
+            ("alert_deliveries", deliveries_schema(), build_deliveries),
+        ];
+        for (name, schema, build) in tables {
+            context.register_table(
+                name,
+                Arc::new(AlertTable {
+                    name,
+                    schema,
+                    tables: self.tables.clone(),
+                    build,
+                }),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+type Builder = fn(&AlertTables, &SchemaRef) -> Result<RecordBatch, EmbeddedError>;
+
+/// An alerting table, built from memory when a query scans it.
+struct AlertTable {
+    name: &'static str,
+    schema: SchemaRef,
+    tables: Arc<RwLock<AlertTables>>,
+    build: Builder,
+}
+
+impl fmt::Debug for AlertTable {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("AlertTable")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for AlertTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let batch = (self.build)(&self.tables.read(), &self.schema)
+            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
+            .scan(session, projection, filters, limit)
+            .await
+    }
+}
+
+fn field(name: &str, data_type: DataType) -> Field {
+    Field::new(name, data_type, false)
+}
+
+fn u64s(values: impl IntoIterator<Item = u64>) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(values))
+}
+
+fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+fn times(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone(TIMEZONE))
+}
+
+fn rules_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("rule_id", DataType::UInt64),
+        field("project_id", DataType::UInt64),
+        field("name", DataType::Utf8),
+        field("kind", DataType::Utf8),
+        field("definition", DataType::Utf8),
+        field("interval_secs", DataType::UInt64),
+        field("enabled", DataType::UInt8),
+        field("created_at", timestamp_type()),
+        field("updated_at", timestamp_type()),
+    ]))
+}
+
+fn build_rules(tables: &AlertTables, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let rows: Vec<&AlertRuleRecord> = tables.rules.values().filter(|r| !r.deleted).collect();
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            u64s(rows.iter().map(|r| r.rule_id)),
+            u64s(rows.iter().map(|r| r.project_id)),
+            texts(rows.iter().map(|r| r.name.as_str())),
+            texts(rows.iter().map(|r| r.kind.as_str())),
+            texts(rows.iter().map(|r| r.definition.as_str())),
+            u64s(rows.iter().map(|r| r.interval_secs)),
+            Arc::new(UInt8Array::from_iter_values(
+                rows.iter().map(|r| u8::from(r.enabled)),
+            )),
+            times(rows.iter().map(|r| r.created_at.timestamp())),
+            times(rows.iter().map(|r| r.updated_at.timestamp())),
+        ],
+    )?)
+}
+
+fn events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("event_id", DataType::Utf8),
+        field("rule_id", DataType::UInt64),
+        field("project_id", DataType::UInt64),
+        field("group_key", DataType::Utf8),
+        field("outcome", DataType::Utf8),
+        field("value", DataType::Float64),
+        field("notification", DataType::Utf8),
+        field("message", DataType::Utf8),
+        field("at", timestamp_type()),
+    ]))
+}
+
+fn build_events(tables: &AlertTables, schema: &SchemaRef) -> Result<RecordBatch, EmbeddedError> {
+    let rows = &tables.events;
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            texts(rows.iter().map(|r| r.event_id.as_str())),
+            u64s(rows.iter().map(|r| r.rule_id)),
+            u64s(rows.iter().map(|r| r.project_id)),
+            texts(rows.iter().map(|r| r.group_key.as_str())),
+            texts(rows.iter().map(|r| r.outcome.as_str())),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.value))),
+            texts(rows.iter().map(|r| r.notification.as_str())),
+            texts(rows.iter().map(|r| r.message.as_str())),
+            times(rows.iter().map(|r| r.at.timestamp())),
+        ],
+    )?)
+}
+
+fn deliveries_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("delivery_id", DataType::Utf8),
+        field("rule_id", DataType::UInt64),
+        field("project_id", DataType::UInt64),
+        field("alert_event_id", DataType::Utf8),
+        field("url", DataType::Utf8),
+        field("payload", DataType::Utf8),
+        field("status", DataType::Utf8),
+        field("attempts", DataType::UInt32),
+        field("next_attempt_at", timestamp_type()),
+        field("last_error", DataType::Utf8),
+        field("last_status_code", DataType::UInt16),
+        field("created_at", timestamp_type()),
+        field("updated_at", timestamp_type()),
+    ]))
+}
+
+fn build_deliveries(
+    tables: &AlertTables,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, EmbeddedError> {
+    let rows: Vec<&AlertDeliveryRecord> = tables.deliveries.values().collect();
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            texts(rows.iter().map(|r| r.delivery_id.as_str())),
+            u64s(rows.iter().map(|r| r.rule_id)),
+            u64s(rows.iter().map(|r| r.project_id)),
+            texts(rows.iter().map(|r| r.alert_event_id.as_str())),
+            texts(rows.iter().map(|r| r.url.as_str())),
+            texts(rows.iter().map(|r| r.payload.as_str())),
+            texts(rows.iter().map(|r| r.status.as_str())),
+            Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|r| r.attempts),
+            )),
+            times(rows.iter().map(|r| r.next_attempt_at.timestamp())),
+            texts(rows.iter().map(|r| r.last_error.as_str())),
+            Arc::new(UInt16Array::from_iter_values(
+                rows.iter().map(|r| r.last_status_code),
+            )),
+            times(rows.iter().map(|r| r.created_at.timestamp())),
+            times(rows.iter().map(|r| r.updated_at.timestamp())),
+        ],
+    )?)
+}
