@@ -30,7 +30,7 @@ use crate::engine::clickhouse::analyst_table_sql;
 use crate::engine::SqlDialect;
 
 /// The tables analysts query, identical on both engines (see `sql/README.md`).
-pub const DOCUMENTED_TABLES: [&str; 7] = [
+pub const DOCUMENTED_TABLES: [&str; 8] = [
     "events",
     "issues",
     "issue_stats",
@@ -38,11 +38,15 @@ pub const DOCUMENTED_TABLES: [&str; 7] = [
     "issue_history",
     "issue_fingerprints",
     "projects",
+    // traces (issue 9)
+    "spans",
 ];
 
 /// Names a `WITH` table may not take: a CTE of that name would stand in for a table the
 /// rewritten query reads (documented tables, and the raw tables their definitions read).
-const RESERVED_NAMES: [&str; 12] = [
+const RESERVED_NAMES: [&str; 13] = [
+    // traces (issue 9)
+    "spans",
     "events",
     "issues",
     "issue_stats",

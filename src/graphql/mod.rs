@@ -5,6 +5,7 @@ mod issues;
 mod lifecycle;
 pub mod protection;
 mod subscriptions;
+mod traces;
 mod types;
 
 use std::sync::Arc;
@@ -25,9 +26,10 @@ pub use types::{Event, Issue, ProjectObject};
 
 pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Every query field: the base ones and the issue/event/project-stats ones.
+/// Every query field: the base ones, the issue/event/project-stats ones, and trace
+/// correlation (issue 9).
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(BaseQuery, issues::IssueQueries);
+pub struct QueryRoot(BaseQuery, issues::IssueQueries, traces::TraceQueries);
 
 /// Every mutation: merge/unmerge, lifecycle, projects.
 #[derive(MergedObject, Default)]

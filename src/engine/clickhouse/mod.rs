@@ -8,6 +8,7 @@
 mod analyst;
 mod migrations;
 mod rows;
+mod spans;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,8 +29,8 @@ use rows::{
 use super::{
     ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
     FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
-    Project, ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
-    WriteBatch,
+    Project, ProjectKey, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
+    TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -805,6 +806,42 @@ impl Engine for ClickHouseEngine {
 
     async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
         self.run_analyst_sql(query, limits).await
+    }
+
+    // --- traces (issue 9): in spans.rs ---
+
+    async fn write_spans(&self, spans: &[SpanRecord]) -> EngineResult<()> {
+        self.insert_spans(spans).await
+    }
+
+    async fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        self.select_trace_spans(project_id, trace_ids, limit).await
+    }
+
+    async fn trace_events(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        self.select_trace_events(project_id, trace_ids, limit).await
+    }
+
+    async fn spans_between(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        roots_only: bool,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        self.select_spans_between(project_id, (from, to), roots_only, limit)
+            .await
     }
 }
 

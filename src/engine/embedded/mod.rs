@@ -33,6 +33,7 @@ mod manifest;
 mod memtable;
 mod segments;
 mod side_tables;
+mod spans;
 mod sql;
 mod wal;
 
@@ -63,7 +64,8 @@ use self::wal::Wal;
 use super::{
     ApiTokenRecord, Engine, EngineError, EngineResult, EventFilter, EventRecord,
     FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
-    ProjectKey, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    ProjectKey, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount,
+    WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -250,6 +252,8 @@ enum Signal {
 pub struct EmbeddedEngine {
     shared: Arc<Shared>,
     context: SessionContext,
+    /// The `spans` table (issue 9): a log and index of its own.
+    spans: Arc<spans::SpanStore>,
     checkpointer: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
     compactor: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
 }
@@ -330,6 +334,13 @@ impl EmbeddedEngine {
         let state = Arc::new(RwLock::new(state));
         let context =
             sql::session_context(state.clone(), segments_directory(&directory), &options)?;
+        let span_store = Arc::new(spans::SpanStore::open(&directory)?);
+        context.register_table(
+            "spans",
+            Arc::new(spans::SpansTable {
+                store: span_store.clone(),
+            }),
+        )?;
         let shared = Arc::new(Shared {
             directory,
             options,
@@ -356,6 +367,7 @@ impl EmbeddedEngine {
         let engine = EmbeddedEngine {
             shared,
             context,
+            spans: span_store,
             checkpointer: Some(checkpointer),
             compactor: Some(compactor),
         };
@@ -1240,5 +1252,45 @@ impl Engine for EmbeddedEngine {
             Ok(result) => result.map_err(EngineError::from),
             Err(_) => Err(EmbeddedError::Timeout(timeout).into()),
         }
+    }
+
+    // --- traces (issue 9): the span store is in spans.rs ---
+
+    async fn write_spans(&self, spans: &[SpanRecord]) -> EngineResult<()> {
+        let store = self.spans.clone();
+        let spans = spans.to_vec();
+        tokio::task::spawn_blocking(move || store.append(&spans))
+            .await
+            .map_err(|error| EngineError::Unavailable(format!("engine task failed: {error}")))?
+            .map_err(EngineError::from)
+    }
+
+    async fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        Ok(self.spans.trace_spans(project_id, trace_ids, limit))
+    }
+
+    async fn trace_events(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        Ok(sql::trace_events(&self.context, project_id, trace_ids, limit).await?)
+    }
+
+    async fn spans_between(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        roots_only: bool,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        Ok(self.spans.between(project_id, (from, to), roots_only, limit))
     }
 }
