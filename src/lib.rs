@@ -50,6 +50,6 @@ pub mod regroup;
 pub mod server;
 pub mod sql;
 pub mod tokens;
-pub mod tracker;
 pub mod traces;
+pub mod tracker;
 pub mod writer;

@@ -157,7 +157,9 @@ pub fn build_waterfall(
             event,
         })
         .collect();
-    errors.sort_by(|a, b| (a.event.timestamp, &a.event.event_id).cmp(&(b.event.timestamp, &b.event.event_id)));
+    errors.sort_by(|a, b| {
+        (a.event.timestamp, &a.event.event_id).cmp(&(b.event.timestamp, &b.event.event_id))
+    });
     Waterfall {
         trace_id: trace_id.to_owned(),
         spans: placed_spans,
@@ -221,15 +223,20 @@ pub fn service_map(spans: &[SpanRecord]) -> ServiceMap {
     let mut seen = HashSet::new();
     for span in spans {
         if seen.insert((span.trace_id.as_str(), span.span_id.as_str())) {
-            by_trace.entry(span.trace_id.as_str()).or_default().push(span);
+            by_trace
+                .entry(span.trace_id.as_str())
+                .or_default()
+                .push(span);
         }
     }
     let mut edge_durations: BTreeMap<(String, String), (Vec<u64>, u64)> = BTreeMap::new();
     let mut nodes: BTreeMap<String, ServiceNode> = BTreeMap::new();
     let mut span_count = 0u64;
     for trace in by_trace.values() {
-        let by_id: HashMap<&str, &SpanRecord> =
-            trace.iter().map(|span| (span.span_id.as_str(), *span)).collect();
+        let by_id: HashMap<&str, &SpanRecord> = trace
+            .iter()
+            .map(|span| (span.span_id.as_str(), *span))
+            .collect();
         let parent_of = |span: &SpanRecord| -> Option<&SpanRecord> {
             let parent = span.parent_span_id.as_str();
             (!parent.is_empty() && parent != span.span_id)
@@ -287,13 +294,15 @@ pub fn service_map(spans: &[SpanRecord]) -> ServiceMap {
     }
     let mut edges: Vec<ServiceEdge> = edge_durations
         .into_iter()
-        .map(|((from_service, to_service), (mut durations, errors))| ServiceEdge {
-            from_service,
-            to_service,
-            calls: durations.len() as u64,
-            errors,
-            p95_duration_us: percentile(&mut durations, 95),
-        })
+        .map(
+            |((from_service, to_service), (mut durations, errors))| ServiceEdge {
+                from_service,
+                to_service,
+                calls: durations.len() as u64,
+                errors,
+                p95_duration_us: percentile(&mut durations, 95),
+            },
+        )
         .collect();
     edges.sort_by(|a, b| {
         b.calls
@@ -329,7 +338,9 @@ pub fn percentile(values: &mut [u64], percent: u64) -> u64 {
         return 0;
     }
     values.sort_unstable();
-    let rank = (percent.min(100) as usize * values.len()).div_ceil(100).max(1);
+    let rank = (percent.min(100) as usize * values.len())
+        .div_ceil(100)
+        .max(1);
     values[rank - 1]
 }
 
@@ -441,9 +452,11 @@ pub fn issue_impact(
             events,
         })
         .collect();
-    impact
-        .sources
-        .sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.service.cmp(&b.service)));
+    impact.sources.sort_by(|a, b| {
+        b.events
+            .cmp(&a.events)
+            .then_with(|| a.service.cmp(&b.service))
+    });
 
     let mut with_issue: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (trace_id, root) in roots_by_trace(issue_spans) {
@@ -478,7 +491,7 @@ pub fn issue_impact(
         .collect();
     impact
         .operations
-        .sort_by(|a, b| b.with_issue.traces.cmp(&a.with_issue.traces));
+        .sort_by_key(|operation| std::cmp::Reverse(operation.with_issue.traces));
     impact
 }
 
@@ -486,7 +499,14 @@ pub fn issue_impact(
 mod tests {
     use super::*;
 
-    fn span(trace: &str, id: &str, parent: &str, service: &str, start: i64, duration: u64) -> SpanRecord {
+    fn span(
+        trace: &str,
+        id: &str,
+        parent: &str,
+        service: &str,
+        start: i64,
+        duration: u64,
+    ) -> SpanRecord {
         SpanRecord {
             project_id: 1,
             trace_id: trace.to_owned(),
@@ -508,9 +528,11 @@ mod tests {
     }
 
     fn event(id: &str, trace: &str, span: &str) -> EventRecord {
-        let error = stackhouse_protocol::ErrorEvent::new(uuid::Uuid::nil(), chrono::DateTime::UNIX_EPOCH);
+        let error =
+            stackhouse_protocol::ErrorEvent::new(uuid::Uuid::nil(), chrono::DateTime::UNIX_EPOCH);
         let fingerprint = stackhouse_grouping::fingerprint_event(&error, &Default::default());
-        let mut record = EventRecord::from_event(1, &error, chrono::DateTime::UNIX_EPOCH, &fingerprint);
+        let mut record =
+            EventRecord::from_event(1, &error, chrono::DateTime::UNIX_EPOCH, &fingerprint);
         record.event_id = id.to_owned();
         record.trace_id = trace.to_owned();
         record.span_id = span.to_owned();
@@ -536,7 +558,14 @@ mod tests {
         let drawn: Vec<(&str, u32, bool, bool)> = waterfall
             .spans
             .iter()
-            .map(|s| (s.span.span_id.as_str(), s.depth, s.parent_missing, s.failing))
+            .map(|s| {
+                (
+                    s.span.span_id.as_str(),
+                    s.depth,
+                    s.parent_missing,
+                    s.failing,
+                )
+            })
             .collect();
         assert_eq!(
             drawn,
@@ -557,39 +586,65 @@ mod tests {
 
     #[test]
     fn waterfall_survives_parent_cycles() {
-        let spans = vec![span("t", "a", "b", "x", 0, 1), span("t", "b", "a", "x", 1, 1)];
+        let spans = vec![
+            span("t", "a", "b", "x", 0, 1),
+            span("t", "b", "a", "x", 1, 1),
+        ];
         let waterfall = build_waterfall("t", spans, Vec::new(), None);
         assert_eq!(waterfall.spans.len(), 2);
     }
 
     #[test]
     fn service_map_counts_edges_and_error_origins() {
-        let mut spans = Vec::new();
-        // Trace 1: front → back → db, db fails and back passes it on.
-        spans.push(span("t1", "a", "", "front", 0, 100));
-        spans.push(failed(span("t1", "b", "a", "back", 10, 80)));
-        spans.push(failed(span("t1", "c", "b", "db", 20, 30)));
-        spans.push(span("t1", "c2", "b", "back", 25, 1)); // same service: no edge
-        // Trace 2: front → back, fine.
-        spans.push(span("t2", "a", "", "front", 0, 50));
-        spans.push(span("t2", "b", "a", "back", 5, 20));
-        // Trace 3: front fails on its own.
-        spans.push(failed(span("t3", "a", "", "front", 0, 10)));
+        let spans = vec![
+            // Trace 1: front → back → db, db fails and back passes it on.
+            span("t1", "a", "", "front", 0, 100),
+            failed(span("t1", "b", "a", "back", 10, 80)),
+            failed(span("t1", "c", "b", "db", 20, 30)),
+            span("t1", "c2", "b", "back", 25, 1), // same service: no edge
+            // Trace 2: front → back, fine.
+            span("t2", "a", "", "front", 0, 50),
+            span("t2", "b", "a", "back", 5, 20),
+            // Trace 3: front fails on its own.
+            failed(span("t3", "a", "", "front", 0, 10)),
+        ];
         let map = service_map(&spans);
         assert_eq!(map.traces, 3);
         let edges: Vec<(&str, &str, u64, u64, u64)> = map
             .edges
             .iter()
-            .map(|e| (e.from_service.as_str(), e.to_service.as_str(), e.calls, e.errors, e.p95_duration_us))
+            .map(|e| {
+                (
+                    e.from_service.as_str(),
+                    e.to_service.as_str(),
+                    e.calls,
+                    e.errors,
+                    e.p95_duration_us,
+                )
+            })
             .collect();
-        assert_eq!(edges, [("front", "back", 2, 1, 80), ("back", "db", 1, 1, 30)]);
+        assert_eq!(
+            edges,
+            [("front", "back", 2, 1, 80), ("back", "db", 1, 1, 30)]
+        );
         let db = map.services.iter().find(|s| s.service == "db").expect("db");
         assert_eq!((db.originated_errors, db.originated_downstream), (1, 1));
-        let back = map.services.iter().find(|s| s.service == "back").expect("back");
+        let back = map
+            .services
+            .iter()
+            .find(|s| s.service == "back")
+            .expect("back");
         assert_eq!((back.propagated_errors, back.originated_errors), (1, 0));
-        let front = map.services.iter().find(|s| s.service == "front").expect("front");
+        let front = map
+            .services
+            .iter()
+            .find(|s| s.service == "front")
+            .expect("front");
         assert_eq!((front.entry_traces, front.failed_entry_traces), (3, 2));
-        assert_eq!((front.originated_errors, front.originated_downstream), (1, 0));
+        assert_eq!(
+            (front.originated_errors, front.originated_downstream),
+            (1, 0)
+        );
     }
 
     #[test]
@@ -614,7 +669,11 @@ mod tests {
             span("t4", "z", "", "other", 0, 999),
         ];
         roots[3].name = "elsewhere".to_owned();
-        let impact = issue_impact(&[event("e", "t1", "b"), event("f", "", "")], &issue_spans, &roots);
+        let impact = issue_impact(
+            &[event("e", "t1", "b"), event("f", "", "")],
+            &issue_spans,
+            &roots,
+        );
         assert_eq!(impact.events_with_trace, 1);
         assert_eq!(impact.sources[0].service, "back");
         assert_eq!(impact.operations.len(), 1);

@@ -327,7 +327,11 @@ impl TraceQueries {
 
     /// Where an issue's events come from in traces, and the latency of traces containing it
     /// against traces of the same root operation without it (same period).
-    async fn issue_trace_impact(&self, ctx: &Context<'_>, issue_id: ID) -> Result<Option<TraceImpact>> {
+    async fn issue_trace_impact(
+        &self,
+        ctx: &Context<'_>,
+        issue_id: ID,
+    ) -> Result<Option<TraceImpact>> {
         let context = ctx.data::<GraphqlContext>()?;
         let issue = parse_id(&issue_id, "issue")?;
         let Some(summary) = context.engine.issue(issue).await.map_err(engine_error)? else {

@@ -291,19 +291,37 @@ pub fn transaction_spans(project_id: u64, transaction: &Transaction) -> Vec<Span
             parent_span_id: trace.parent_span_id.clone().unwrap_or_default(),
             service: service.clone(),
             name: transaction.name.clone().unwrap_or_else(|| op.to_owned()),
-            kind: if op == "http.server" { "server" } else { "internal" }.to_owned(),
+            kind: if op == "http.server" {
+                "server"
+            } else {
+                "internal"
+            }
+            .to_owned(),
             start_us: start.unwrap_or_default(),
             duration_us: duration(start, micros(transaction.timestamp)),
             status: status(trace.status.as_deref()).to_owned(),
             status_message: trace.status.clone().unwrap_or_default(),
-            attribute_keys: transaction.tags.iter().take(MAX_SENTRY_SPAN_ATTRIBUTES).map(|(k, _)| k.clone()).collect(),
-            attribute_values: transaction.tags.iter().take(MAX_SENTRY_SPAN_ATTRIBUTES).map(|(_, v)| v.clone()).collect(),
+            attribute_keys: transaction
+                .tags
+                .iter()
+                .take(MAX_SENTRY_SPAN_ATTRIBUTES)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            attribute_values: transaction
+                .tags
+                .iter()
+                .take(MAX_SENTRY_SPAN_ATTRIBUTES)
+                .map(|(_, v)| v.clone())
+                .collect(),
             source: "sentry".to_owned(),
             ..SpanRecord::default()
         });
     }
     for span in &transaction.spans {
-        let trace_id = span.trace_id.clone().unwrap_or_else(|| trace.trace_id.clone());
+        let trace_id = span
+            .trace_id
+            .clone()
+            .unwrap_or_else(|| trace.trace_id.clone());
         let op = span.op.as_deref().unwrap_or("");
         let data_text = |keys: &[&str]| {
             keys.iter().find_map(|key| match span.data.get(*key)? {
@@ -452,12 +470,21 @@ mod tests {
         .expect("parses");
         let spans = transaction_spans(3, &parsed.transaction);
         assert_eq!(spans.len(), 2);
-        assert_eq!((spans[0].name.as_str(), spans[0].kind.as_str()), ("/cart", "server"));
-        assert_eq!((spans[0].status.as_str(), spans[0].duration_us), ("error", 500_000));
+        assert_eq!(
+            (spans[0].name.as_str(), spans[0].kind.as_str()),
+            ("/cart", "server")
+        );
+        assert_eq!(
+            (spans[0].status.as_str(), spans[0].duration_us),
+            ("error", 500_000)
+        );
         assert_eq!(spans[0].service, "shop");
         assert_eq!(spans[1].parent_span_id, "fa90fdead5f74052");
         assert_eq!(spans[1].trace_id, "4c79f60c11214eb38604f4ae0781bfb2");
-        assert_eq!((spans[1].db_system.as_str(), spans[1].kind.as_str()), ("sqlite", "client"));
+        assert_eq!(
+            (spans[1].db_system.as_str(), spans[1].kind.as_str()),
+            ("sqlite", "client")
+        );
         assert_eq!(spans[1].duration_us, 100_000);
     }
 

@@ -263,7 +263,7 @@ mod json {
 
     fn hex_bytes(object: &Value, name: &str) -> Vec<u8> {
         let text = text(object, name);
-        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return b"?".to_vec(); // neither empty nor a valid id: refused with a reason
         }
         (0..text.len())
@@ -315,7 +315,10 @@ mod json {
         }
         let status = field(value, "status").map(|status| proto::Status {
             message: text(status, "message"),
-            code: enum_value(field(status, "code"), &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]),
+            code: enum_value(
+                field(status, "code"),
+                &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"],
+            ),
         });
         Ok(proto::Span {
             trace_id: hex_bytes(value, "traceId"),
@@ -719,7 +722,10 @@ pub fn parse_stacktrace(text: &str) -> Vec<Frame> {
                 .nth(1)
                 .and_then(|tail| tail.split(',').next())
                 .and_then(|number| number.trim().parse().ok());
-            let function = rest.split(", in ").nth(1).map(|name| name.trim().to_owned());
+            let function = rest
+                .split(", in ")
+                .nth(1)
+                .map(|name| name.trim().to_owned());
             let library = path.contains("site-packages")
                 || path.contains("dist-packages")
                 || path.contains("/lib/python");
@@ -781,7 +787,12 @@ pub fn otlp_key(raw_query: Option<&str>, headers: &HeaderMap) -> Option<String> 
 }
 
 /// An OTLP answer in the request's encoding.
-fn answer(encoding: OtlpEncoding, status: StatusCode, message: impl Message, json: Value) -> Response {
+fn answer(
+    encoding: OtlpEncoding,
+    status: StatusCode,
+    message: impl Message,
+    json: Value,
+) -> Response {
     let (content_type, body) = match encoding {
         OtlpEncoding::Protobuf => ("application/x-protobuf", message.encode_to_vec()),
         OtlpEncoding::Json => ("application/json", json.to_string().into_bytes()),
@@ -968,16 +979,26 @@ mod tests {
         let span = &intake.spans[0];
         assert_eq!(span.trace_id, "01".repeat(16));
         assert_eq!(span.parent_span_id, "03".repeat(8));
-        assert_eq!((span.service.as_str(), span.kind.as_str()), ("checkout", "server"));
+        assert_eq!(
+            (span.service.as_str(), span.kind.as_str()),
+            ("checkout", "server")
+        );
         assert_eq!(span.duration_us, 250_000);
-        assert_eq!((span.status.as_str(), span.http_status_code), ("error", 500));
+        assert_eq!(
+            (span.status.as_str(), span.http_status_code),
+            ("error", 500)
+        );
         assert_eq!(span.attribute_keys, ["custom"]);
         let error = &intake.errors[0];
         assert_eq!(error.title(), "ValueError: bad cart 42");
         assert_eq!(error.platform, "python");
         let trace = error.contexts.trace.as_ref().expect("trace");
         assert_eq!(trace.span_id.as_deref(), Some(span.span_id.as_str()));
-        let frames = &error.exceptions[0].stacktrace.as_ref().expect("frames").frames;
+        let frames = &error.exceptions[0]
+            .stacktrace
+            .as_ref()
+            .expect("frames")
+            .frames;
         assert_eq!(frames[0].function.as_deref(), Some("load"));
         assert_eq!(frames[0].lineno, Some(12));
         // The same export twice yields the same event id.

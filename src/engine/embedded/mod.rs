@@ -1291,6 +1291,8 @@ impl Engine for EmbeddedEngine {
         roots_only: bool,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>> {
-        Ok(self.spans.between(project_id, (from, to), roots_only, limit))
+        Ok(self
+            .spans
+            .between(project_id, (from, to), roots_only, limit))
     }
 }

@@ -217,7 +217,12 @@ impl SpanStore {
     }
 
     /// Every span of the given traces, in start order, at most `limit`.
-    pub fn trace_spans(&self, project_id: u64, trace_ids: &[String], limit: usize) -> Vec<SpanRecord> {
+    pub fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> Vec<SpanRecord> {
         let index = self.index.read();
         let mut spans: Vec<SpanRecord> = trace_ids
             .iter()
@@ -253,7 +258,7 @@ impl SpanStore {
             })
             .cloned()
             .collect();
-        spans.sort_by(|a, b| b.start_us.cmp(&a.start_us));
+        spans.sort_by_key(|span| std::cmp::Reverse(span.start_us));
         spans.truncate(limit);
         spans
     }
@@ -266,9 +271,8 @@ impl SpanStore {
             Arc::new(StringArray::from_iter_values(rows.iter().map(field)))
         };
         let lists = |field: fn(&SpanRecord) -> &[String]| -> ArrayRef {
-            let mut builder = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
-                Field::new("item", DataType::Utf8, false),
-            ));
+            let mut builder = ListBuilder::new(StringBuilder::new())
+                .with_field(Arc::new(Field::new("item", DataType::Utf8, false)));
             for row in rows {
                 for value in field(row) {
                     builder.values().append_value(value);
@@ -278,7 +282,9 @@ impl SpanStore {
             Arc::new(builder.finish())
         };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|s| s.project_id))),
+            Arc::new(UInt64Array::from_iter_values(
+                rows.iter().map(|s| s.project_id),
+            )),
             texts(|s| &s.trace_id),
             texts(|s| &s.span_id),
             texts(|s| &s.parent_span_id),
@@ -291,13 +297,19 @@ impl SpanStore {
                 )
                 .with_timezone(TIMEZONE),
             ),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|s| s.start_us))),
-            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|s| s.duration_us))),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|s| s.start_us),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                rows.iter().map(|s| s.duration_us),
+            )),
             texts(|s| &s.status),
             texts(|s| &s.status_message),
             texts(|s| &s.http_method),
             texts(|s| &s.http_route),
-            Arc::new(UInt16Array::from_iter_values(rows.iter().map(|s| s.http_status_code))),
+            Arc::new(UInt16Array::from_iter_values(
+                rows.iter().map(|s| s.http_status_code),
+            )),
             texts(|s| &s.db_system),
             lists(|s| &s.attribute_keys),
             lists(|s| &s.attribute_values),

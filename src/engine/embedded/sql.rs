@@ -279,7 +279,10 @@ pub async fn trace_events(
                 .eq(lit(project_id))
                 .and(col("trace_id").in_list(ids, false)),
         )?
-        .sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?
+        .sort(vec![
+            col("timestamp").sort(true, false),
+            col("event_id").sort(true, false),
+        ])?
         .limit(0, Some(limit))?
         .collect()
         .await?;
