@@ -26,8 +26,8 @@ pub use types::{Event, Issue, ProjectObject};
 
 pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Every query field: the base ones, the issue/event/project-stats ones, and trace
-/// correlation (issue 9).
+/// Every query field: the base ones and the issue/event/project-stats ones.
+// Trace correlation (issue 9): `traces::TraceQueries`.
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(BaseQuery, issues::IssueQueries, traces::TraceQueries);
 
