@@ -26,10 +26,13 @@ venv="${STACKHOUSE_VENV:-$HOME/.cache/stackhouse-venv}"
 export STACKHOUSE_VENV="$venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import chdb' 2>/dev/null || "$venv/bin/pip" install -q chdb-core
-# The pinned sentry-sdk for tests/sentry_sdks.rs; pip is skipped when the pin is already met.
+# The pinned sentry-sdk (tests/sentry_sdks.rs) and OpenTelemetry SDK + OTLP/HTTP exporter
+# (tests/traces.rs); pip is skipped when both pins are already met.
 sdk_pin=$(grep -E '^sentry-sdk==' tests/sdk/python/requirements.txt | cut -d= -f3)
+otel_pin=$(grep -E '^opentelemetry-sdk==' tests/sdk/python/requirements.txt | cut -d= -f3)
 installed=$("$venv/bin/python" -c 'import sentry_sdk; print(sentry_sdk.VERSION)' 2>/dev/null || true)
-[ "$installed" = "$sdk_pin" ] || "$venv/bin/pip" install -q -r tests/sdk/python/requirements.txt
+otel_installed=$("$venv/bin/python" -c 'import importlib.metadata as m, opentelemetry.exporter.otlp.proto.http; print(m.version("opentelemetry-sdk"))' 2>/dev/null || true)
+{ [ "$installed" = "$sdk_pin" ] && [ "$otel_installed" = "$otel_pin" ]; } || "$venv/bin/pip" install -q -r tests/sdk/python/requirements.txt
 
 echo "== @sentry/node (npm ci, skipped when node_modules matches the lock file)"
 node_dir=tests/sdk/node

@@ -7,7 +7,7 @@
 //! ## The path of an event through the system
 //!
 //! 1. **Ingest** ([`ingest`]): an HTTP door (the native JSON/NDJSON endpoint, the Sentry
-//!    `envelope`/`store` endpoints; OTLP next) authenticates the DSN key against the project
+//!    `envelope`/`store` endpoints, OTLP/HTTP traces) authenticates the DSN key against the project
 //!    ([`projects`]), reads the body within limits, decompresses it without expanding bombs
 //!    ([`ingest::body`]) and admits the events under the project's rate limit ([`ratelimit`]).
 //! 2. **Normalize** (`stackhouse_protocol::sentry`): each event is parsed on its own into one
@@ -28,7 +28,9 @@
 //!    issues, fingerprint→issue mapping, lifecycle).
 //! 8. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events;
 //!    analysts run read-only SQL over the documented tables ([`sql`]). Both need an API token
-//!    ([`tokens`]) whose projects bound what they see ([`access`]).
+//!    ([`tokens`]) whose projects bound what they see ([`access`]). Spans (from OTLP and Sentry
+//!    transactions) are stored beside events and connected to them by [`traces`]: a trace's
+//!    waterfall, an issue's impact on latency, the service map.
 //!
 //! 9. **Alert** ([`alerting`]): a scheduler evaluates SQL threshold and built-in issue rules
 //!    over the same tables on their intervals, keeps each rule's state in the engine, and
@@ -54,5 +56,6 @@ pub mod regroup;
 pub mod server;
 pub mod sql;
 pub mod tokens;
+pub mod traces;
 pub mod tracker;
 pub mod writer;

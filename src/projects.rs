@@ -122,6 +122,35 @@ impl ProjectRegistry {
         Err(AuthError::Rejected(KeyRejection::Unknown))
     }
 
+    /// The project an active key belongs to (for doors whose path names no project, such as
+    /// OTLP's `/v1/traces`).
+    pub async fn project_for_key(&self, public_key: Option<&str>) -> Result<u64, AuthError> {
+        let public_key = public_key.ok_or(AuthError::Rejected(KeyRejection::Missing))?;
+        let lookup = |registry: &ProjectRegistry| {
+            registry
+                .state
+                .read()
+                .keys
+                .get(public_key)
+                .map(|key| (key.project_id, key.active))
+        };
+        let mut found = lookup(self);
+        let may_refresh = self
+            .state
+            .read()
+            .refreshed_at
+            .is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL);
+        if found.is_none() && may_refresh {
+            self.refresh().await.map_err(AuthError::Engine)?;
+            found = lookup(self);
+        }
+        match found {
+            Some((project_id, true)) => Ok(project_id),
+            Some((_, false)) => Err(AuthError::Rejected(KeyRejection::Disabled)),
+            None => Err(AuthError::Rejected(KeyRejection::Unknown)),
+        }
+    }
+
     pub fn project(&self, project_id: u64) -> Option<Project> {
         self.state.read().projects.get(&project_id).cloned()
     }

@@ -111,6 +111,8 @@ pub fn router(state: AppState) -> Router {
             "/api/{project_id}/store",
             post(crate::ingest::sentry::ingest_store),
         )
+        // OTLP/HTTP traces (key in a header: the path names no project).
+        .route("/v1/traces", post(crate::ingest::otlp::ingest_traces))
         // GraphQL and analyst SQL need an API token (or dev mode on loopback): see `access`.
         .route(
             "/graphql",

@@ -42,6 +42,8 @@ pub const DOCUMENTED_TABLES: &[&str] = &[
     "alert_rules",
     "alert_events",
     "alert_deliveries",
+    // Traces (issue 9).
+    "spans",
 ];
 
 /// Names a `WITH` table may not take: a CTE of that name would stand in for a table the
@@ -53,6 +55,8 @@ const RESERVED_NAMES: &[&str] = &[
     "alert_deliveries",
     "alert_states",
     "alert_claims",
+    // Traces (issue 9).
+    "spans",
     "events",
     "issues",
     "issue_stats",

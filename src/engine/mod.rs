@@ -9,6 +9,7 @@ mod analyst;
 pub mod clickhouse;
 pub mod embedded;
 mod record;
+mod span;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ pub use alerts::{
 };
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
+pub use span::SpanRecord;
 
 /// A project: the unit events, keys and issues belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,4 +366,33 @@ pub trait Engine: Send + Sync + 'static {
         claim: &AlertClaim,
         settle: std::time::Duration,
     ) -> EngineResult<bool>;
+    // --- traces (issue 9) ---
+
+    /// Stores spans; returns once they are durable. A span sent twice is stored twice (queries
+    /// keep one per span id).
+    async fn write_spans(&self, spans: &[SpanRecord]) -> EngineResult<()>;
+    /// Every span of the given traces of a project (at most `limit`), in start order.
+    async fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>>;
+    /// The events of a project that happened in the given traces (at most `limit`), oldest first.
+    async fn trace_events(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>>;
+    /// Spans of a project that started in `[from, to)` (only root spans — no parent — when
+    /// `roots_only`), at most `limit`, newest first.
+    async fn spans_between(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        roots_only: bool,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>>;
 }

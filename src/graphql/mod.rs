@@ -6,6 +6,7 @@ mod issues;
 mod lifecycle;
 pub mod protection;
 mod subscriptions;
+mod traces;
 mod types;
 
 use std::sync::Arc;
@@ -26,13 +27,16 @@ pub use types::{Event, Issue, ProjectObject};
 
 pub type StackhouseSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Every query field: the base ones and the issue/event/project-stats ones.
+/// Every query field: the base ones, the issue/event/project-stats ones, alerting and trace
+/// correlation.
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     BaseQuery,
     issues::IssueQueries,
     // Alerting (issue 7).
     alerts::AlertQueries,
+    // Trace correlation (issue 9).
+    traces::TraceQueries,
 );
 
 /// Every mutation: merge/unmerge, lifecycle, projects.

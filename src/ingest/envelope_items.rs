@@ -2,8 +2,8 @@
 //!
 //! - `event`: parsed into an [`ErrorEvent`] (held to `max_event_bytes`), then stored like any
 //!   other event.
-//! - `transaction`: parsed for its trace context, which is logged and counted; spans and
-//!   transactions are not stored yet (the `spans` table is a later capability).
+//! - `transaction`: parsed; its root span (the trace context) and child spans become rows of
+//!   `spans` ([`transaction_spans`]).
 //! - `session`, `sessions`, `client_report`, `attachment`, `user_report`, `check_in`, `log`,
 //!   `span` and unknown types: accepted and counted, not stored.
 //!
@@ -17,9 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stackhouse_protocol::{
     parse_event_json, parse_transaction_json, Envelope, ErrorEvent, FieldIssue, ItemType,
+    Transaction,
 };
 
 use crate::config::IngestConfig;
+use crate::engine::SpanRecord;
 
 /// The answer to an envelope (SDKs read only `id`; the rest says what became of each item).
 #[derive(Debug, Serialize, Default)]
@@ -63,6 +65,8 @@ pub struct EnvelopeIntake {
     pub events: Vec<ErrorEvent>,
     /// Positions of `events` in the envelope (parallel to it).
     pub event_items: Vec<usize>,
+    /// Parsed transactions, for the `spans` table.
+    pub transactions: Vec<Transaction>,
     pub outcome: EnvelopeOutcome,
 }
 
@@ -157,16 +161,7 @@ pub fn read_items(
             },
             ItemType::Transaction => match parse_transaction_json(&item.payload) {
                 Ok(parsed) => {
-                    let transaction = parsed.transaction;
-                    let trace = transaction.trace.as_ref();
-                    // Kept for now as a log line; the spans table is a later capability.
-                    tracing::debug!(
-                        name = transaction.name.as_deref().unwrap_or(""),
-                        trace_id = trace.map(|t| t.trace_id.as_str()).unwrap_or(""),
-                        span_id = trace.and_then(|t| t.span_id.as_deref()).unwrap_or(""),
-                        spans = transaction.spans.len(),
-                        "transaction received (not stored yet)"
-                    );
+                    intake.transactions.push(parsed.transaction);
                     *intake
                         .outcome
                         .accepted
@@ -246,6 +241,140 @@ impl ItemCounters {
     }
 }
 
+/// At most this many tags and `data` entries of a Sentry span are kept as attributes.
+const MAX_SENTRY_SPAN_ATTRIBUTES: usize = 32;
+
+/// The spans of a transaction as rows of `spans`: its root span (the trace context, named after
+/// the transaction) and every child span with an id. Nothing without a trace id is kept.
+pub fn transaction_spans(project_id: u64, transaction: &Transaction) -> Vec<SpanRecord> {
+    let Some(trace) = transaction.trace.as_ref() else {
+        return Vec::new();
+    };
+    let tag = |key: &str| {
+        transaction
+            .tags
+            .iter()
+            .find(|(tag_key, _)| tag_key == key)
+            .map(|(_, value)| value.clone())
+    };
+    // Sentry has no service name: a `service` tag, else the release's package, else platform.
+    let service = tag("service")
+        .or_else(|| tag("service.name"))
+        .or_else(|| {
+            transaction
+                .release
+                .as_deref()
+                .and_then(|release| release.split('@').next())
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+        })
+        .or_else(|| transaction.platform.clone())
+        .unwrap_or_else(|| "unknown_service".to_owned());
+    let micros = |time: Option<chrono::DateTime<Utc>>| time.map(|time| time.timestamp_micros());
+    let duration = |start: Option<i64>, end: Option<i64>| match (start, end) {
+        (Some(start), Some(end)) if end >= start => u64::try_from(end - start).unwrap_or(0),
+        _ => 0,
+    };
+    let status = |status: Option<&str>| match status {
+        None | Some("") | Some("unset") => "unset",
+        Some("ok") => "ok",
+        Some(_) => "error",
+    };
+    let mut spans = Vec::with_capacity(transaction.spans.len() + 1);
+    if let Some(root_id) = trace.span_id.as_deref() {
+        let start = micros(transaction.start_timestamp);
+        let op = trace.op.as_deref().unwrap_or("");
+        spans.push(SpanRecord {
+            project_id,
+            trace_id: trace.trace_id.clone(),
+            span_id: root_id.to_owned(),
+            parent_span_id: trace.parent_span_id.clone().unwrap_or_default(),
+            service: service.clone(),
+            name: transaction.name.clone().unwrap_or_else(|| op.to_owned()),
+            kind: if op == "http.server" {
+                "server"
+            } else {
+                "internal"
+            }
+            .to_owned(),
+            start_us: start.unwrap_or_default(),
+            duration_us: duration(start, micros(transaction.timestamp)),
+            status: status(trace.status.as_deref()).to_owned(),
+            status_message: trace.status.clone().unwrap_or_default(),
+            attribute_keys: transaction
+                .tags
+                .iter()
+                .take(MAX_SENTRY_SPAN_ATTRIBUTES)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            attribute_values: transaction
+                .tags
+                .iter()
+                .take(MAX_SENTRY_SPAN_ATTRIBUTES)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            source: "sentry".to_owned(),
+            ..SpanRecord::default()
+        });
+    }
+    for span in &transaction.spans {
+        let trace_id = span
+            .trace_id
+            .clone()
+            .unwrap_or_else(|| trace.trace_id.clone());
+        let op = span.op.as_deref().unwrap_or("");
+        let data_text = |keys: &[&str]| {
+            keys.iter().find_map(|key| match span.data.get(*key)? {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+        };
+        let mut attributes: Vec<(String, String)> = span.tags.clone();
+        for (key, value) in &span.data {
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            attributes.push((key.clone(), text.chars().take(512).collect()));
+        }
+        attributes.truncate(MAX_SENTRY_SPAN_ATTRIBUTES);
+        let start = micros(span.start_timestamp);
+        spans.push(SpanRecord {
+            project_id,
+            trace_id,
+            span_id: span.span_id.clone(),
+            parent_span_id: span.parent_span_id.clone().unwrap_or_default(),
+            service: service.clone(),
+            name: span
+                .description
+                .clone()
+                .filter(|description| !description.is_empty())
+                .unwrap_or_else(|| op.to_owned()),
+            kind: if op.starts_with("http.client") || op.starts_with("db") {
+                "client"
+            } else {
+                "internal"
+            }
+            .to_owned(),
+            start_us: start.unwrap_or_default(),
+            duration_us: duration(start, micros(span.timestamp)),
+            status: status(span.status.as_deref()).to_owned(),
+            status_message: span.status.clone().unwrap_or_default(),
+            http_method: data_text(&["http.request.method", "http.method"]).unwrap_or_default(),
+            http_route: data_text(&["http.route"]).unwrap_or_default(),
+            http_status_code: data_text(&["http.response.status_code", "status_code"])
+                .and_then(|code| code.parse().ok())
+                .unwrap_or(0),
+            db_system: data_text(&["db.system"]).unwrap_or_default(),
+            attribute_keys: attributes.iter().map(|(k, _)| k.clone()).collect(),
+            attribute_values: attributes.into_iter().map(|(_, v)| v).collect(),
+            source: "sentry".to_owned(),
+        });
+    }
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +452,40 @@ mod tests {
             let positions: BTreeSet<usize> = intake.outcome.rejected.iter().map(|item| item.item).collect();
             proptest::prop_assert_eq!(positions.len() as u64, rejected);
         }
+    }
+
+    #[test]
+    fn transactions_become_a_root_span_and_child_spans() {
+        let parsed = stackhouse_protocol::parse_transaction_value(serde_json::json!({
+            "transaction": "/cart", "release": "shop@1.0",
+            "start_timestamp": 1_709_294_400.0, "timestamp": 1_709_294_400.5,
+            "contexts": {"trace": {"trace_id": "4c79f60c11214eb38604f4ae0781bfb2",
+                                   "span_id": "fa90fdead5f74052", "op": "http.server",
+                                   "status": "internal_error"}},
+            "spans": [{"span_id": "b0e6f15b45c36b12", "parent_span_id": "fa90fdead5f74052",
+                       "op": "db", "description": "SELECT 1", "status": "ok",
+                       "start_timestamp": 1_709_294_400.1, "timestamp": 1_709_294_400.2,
+                       "data": {"db.system": "sqlite"}}]
+        }))
+        .expect("parses");
+        let spans = transaction_spans(3, &parsed.transaction);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(
+            (spans[0].name.as_str(), spans[0].kind.as_str()),
+            ("/cart", "server")
+        );
+        assert_eq!(
+            (spans[0].status.as_str(), spans[0].duration_us),
+            ("error", 500_000)
+        );
+        assert_eq!(spans[0].service, "shop");
+        assert_eq!(spans[1].parent_span_id, "fa90fdead5f74052");
+        assert_eq!(spans[1].trace_id, "4c79f60c11214eb38604f4ae0781bfb2");
+        assert_eq!(
+            (spans[1].db_system.as_str(), spans[1].kind.as_str()),
+            ("sqlite", "client")
+        );
+        assert_eq!(spans[1].duration_us, 100_000);
     }
 
     #[test]

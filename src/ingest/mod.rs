@@ -5,6 +5,7 @@
 //!   or NDJSON (thousands of events per request), gzip or not.
 //! - [`sentry`]: the Sentry protocol as SDKs speak it, `POST /api/{project_id}/envelope/` and
 //!   `POST /api/{project_id}/store/`; [`envelope_items`] decides what happens to each item type.
+//! - [`otlp`]: OTLP/HTTP traces, `POST /v1/traces` (spans, and exception span events as errors).
 //!
 //! Every door goes the same way once it has parsed events: authenticate ([`authenticate`]),
 //! admit the events under the project's rate limit and fingerprint/group them off the async
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod envelope_items;
 pub mod native;
+pub mod otlp;
 pub mod sentry;
 
 use std::net::SocketAddr;

