@@ -3,8 +3,10 @@
 import { useState } from "react";
 import type { EventFull, ExceptionInfo, Frame } from "../api/types";
 import { absoluteTime, isEmptyJson, pretty } from "../format";
+import { EventTrace } from "./Waterfall";
 
-export function EventView({ event }: { event: EventFull }) {
+/** `projectId` given: the event's trace (waterfall) is shown under its exception. */
+export function EventView({ event, projectId }: { event: EventFull; projectId?: string }) {
   const details = event.details ?? {};
   return (
     <div className="event-view">
@@ -33,6 +35,13 @@ export function EventView({ event }: { event: EventFull }) {
           <ExceptionChain exceptions={event.exceptions} />
         )}
       </section>
+
+      {projectId && event.traceId && (
+        <section>
+          <h2>Trace</h2>
+          <EventTrace projectId={projectId} eventId={event.id} />
+        </section>
+      )}
 
       <section>
         <h2>Breadcrumbs</h2>
