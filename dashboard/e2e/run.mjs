@@ -336,7 +336,7 @@ const scenarios = [
       await screenshot(page, "service-map");
 
       // The exception span event became an issue; its event shows the whole trace.
-      const issues = await waitForRows(page, `${listUrl}&search=PaymentDeclined`, (rows) => rows.length > 0, 20);
+      const issues = await waitForRows(page, `${listUrl}&q=PaymentDeclined`, (rows) => rows.length > 0, 20);
       if (issues.length !== 1) throw new Error(`searching PaymentDeclined finds ${issues.length} issues: ${describeRows(issues)}`);
       await page.goto(`${base}/issues/${issues[0].id}`);
       await page.waitForSelector("[data-testid=waterfall], .event-view .state-empty, .event-view .state-error", { timeout: 15_000 });
@@ -423,7 +423,8 @@ const scenarios = [
       await page.selectOption("#rule-kind", "FREQUENCY");
       await page.fill("#rule-threshold", "2");
       await page.click("[data-testid=save-rule]");
-      await page.waitForURL((url) => /rule=\d+/.test(url.search) && !url.search.includes(`rule=${ruleId}&`) && new URL(url).searchParams.get("rule") !== ruleId, { timeout: 10_000 });
+      await page.waitForURL((url) => /^\d+$/.test(url.searchParams.get("rule") ?? "") && url.searchParams.get("rule") !== ruleId, { timeout: 10_000 });
+      await page.waitForSelector("[data-testid=rule-detail]");
       const detail = await page.textContent("[data-testid=rule-detail]");
       if (!detail?.includes("Frequency")) throw new Error(`the frequency rule's detail: ${detail?.slice(0, 200)}`);
       const names = await page.$$eval("[data-testid=rule-row] .rule-name", (as) => as.map((a) => a.textContent));
