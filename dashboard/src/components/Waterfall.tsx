@@ -15,6 +15,7 @@ import { Empty, ErrorBox, Loading, NotAvailable } from "./states";
 const FIRST_ROWS = 500;
 
 export function formatMs(ms: number): string {
+  if (ms === 0) return "0";
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
@@ -204,7 +205,7 @@ export function Waterfall({ trace }: { trace: Trace }) {
           No other error in this trace.
         </p>
       ) : (
-        <table className="grid" data-testid="trace-errors">
+        <table className="grid small" data-testid="trace-errors">
           <tbody>
             {others.map((error) => (
               <tr key={error.eventId}>

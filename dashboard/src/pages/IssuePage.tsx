@@ -598,10 +598,10 @@ function TraceImpactBox({ issueId }: { issueId: string }) {
             <table className="grid small" data-testid="trace-latency">
               <thead>
                 <tr>
-                  <th title="the root operation of the traces">entry operation</th>
+                  <th style={{ width: "40%" }} title="the root operation of the traces">entry op</th>
                   <th className="num" title="p95 of traces containing this issue">p95 with</th>
-                  <th className="num" title="p95 of traces of the same operation without it">p95 without</th>
-                  <th className="num">slower by</th>
+                  <th className="num" title="p95 of traces of the same operation without it">without</th>
+                  <th className="num" title="p95 with the issue minus p95 without it">Δ</th>
                 </tr>
               </thead>
               <tbody>

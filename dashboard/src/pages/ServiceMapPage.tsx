@@ -189,7 +189,7 @@ function MapView({ map, focus, setFocus }: { map: ServiceMap; focus: string | nu
 
 const NODE_W = 150;
 const NODE_H = 38;
-const COL_GAP = 120;
+const COL_GAP = 170;
 const ROW_GAP = 26;
 const PAD = 16;
 
@@ -293,8 +293,13 @@ function Graph({ map, focus, setFocus }: { map: ServiceMap; focus: string | null
         return (
           <g key={`${edge.from}→${edge.to}`} opacity={dim ? 0.2 : 1} data-testid="graph-edge">
             <path d={path} className={`svcmap-edge ${edge.errors ? "has-errors" : ""}`} markerEnd="url(#arrow)" />
-            <text x={lx} y={ly} textAnchor="middle" className="svcmap-label">
-              {compact(edge.calls)} calls{edge.errors ? ` · ${compact(edge.errors)} err` : ""} · p95 {formatMs(edge.p95Ms)}
+            <text x={lx} y={ly - 10} textAnchor="middle" className="svcmap-label">
+              <tspan x={lx}>
+                {compact(edge.calls)} calls{edge.errors ? ` · ${compact(edge.errors)} err` : ""}
+              </tspan>
+              <tspan x={lx} dy={12}>
+                p95 {formatMs(edge.p95Ms)}
+              </tspan>
               <title>
                 {edge.from} → {edge.to}: {edge.calls} calls, {edge.errors} errors, p95 {formatMs(edge.p95Ms)}
               </title>
@@ -314,7 +319,7 @@ function Graph({ map, focus, setFocus }: { map: ServiceMap; focus: string | null
           opacity={focus && focus !== node.service && !map.edges.some((e) => (e.from === focus && e.to === node.service) || (e.to === focus && e.from === node.service)) ? 0.35 : 1}
         >
           <rect width={NODE_W} height={NODE_H} rx={5} />
-          <rect width={5} height={NODE_H} rx={2} fill={serviceColor(node.service)} stroke="none" />
+          <rect width={5} height={NODE_H} rx={2} style={{ fill: serviceColor(node.service), stroke: "none" }} />
           <text x={12} y={16} fontWeight={600}>
             {node.service.length > 20 ? `${node.service.slice(0, 19)}…` : node.service}
           </text>
