@@ -293,7 +293,7 @@ function Graph({ map, focus, setFocus }: { map: ServiceMap; focus: string | null
         return (
           <g key={`${edge.from}→${edge.to}`} opacity={dim ? 0.2 : 1} data-testid="graph-edge">
             <path d={path} className={`svcmap-edge ${edge.errors ? "has-errors" : ""}`} markerEnd="url(#arrow)" />
-            <text x={lx} y={ly - 10} textAnchor="middle" className="svcmap-label">
+            <text x={lx} y={ly - 16} textAnchor="middle" className="svcmap-label">
               <tspan x={lx}>
                 {compact(edge.calls)} calls{edge.errors ? ` · ${compact(edge.errors)} err` : ""}
               </tspan>
