@@ -68,6 +68,13 @@ function ruleStatus(rule: AlertRule): { status: string; firing: string[] } {
   return { status: firing.length ? "firing" : "ok", firing };
 }
 
+/** A group key: built-in rules group by issue, so their keys link to the issue. */
+function GroupKey({ kind, value }: { kind: AlertRuleKind | null; value: string }) {
+  if (!value) return <span className="muted">(one value)</span>;
+  if (kind && kind !== "SQL" && /^\d+$/.test(value)) return <Link to={`/issues/${value}`}>issue {value}</Link>;
+  return <>{value}</>;
+}
+
 function StatusPill({ status }: { status: string }) {
   return (
     <span className={`badge alert-status-${status}`} data-testid="rule-status">
@@ -180,12 +187,14 @@ function Alerts({ projectId }: { projectId: string }) {
           <table className="grid" data-testid="rules-table">
             <thead>
               <tr>
-                <th>name</th>
-                <th>kind</th>
-                <th>status</th>
+                <th style={{ width: "30%" }}>name</th>
+                <th style={{ width: "15%" }}>kind</th>
+                <th style={{ width: "10%" }}>status</th>
                 <th title="group keys firing now">firing</th>
-                <th className="num">every</th>
-                <th>last evaluation</th>
+                <th className="num" style={{ width: "8%" }}>
+                  every
+                </th>
+                <th style={{ width: "15%" }}>last eval.</th>
               </tr>
             </thead>
             <tbody>
@@ -322,7 +331,7 @@ function RuleDetail({ rule, onEdit, onDeleted, onChanged }: { rule: AlertRule; o
           ))}
         </tbody>
       </table>
-      {(testState.data || testState.error) && <TestResult result={testState.data?.testAlertRule ?? null} error={testState.error ?? null} />}
+      {(testState.data || testState.error) && <TestResult result={testState.data?.testAlertRule ?? null} error={testState.error ?? null} kind={rule.kind} />}
       <h2>State per group key</h2>
       {rule.states.length === 0 ? (
         <p className="muted small">Nothing has fired yet.</p>
@@ -340,7 +349,9 @@ function RuleDetail({ rule, onEdit, onDeleted, onChanged }: { rule: AlertRule; o
           <tbody>
             {rule.states.map((s) => (
               <tr key={s.groupKey}>
-                <td>{s.groupKey || <span className="muted">(one value)</span>}</td>
+                <td className="ellipsis">
+                  <GroupKey kind={rule.kind} value={s.groupKey} />
+                </td>
                 <td>
                   <span className={`badge alert-status-${s.status}`}>{s.status}</span>
                 </td>
@@ -352,14 +363,14 @@ function RuleDetail({ rule, onEdit, onDeleted, onChanged }: { rule: AlertRule; o
           </tbody>
         </table>
       )}
-      <RuleHistory ruleId={rule.id} />
+      <RuleHistory ruleId={rule.id} kind={rule.kind} />
     </div>
   );
 }
 
 const HISTORY_PAGE = 30;
 
-function RuleHistory({ ruleId }: { ruleId: string }) {
+function RuleHistory({ ruleId, kind }: { ruleId: string; kind: AlertRuleKind }) {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [result, refetch] = useQuery<{
     alertEvents: { nodes: AlertEvent[]; pageInfo: PageInfo };
@@ -386,7 +397,7 @@ function RuleHistory({ ruleId }: { ruleId: string }) {
           No evaluation recorded {cursors.length > 1 ? "on this page" : "yet"}.
         </p>
       ) : (
-        <EventsTable events={events} testid="rule-history" />
+        <EventsTable events={events} testid="rule-history" kind={kind} />
       )}
       <div className="pager">
         {cursors.length > 1 && (
@@ -410,16 +421,18 @@ function RuleHistory({ ruleId }: { ruleId: string }) {
   );
 }
 
-function EventsTable({ events, testid }: { events: AlertEvent[]; testid: string }) {
+function EventsTable({ events, testid, kind = null }: { events: AlertEvent[]; testid: string; kind?: AlertRuleKind | null }) {
   return (
     <table className="grid small" data-testid={testid}>
       <thead>
         <tr>
-          <th>at</th>
-          <th>group key</th>
-          <th>outcome</th>
-          <th className="num">value</th>
-          <th>notification</th>
+          <th style={{ width: 64 }}>at</th>
+          <th style={{ width: "22%" }}>group key</th>
+          <th style={{ width: 84 }}>outcome</th>
+          <th className="num" style={{ width: 56 }}>
+            value
+          </th>
+          <th style={{ width: 96 }}>notification</th>
           <th>message</th>
         </tr>
       </thead>
@@ -429,7 +442,9 @@ function EventsTable({ events, testid }: { events: AlertEvent[]; testid: string 
             <td className="nowrap" title={absoluteTime(e.at)}>
               {relativeTime(e.at)}
             </td>
-            <td className="ellipsis">{e.groupKey || <span className="muted">—</span>}</td>
+            <td className="ellipsis">
+              <GroupKey kind={kind} value={e.groupKey} />
+            </td>
             <td>
               <span className={`badge alert-status-${e.outcome === "still_firing" ? "firing" : e.outcome === "error" ? "firing" : e.outcome}`}>{e.outcome}</span>
             </td>
@@ -451,12 +466,14 @@ function DeliveriesTable({ deliveries }: { deliveries: AlertDelivery[] }) {
     <table className="grid small" data-testid="deliveries">
       <thead>
         <tr>
-          <th>created</th>
-          <th>url</th>
-          <th>status</th>
-          <th className="num">attempts</th>
+          <th style={{ width: 64 }}>created</th>
+          <th style={{ width: "30%" }}>url</th>
+          <th style={{ width: 74 }}>status</th>
+          <th className="num" style={{ width: 60 }}>
+            attempts
+          </th>
           <th>last answer</th>
-          <th />
+          <th style={{ width: 56 }} />
         </tr>
       </thead>
       <tbody>
@@ -498,7 +515,7 @@ function DeliveriesTable({ deliveries }: { deliveries: AlertDelivery[] }) {
   );
 }
 
-function TestResult({ result, error }: { result: AlertTestResult | null; error: CombinedError | null }) {
+function TestResult({ result, error, kind }: { result: AlertTestResult | null; error: CombinedError | null; kind: AlertRuleKind }) {
   return (
     <div className="card" data-testid="test-result">
       <div className="card-head">
@@ -514,7 +531,7 @@ function TestResult({ result, error }: { result: AlertTestResult | null; error: 
           {result.events.length === 0 ? (
             <p className="muted small">No outcome: there is nothing to evaluate in the window.</p>
           ) : (
-            <EventsTable events={result.events} testid="test-events" />
+            <EventsTable events={result.events} testid="test-events" kind={kind} />
           )}
           {result.deliveries.length === 0 ? (
             <p className="small" data-testid="test-no-delivery">
@@ -904,7 +921,7 @@ function RuleEditor({ projectId, rule, onSaved, onCancel }: { projectId: string;
           <span className="hint">The server checks the rule when it is saved or tested (its SQL runs once over an empty window).</span>
         </div>
       </form>
-      {tested && testState.data && <TestResult result={testState.data.testAlertRule} error={null} />}
+      {tested && testState.data && <TestResult result={testState.data.testAlertRule} error={null} kind={form.kind} />}
     </div>
   );
 }
