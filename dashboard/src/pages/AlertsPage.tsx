@@ -468,12 +468,12 @@ function DeliveriesTable({ deliveries }: { deliveries: AlertDelivery[] }) {
         <tr>
           <th style={{ width: 64 }}>created</th>
           <th style={{ width: "30%" }}>url</th>
-          <th style={{ width: 74 }}>status</th>
-          <th className="num" style={{ width: 60 }}>
+          <th style={{ width: 88 }}>status</th>
+          <th className="num" style={{ width: 72 }}>
             attempts
           </th>
           <th>last answer</th>
-          <th style={{ width: 56 }} />
+          <th style={{ width: 64 }} />
         </tr>
       </thead>
       <tbody>
