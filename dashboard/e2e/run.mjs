@@ -348,6 +348,13 @@ const scenarios = [
       if (failing.length !== 1 || failing[0].service !== "e2e-payments") throw new Error(`the failing span should be payments': ${JSON.stringify(failing)}`);
       if (!spans.some((s) => s.status === "error")) throw new Error("no span has the error status");
       await screenshot(page, "waterfall");
+      // The trace has its own shareable page.
+      await page.click("[data-testid=trace-id]");
+      await page.waitForURL(/\/traces\/[0-9a-f]{32}/, { timeout: 5000 });
+      await page.waitForSelector(".trace-page [data-testid=waterfall], .trace-page .state-empty, .trace-page .state-error", { timeout: 10_000 });
+      const onPage = await page.$$eval(".trace-page [data-testid=span-row]", (rows) => rows.length);
+      if (onPage !== 5) throw new Error(`the trace page shows ${onPage} spans, expected 5`);
+      await page.goBack();
       const impact = await page.$("[data-testid=trace-sources]");
       if (impact && !(await impact.textContent())?.includes("e2e-payments")) throw new Error("the issue's trace sources do not name e2e-payments");
     },

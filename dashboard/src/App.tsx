@@ -14,6 +14,7 @@ import { SqlPage } from "./pages/SqlPage";
 import { ProjectsPage } from "./pages/ProjectsPage";
 import { AlertsPage } from "./pages/AlertsPage";
 import { ServiceMapPage } from "./pages/ServiceMapPage";
+import { TracePage } from "./pages/TracePage";
 import { SignInPage } from "./pages/SignInPage";
 
 export interface Session {
@@ -100,6 +101,7 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
           <Route path="/projects" element={<ProjectsPage />} />
           <Route path="/alerts" element={<AlertsPage />} />
           <Route path="/services" element={<ServiceMapPage />} />
+          <Route path="/traces/:traceId" element={<TracePage />} />
           <Route path="*" element={<div className="state state-empty">No such page. <NavLink to="/issues">Issues</NavLink></div>} />
         </Routes>
       </SessionContext.Provider>

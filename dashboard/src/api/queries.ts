@@ -305,3 +305,11 @@ export const SERVICE_MAP = /* GraphQL */ `
     }
   }
 `;
+
+/** A whole trace by its id (its page, `/traces/:traceId`). */
+export const TRACE = /* GraphQL */ `
+  query Trace($projectId: ID!, $traceId: String!) {
+    trace(projectId: $projectId, traceId: $traceId) { ...TraceFields }
+  }
+  ${TRACE_FIELDS}
+`;

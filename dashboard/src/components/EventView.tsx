@@ -1,6 +1,7 @@
 // One event in full: exception chain with frames, breadcrumbs, request, user, contexts, tags.
 
 import { useState } from "react";
+import { Link } from "react-router";
 import type { EventFull, ExceptionInfo, Frame } from "../api/types";
 import { absoluteTime, isEmptyJson, pretty } from "../format";
 import { EventTrace } from "./Waterfall";
@@ -21,7 +22,14 @@ export function EventView({ event, projectId }: { event: EventFull; projectId?: 
         {event.transaction && <span>transaction <b>{event.transaction}</b></span>}
         {event.traceId && (
           <span>
-            trace <code data-testid="trace-id">{event.traceId}</code>
+            trace{" "}
+            {projectId ? (
+              <Link to={`/traces/${event.traceId}?project=${projectId}`}>
+                <code data-testid="trace-id">{event.traceId}</code>
+              </Link>
+            ) : (
+              <code data-testid="trace-id">{event.traceId}</code>
+            )}
           </span>
         )}
       </div>

@@ -462,7 +462,7 @@ function History({ issueId }: { issueId: string }) {
 const EVENTS_PAGE = 20;
 
 function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: string | null; canOpen: boolean }) {
-  const { caps } = useSession();
+  const { caps, projectId } = useSession();
   const [, setParams] = useSearchParams();
   // Contract: cursor paging (a stack of cursors for "previous"); earlier API: a growing limit.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -518,7 +518,13 @@ function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: stri
                 <td>{event.release}</td>
                 <td>{event.user?.email ?? event.user?.username ?? event.user?.id ?? ""}</td>
                 <td>
-                  <code className="small">{event.traceId?.slice(0, 8) ?? ""}</code>
+                  {event.traceId && caps.traces && projectId ? (
+                    <Link to={`/traces/${event.traceId}?project=${projectId}`} title={event.traceId} onClick={(e) => e.stopPropagation()}>
+                      <code className="small">{event.traceId.slice(0, 8)}</code>
+                    </Link>
+                  ) : (
+                    <code className="small">{event.traceId?.slice(0, 8) ?? ""}</code>
+                  )}
                 </td>
               </tr>
             ))}
