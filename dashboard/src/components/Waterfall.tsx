@@ -175,6 +175,11 @@ export function Waterfall({ trace }: { trace: Trace }) {
                     </span>{" "}
                     <span className="wf-op">{span.name}</span>
                     {span.failing && <span className="badge status-regressed wf-mark">this event</span>}
+                    {!span.failing && span.errorEventIds.length > 0 && (
+                      <span className="badge status-regressed wf-mark" title={`error events in this span: ${span.errorEventIds.join(", ")}`}>
+                        {span.errorEventIds.length} error{span.errorEventIds.length > 1 ? "s" : ""}
+                      </span>
+                    )}
                     {span.parentMissing && <span className="badge" title="its parent span never arrived">orphan</span>}
                   </div>
                   <div className="wf-dur">

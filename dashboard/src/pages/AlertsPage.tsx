@@ -150,6 +150,13 @@ function Alerts({ projectId }: { projectId: string }) {
     setParams(next);
   };
   const reload = () => refetch({ requestPolicy: "network-only" });
+  // Rule states change with every evaluation: refresh the list while the page is visible.
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === "visible" && !editing && selected !== "new") refetch({ requestPolicy: "network-only" });
+    }, 30_000);
+    return () => window.clearInterval(timer);
+  }, [refetch, editing, selected]);
   const selectedRule = rules?.find((r) => r.id === selected) ?? null;
 
   let side: ReactNode;
