@@ -121,7 +121,6 @@ function utc(value: string): string {
 function useLastEvaluations(projectId: string, rules: AlertRule[] | undefined): Map<string, string> | null {
   const { token } = useSession();
   const [last, setLast] = useState<Map<string, string> | null>(null);
-  const key = rules?.map((r) => `${r.id}:${r.updatedAt}`).join(",");
   useEffect(() => {
     if (!rules?.length || !/^\d+$/.test(projectId)) return;
     const abort = new AbortController();
@@ -129,8 +128,8 @@ function useLastEvaluations(projectId: string, rules: AlertRule[] | undefined): 
       .then((result) => setLast(new Map(result.rows.map((row) => [String(row[0]), utc(String(row[1]))]))))
       .catch(() => setLast(null));
     return () => abort.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [key, projectId, token]);
+    // Each answer of the rules query (a refresh included) is a new array: read again then.
+  }, [rules, projectId, token]);
   return last;
 }
 
