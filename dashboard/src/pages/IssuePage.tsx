@@ -604,9 +604,9 @@ function TraceImpactBox({ issueId }: { issueId: string }) {
             <table className="grid small" data-testid="trace-latency">
               <thead>
                 <tr>
-                  <th style={{ width: "40%" }} title="the root operation of the traces">entry op</th>
-                  <th className="num" title="p95 of traces containing this issue">p95 with</th>
-                  <th className="num" title="p95 of traces of the same operation without it">without</th>
+                  <th style={{ width: "37%" }} title="the root operation of the traces; latencies are p95">entry op (p95)</th>
+                  <th className="num" title="p95 of traces containing this issue">with</th>
+                  <th className="num" title="p95 of traces of the same operation without it">w/o</th>
                   <th className="num" title="p95 with the issue minus p95 without it">Δ</th>
                 </tr>
               </thead>
