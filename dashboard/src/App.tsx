@@ -13,6 +13,8 @@ import { IssuePage } from "./pages/IssuePage";
 import { SqlPage } from "./pages/SqlPage";
 import { ProjectsPage } from "./pages/ProjectsPage";
 import { AlertsPage } from "./pages/AlertsPage";
+import { ServiceMapPage } from "./pages/ServiceMapPage";
+import { TracePage } from "./pages/TracePage";
 import { SignInPage } from "./pages/SignInPage";
 
 export interface Session {
@@ -98,6 +100,8 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
           <Route path="/query" element={<SqlPage />} />
           <Route path="/projects" element={<ProjectsPage />} />
           <Route path="/alerts" element={<AlertsPage />} />
+          <Route path="/services" element={<ServiceMapPage />} />
+          <Route path="/traces/:traceId" element={<TracePage />} />
           <Route path="*" element={<div className="state state-empty">No such page. <NavLink to="/issues">Issues</NavLink></div>} />
         </Routes>
       </SessionContext.Provider>
@@ -114,6 +118,7 @@ function Shell({ token, setToken }: { token: string | null; setToken: (t: string
           <NavLink to={{ pathname: "/issues", search: projectId ? `?project=${projectId}` : "" }}>Issues</NavLink>
           <NavLink to="/query">SQL</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
+          <NavLink to="/services">Service map</NavLink>
           <NavLink to="/projects">Projects</NavLink>
         </nav>
         <div className="topbar-right">

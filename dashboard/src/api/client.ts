@@ -52,8 +52,16 @@ export interface Capabilities {
   eventQuery: boolean;
   subscriptions: boolean;
   createProject: boolean;
-  /** Alert rules (a later issue): any root field naming alerts. */
+  /** Alert rules (issue 7): `alertRules` and the rule mutations. */
   alerts: boolean;
+  /** Some root field names alerts, but not the API this build knows. */
+  alertsUnknown: boolean;
+  /** `eventTrace` (the waterfall of an event's trace). */
+  traces: boolean;
+  /** `issueTraceImpact`. */
+  traceImpact: boolean;
+  /** `serviceMap`. */
+  serviceMap: boolean;
 }
 
 interface IntrospectionAnswer {
@@ -79,7 +87,11 @@ export function readCapabilities(data: IntrospectionAnswer): Capabilities {
     eventQuery: queries.some((f) => f.name === "event"),
     subscriptions: subscriptions.includes("issueActivity"),
     createProject: mutations.includes("createProject"),
-    alerts: names.some((name) => /alert/i.test(name)),
+    alerts: queries.some((f) => f.name === "alertRules") && mutations.includes("createAlertRule"),
+    alertsUnknown: names.some((name) => /alert/i.test(name)) && !queries.some((f) => f.name === "alertRules"),
+    traces: queries.some((f) => f.name === "eventTrace"),
+    traceImpact: queries.some((f) => f.name === "issueTraceImpact"),
+    serviceMap: queries.some((f) => f.name === "serviceMap"),
   };
 }
 

@@ -190,3 +190,126 @@ export const ISSUE_ACTIVITY = /* GraphQL */ `
   }
   ${ISSUE_ROW}
 `;
+
+// ---- alerting (issue 7; needs `alerts`) ----
+
+const ALERT_RULE_FIELDS = /* GraphQL */ `
+  fragment AlertRuleFields on AlertRule {
+    id projectId name kind description sql comparison threshold factor baselineSeconds floor
+    intervalSeconds windowSeconds cooldownSeconds maxNotificationsPerHour notifyOnResolve
+    webhookUrl webhookFormat hasWebhookSecret enabled createdAt updatedAt
+    states { groupKey status since lastNotifiedAt value }
+  }
+`;
+
+export const ALERT_RULES = /* GraphQL */ `
+  query AlertRules($projectId: ID!) {
+    alertRules(projectId: $projectId) { ...AlertRuleFields }
+  }
+  ${ALERT_RULE_FIELDS}
+`;
+
+const ALERT_EVENT_FIELDS = `id ruleId groupKey outcome value notification message at`;
+const ALERT_DELIVERY_FIELDS = `id alertEventId url payload status attempts nextAttemptAt lastError lastStatusCode createdAt updatedAt`;
+
+/** A rule's history: evaluation outcomes and webhook deliveries, newest first. */
+export const ALERT_HISTORY = /* GraphQL */ `
+  query AlertHistory($ruleId: ID!, $first: Int, $after: String) {
+    alertEvents(ruleId: $ruleId, first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ${ALERT_EVENT_FIELDS} }
+    }
+    alertDeliveries(ruleId: $ruleId, first: 20) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ${ALERT_DELIVERY_FIELDS} }
+    }
+  }
+`;
+
+export const CREATE_ALERT_RULE = /* GraphQL */ `
+  mutation CreateAlertRule($input: AlertRuleInput!) {
+    createAlertRule(input: $input) { ...AlertRuleFields }
+  }
+  ${ALERT_RULE_FIELDS}
+`;
+
+export const UPDATE_ALERT_RULE = /* GraphQL */ `
+  mutation UpdateAlertRule($id: ID!, $input: AlertRuleInput!) {
+    updateAlertRule(id: $id, input: $input) { ...AlertRuleFields }
+  }
+  ${ALERT_RULE_FIELDS}
+`;
+
+export const DELETE_ALERT_RULE = /* GraphQL */ `
+  mutation DeleteAlertRule($id: ID!) {
+    deleteAlertRule(id: $id)
+  }
+`;
+
+/** Evaluates a stored rule (`id`) or the editor's unsaved one (`input`) now; stores and sends nothing. */
+export const TEST_ALERT_RULE = /* GraphQL */ `
+  mutation TestAlertRule($id: ID, $input: AlertRuleInput) {
+    testAlertRule(id: $id, input: $input) {
+      events { ${ALERT_EVENT_FIELDS} }
+      deliveries { ${ALERT_DELIVERY_FIELDS} }
+    }
+  }
+`;
+
+// ---- traces (issue 9; needs `traces`) ----
+
+const TRACE_FIELDS = /* GraphQL */ `
+  fragment TraceFields on Trace {
+    traceId start durationMs spanCount services missingParentSpanIds
+    spans {
+      spanId parentSpanId service name kind status statusMessage offsetMs durationMs depth
+      parentMissing failing errorEventIds httpMethod httpRoute httpStatusCode dbSystem source
+      attributes { key value }
+    }
+    errors { eventId issueId title timestamp spanId service focused }
+  }
+`;
+
+/** The trace an event happened in, its span marked as failing. */
+export const EVENT_TRACE = /* GraphQL */ `
+  query EventTrace($projectId: ID!, $eventId: ID!) {
+    eventTrace(projectId: $projectId, eventId: $eventId) { ...TraceFields }
+  }
+  ${TRACE_FIELDS}
+`;
+
+/** Where an issue's events come from in traces, and what it costs them. */
+export const ISSUE_TRACE_IMPACT = /* GraphQL */ `
+  query IssueTraceImpact($issueId: ID!) {
+    issueTraceImpact(issueId: $issueId) {
+      issueId events eventsWithTrace eventsWithSpan
+      sources { service operation events }
+      operations {
+        operation p95SlowdownMs
+        withIssue { traces avgMs p50Ms p95Ms }
+        withoutIssue { traces avgMs p50Ms p95Ms }
+      }
+    }
+  }
+`;
+
+export const SERVICE_MAP = /* GraphQL */ `
+  query ServiceMap($projectId: ID!, $from: DateTime, $to: DateTime) {
+    serviceMap(projectId: $projectId, from: $from, to: $to) {
+      from to traces spans truncated
+      edges { from to calls errors p95Ms }
+      services {
+        service spans errorSpans entryTraces failedEntryTraces originatedErrors
+        originatedDownstream propagatedErrors
+      }
+    }
+  }
+`;
+
+/** A whole trace by its id (its page, `/traces/:traceId`). */
+export const TRACE = /* GraphQL */ `
+  query Trace($projectId: ID!, $traceId: String!) {
+    trace(projectId: $projectId, traceId: $traceId) { ...TraceFields }
+  }
+  ${TRACE_FIELDS}
+`;

@@ -1,10 +1,13 @@
 // One event in full: exception chain with frames, breadcrumbs, request, user, contexts, tags.
 
 import { useState } from "react";
+import { Link } from "react-router";
 import type { EventFull, ExceptionInfo, Frame } from "../api/types";
 import { absoluteTime, isEmptyJson, pretty } from "../format";
+import { EventTrace } from "./Waterfall";
 
-export function EventView({ event }: { event: EventFull }) {
+/** `projectId` given: the event's trace (waterfall) is shown under its exception. */
+export function EventView({ event, projectId }: { event: EventFull; projectId?: string }) {
   const details = event.details ?? {};
   return (
     <div className="event-view">
@@ -19,7 +22,14 @@ export function EventView({ event }: { event: EventFull }) {
         {event.transaction && <span>transaction <b>{event.transaction}</b></span>}
         {event.traceId && (
           <span>
-            trace <code data-testid="trace-id">{event.traceId}</code>
+            trace{" "}
+            {projectId ? (
+              <Link to={`/traces/${event.traceId}?project=${projectId}`}>
+                <code data-testid="trace-id">{event.traceId}</code>
+              </Link>
+            ) : (
+              <code data-testid="trace-id">{event.traceId}</code>
+            )}
           </span>
         )}
       </div>
@@ -33,6 +43,13 @@ export function EventView({ event }: { event: EventFull }) {
           <ExceptionChain exceptions={event.exceptions} />
         )}
       </section>
+
+      {projectId && event.traceId && (
+        <section>
+          <h2>Trace</h2>
+          <EventTrace projectId={projectId} eventId={event.id} />
+        </section>
+      )}
 
       <section>
         <h2>Breadcrumbs</h2>

@@ -13,12 +13,14 @@ import {
   ISSUE_EVENTS,
   ISSUE_EVENTS_LEGACY,
   ISSUE_EXTRAS,
+  ISSUE_TRACE_IMPACT,
   MERGE,
   REOPEN,
   RESOLVE,
   UNMERGE,
 } from "../api/queries";
-import type { EventFull, EventRow, IssueExtras, IssueFull, PageInfo } from "../api/types";
+import type { EventFull, EventRow, IssueExtras, IssueFull, PageInfo, TraceImpact } from "../api/types";
+import { formatMs } from "../components/Waterfall";
 import { Chart } from "../components/Chart";
 import { EventView } from "../components/EventView";
 import { LevelBadge, StatusBadge } from "../components/badges";
@@ -92,7 +94,7 @@ export function IssuePage() {
             {chosenEvent && chosenEvent !== latest?.id ? (
               <ChosenEvent projectId={issue.projectId} eventId={chosenEvent} />
             ) : latest ? (
-              <EventView event={latest} />
+              <EventView event={latest} projectId={issue.projectId} />
             ) : (
               <Empty>No stored event for this issue.</Empty>
             )}
@@ -100,6 +102,7 @@ export function IssuePage() {
           <EventList issueId={issue.id} chosen={chosenEvent ?? latest?.id ?? null} canOpen={caps.eventQuery} />
         </div>
         <aside className="issue-side">
+          <TraceImpactBox issueId={issue.id} />
           <Tags issue={issue} latest={latest} />
           <Grouping issue={issue} latest={latest} />
           <MergeBox issue={issue} />
@@ -117,7 +120,7 @@ function ChosenEvent({ projectId, eventId }: { projectId: string; eventId: strin
   if (result.error) return <ErrorBox error={result.error} />;
   if (!result.data) return <Loading what="the event" />;
   if (!result.data.event) return <Empty>No event {eventId}.</Empty>;
-  return <EventView event={result.data.event} />;
+  return <EventView event={result.data.event} projectId={projectId} />;
 }
 
 function useExtras(issueId: string, range: (typeof TREND_RANGES)[number]) {
@@ -459,7 +462,7 @@ function History({ issueId }: { issueId: string }) {
 const EVENTS_PAGE = 20;
 
 function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: string | null; canOpen: boolean }) {
-  const { caps } = useSession();
+  const { caps, projectId } = useSession();
   const [, setParams] = useSearchParams();
   // Contract: cursor paging (a stack of cursors for "previous"); earlier API: a growing limit.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -515,7 +518,13 @@ function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: stri
                 <td>{event.release}</td>
                 <td>{event.user?.email ?? event.user?.username ?? event.user?.id ?? ""}</td>
                 <td>
-                  <code className="small">{event.traceId?.slice(0, 8) ?? ""}</code>
+                  {event.traceId && caps.traces && projectId ? (
+                    <Link to={`/traces/${event.traceId}?project=${projectId}`} title={event.traceId} onClick={(e) => e.stopPropagation()}>
+                      <code className="small">{event.traceId.slice(0, 8)}</code>
+                    </Link>
+                  ) : (
+                    <code className="small">{event.traceId?.slice(0, 8) ?? ""}</code>
+                  )}
                 </td>
               </tr>
             ))}
@@ -543,6 +552,80 @@ function EventList({ issueId, chosen, canOpen }: { issueId: string; chosen: stri
           </button>
         )}
       </div>
+    </section>
+  );
+}
+
+/** The services and operations the issue's events come from, and what it costs their traces. */
+function TraceImpactBox({ issueId }: { issueId: string }) {
+  const { caps } = useSession();
+  const [result] = useQuery<{ issueTraceImpact: TraceImpact | null }>({
+    query: ISSUE_TRACE_IMPACT,
+    variables: { issueId },
+    pause: !caps.traceImpact,
+  });
+  if (!caps.traceImpact) return null;
+  const impact = result.data?.issueTraceImpact;
+  return (
+    <section data-testid="trace-impact">
+      <h2>Traces</h2>
+      {result.error ? (
+        <ErrorBox error={result.error} />
+      ) : !result.data ? (
+        <Loading what="trace impact" />
+      ) : !impact || impact.eventsWithTrace === 0 ? (
+        <p className="muted small">None of this issue's latest events carries a trace.</p>
+      ) : (
+        <>
+          <p className="small muted">
+            {impact.eventsWithTrace} of the latest {impact.events} events in a trace, {impact.eventsWithSpan} in a received span.
+          </p>
+          {impact.sources.length > 0 && (
+            <table className="grid small" data-testid="trace-sources">
+              <thead>
+                <tr>
+                  <th>service</th>
+                  <th>operation</th>
+                  <th className="num">events</th>
+                </tr>
+              </thead>
+              <tbody>
+                {impact.sources.map((s) => (
+                  <tr key={`${s.service}/${s.operation}`}>
+                    <td>{s.service}</td>
+                    <td className="ellipsis">{s.operation}</td>
+                    <td className="num">{compact(s.events)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {impact.operations.length > 0 && (
+            <table className="grid small" data-testid="trace-latency">
+              <thead>
+                <tr>
+                  <th style={{ width: "37%" }} title="the root operation of the traces; latencies are p95">entry op (p95)</th>
+                  <th className="num" title="p95 of traces containing this issue">with</th>
+                  <th className="num" title="p95 of traces of the same operation without it">w/o</th>
+                  <th className="num" title="p95 with the issue minus p95 without it">Δ</th>
+                </tr>
+              </thead>
+              <tbody>
+                {impact.operations.map((o) => (
+                  <tr key={o.operation}>
+                    <td className="ellipsis" title={`${o.withIssue.traces} traces with, ${o.withoutIssue.traces} without`}>
+                      {o.operation}
+                    </td>
+                    <td className="num">{formatMs(o.withIssue.p95Ms)}</td>
+                    <td className="num">{o.withoutIssue.traces ? formatMs(o.withoutIssue.p95Ms) : "—"}</td>
+                    <td className="num">{o.p95SlowdownMs == null ? "—" : `${o.p95SlowdownMs >= 0 ? "+" : "−"}${formatMs(Math.abs(o.p95SlowdownMs))}`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
     </section>
   );
 }
