@@ -241,12 +241,12 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     .await;
     let (server, receiver, rule) = (&server, &receiver, rule.as_str());
     // Two events: not more than 2, nothing fires.
-    send(&server, &[event("KeyError", None), event("KeyError", None)]).await;
+    send(server, &[event("KeyError", None), event("KeyError", None)]).await;
     eventually(
         "an evaluation seeing the two events",
         Duration::from_secs(10),
         || async move {
-            outcomes(&server, &rule)
+            outcomes(server, rule)
                 .await
                 .iter()
                 .filter(|(o, _)| o == "ok")
@@ -259,7 +259,7 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     // Three more (more than 2 whatever the window still holds): fires once, then resolves
     // once the window has moved past them.
     send(
-        &server,
+        server,
         &[
             event("KeyError", None),
             event("KeyError", None),
@@ -286,7 +286,7 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     )
     .await;
     // Recorded: GraphQL and SQL see the same transitions; the state is resolved.
-    let recorded = outcomes(&server, &rule).await;
+    let recorded = outcomes(server, rule).await;
     let transitions: Vec<&(String, String)> = recorded.iter().filter(|(o, _)| o != "ok").collect();
     assert_eq!(transitions.first().unwrap().0, "firing");
     assert_eq!(transitions.first().unwrap().1, "sent");
@@ -294,18 +294,18 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
         .iter()
         .any(|(o, n)| o == "resolved" && n == "sent"));
     let rows = sql_rows(
-        &server,
+        server,
         &format!("SELECT outcome, notification FROM alert_events WHERE rule_id = {rule} AND outcome = 'firing'"),
     )
     .await;
     assert_eq!(rows, vec![json!(["firing", "sent"])]);
     let delivered = sql_rows(
-        &server,
+        server,
         &format!("SELECT status FROM alert_deliveries WHERE rule_id = {rule} ORDER BY created_at"),
     )
     .await;
     assert_eq!(delivered, vec![json!(["delivered"]), json!(["delivered"])]);
-    let named = sql_rows(&server, "SELECT name, kind FROM alert_rules").await;
+    let named = sql_rows(server, "SELECT name, kind FROM alert_rules").await;
     assert_eq!(named, vec![json!(["too many errors", "sql"])]);
     let state = server
         .graphql(
@@ -316,7 +316,7 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     assert_eq!(state["alertRule"]["hasWebhookSecret"], true);
     assert_eq!(state["alertRule"]["states"][0]["status"], "resolved");
     // testAlertRule evaluates without storing or sending.
-    let before = outcomes(&server, &rule).await.len();
+    let before = outcomes(server, rule).await.len();
     let test = server
         .graphql(
             "mutation($r: ID!) { testAlertRule(id: $r) { events { outcome } deliveries { url } } }",
@@ -325,7 +325,7 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
         .await;
     assert_eq!(test["testAlertRule"]["deliveries"], json!([]));
     assert_eq!(receiver.at("sql").len(), 2);
-    assert!(outcomes(&server, &rule).await.len() >= before);
+    assert!(outcomes(server, rule).await.len() >= before);
     // Deleted: gone from the API.
     let deleted = server
         .graphql(
@@ -372,8 +372,8 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
     let (server, receiver) = (&server, &receiver);
 
     // One event of a new issue from one user: only the new-issue rule's condition holds.
-    send(&server, &[event("KeyError", Some("ada"))]).await;
-    let issue = issue_id(&server, "KeyError").await;
+    send(server, &[event("KeyError", Some("ada"))]).await;
+    let issue = issue_id(server, "KeyError").await;
     let opened = eventually(
         "the new-issue notification",
         Duration::from_secs(10),
@@ -383,11 +383,11 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
     assert_eq!(opened.body["groupKey"], issue.as_str());
     // Every other rule has evaluated since, and stayed quiet.
     for rule in &rules[1..] {
-        let seen = outcomes(&server, rule).await.len();
+        let seen = outcomes(server, rule).await.len();
         eventually(
             "two more evaluations",
             Duration::from_secs(10),
-            || async move { (outcomes(&server, rule).await.len() >= seen + 2).then_some(()) },
+            || async move { (outcomes(server, rule).await.len() >= seen + 2).then_some(()) },
         )
         .await;
     }
@@ -399,7 +399,7 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
     // window): >= 3 events > 2, >= 2 users > 1, >= 3 events reaching the floor far above the
     // baseline: each of the other rules fires once, for this issue.
     send(
-        &server,
+        server,
         &[
             event("KeyError", Some("bob")),
             event("KeyError", Some("cy")),
@@ -454,12 +454,12 @@ async fn regression_alert_fires_within_one_interval(backend: Backend) {
     eventually(
         "a first evaluation",
         Duration::from_secs(10),
-        || async move { (!outcomes(&server, &rule).await.is_empty()).then_some(()) },
+        || async move { (!outcomes(server, rule).await.is_empty()).then_some(()) },
     )
     .await;
     assert!(receiver.at("regression").is_empty());
     let sent_at = Instant::now();
-    send(&server, &[event("KeyError", None)]).await;
+    send(server, &[event("KeyError", None)]).await;
     let fired = eventually(
         "the regression notification",
         Duration::from_secs(interval + 2),
@@ -491,7 +491,7 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
     .await;
     let (server, receiver, capped) = (&server, &receiver, capped.as_str());
     send(
-        &server,
+        server,
         &[
             event("KeyError", None),
             event("ValueError", None),
@@ -504,7 +504,7 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
         "four groups firing",
         Duration::from_secs(10),
         || async move {
-            let rows = outcomes(&server, &capped).await;
+            let rows = outcomes(server, capped).await;
             (rows.iter().filter(|(o, _)| o == "firing").count() == 4).then_some(rows)
         },
     )
@@ -543,19 +543,19 @@ async fn cooldown_and_hourly_cap_hold_back_notifications(backend: Backend) {
     .await;
     let cooled = cooled.as_str();
     for round in 0..2 {
-        send(&server, &[event("ZeroDivisionError", None)]).await;
+        send(server, &[event("ZeroDivisionError", None)]).await;
         eventually(
             "a firing and its resolution",
             Duration::from_secs(15),
             || async move {
-                let rows = outcomes(&server, &cooled).await;
+                let rows = outcomes(server, cooled).await;
                 let resolved = rows.iter().filter(|(o, _)| o == "resolved").count();
                 (resolved > round).then_some(())
             },
         )
         .await;
     }
-    let rows = outcomes(&server, &cooled).await;
+    let rows = outcomes(server, cooled).await;
     let firings: Vec<&str> = rows
         .iter()
         .filter(|(o, _)| o == "firing")
@@ -597,7 +597,7 @@ async fn deliveries_survive_a_receiver_outage_without_loss_or_duplicates(backend
         "IndexError",
     ];
     let events: Vec<Value> = kinds.iter().map(|k| event(k, None)).collect();
-    send(&server, &events).await;
+    send(server, &events).await;
     // Every delivery fails at least twice while the receiver is down.
     let query = "query($r: ID!) { alertDeliveries(ruleId: $r, first: 50) { nodes { id status attempts lastError } } }";
     eventually(

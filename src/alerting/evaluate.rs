@@ -393,7 +393,9 @@ mod tests {
             vec![("a", false), ("b", true)]
         );
         let text = observations_from(&rule(), &result(&["Utf8"], vec![]));
-        assert!(text.unwrap_err().contains("must return a number"));
+        assert!(text
+            .expect_err("text is not a number")
+            .contains("must return a number"));
         assert!(is_numeric_type("Nullable(Decimal(9, 2))"));
         assert!(!is_numeric_type("Interval(MonthDayNano)"));
         let empty = observations_from(&rule(), &result(&["Int64"], vec![])).expect("empty");

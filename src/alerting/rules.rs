@@ -293,7 +293,11 @@ mod tests {
             interval_secs: 0,
             ..good.clone()
         };
-        assert!(zero.validate().unwrap_err().0.contains("interval"));
+        assert!(zero
+            .validate()
+            .expect_err("zero interval")
+            .0
+            .contains("interval"));
         let unnamed = RuleSpec {
             name: " ".into(),
             ..good.clone()
@@ -306,7 +310,11 @@ mod tests {
             }),
             ..good.clone()
         };
-        assert!(bad_url.validate().unwrap_err().0.contains("webhook"));
+        assert!(bad_url
+            .validate()
+            .expect_err("bad url")
+            .0
+            .contains("webhook"));
         let spike = RuleSpec {
             condition: Condition::Spike {
                 factor: 0.0,
@@ -315,7 +323,11 @@ mod tests {
             },
             ..good
         };
-        assert!(spike.validate().unwrap_err().0.contains("factor"));
+        assert!(spike
+            .validate()
+            .expect_err("no factor")
+            .0
+            .contains("factor"));
     }
 
     #[test]

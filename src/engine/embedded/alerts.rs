@@ -94,6 +94,19 @@ pub struct AlertStore {
     claims: Mutex<HashSet<String>>,
 }
 
+/// Whether the file is empty or its last byte is a newline.
+fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 impl AlertStore {
     /// Opens `alerts.log` in `directory`, replaying it.
     pub fn open(directory: &Path) -> Result<AlertStore, EmbeddedError> {
@@ -104,6 +117,9 @@ impl AlertStore {
             let mut lines = reader.lines().peekable();
             while let Some(line) = lines.next() {
                 let line = line?;
+                if line.trim().is_empty() {
+                    continue; // the separator written after a torn line
+                }
                 match serde_json::from_str::<AlertLogRecord>(&line) {
                     Ok(record) => tables.apply(record),
                     // The last line may be torn by a crash mid-write; anything else is damage.
@@ -121,7 +137,9 @@ impl AlertStore {
         }
         let mut log = OpenOptions::new().create(true).append(true).open(&path)?;
         // A torn line without its newline would glue onto the next record.
-        log.write_all(b"\n")?;
+        if !ends_with_newline(&path)? {
+            log.write_all(b"\n")?;
+        }
         Ok(AlertStore {
             tables: Arc::new(RwLock::new(tables)),
             log: Arc::new(Mutex::new(log)),
@@ -445,4 +463,23 @@ fn build_deliveries(
             times(rows.iter().map(|r| r.updated_at.timestamp())),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_the_log_many_times_is_not_damage() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        for _ in 0..4 {
+            AlertStore::open(directory.path()).expect("the log opens again");
+        }
+        // A torn last record is dropped and separated from what comes next.
+        std::fs::write(directory.path().join(LOG_FILE), b"{\"torn").expect("write");
+        AlertStore::open(directory.path()).expect("a torn tail is not damage");
+        AlertStore::open(directory.path()).expect("nor after the separator");
+        let log = std::fs::read(directory.path().join(LOG_FILE)).expect("read");
+        assert_eq!(log, b"{\"torn\n");
+    }
 }
