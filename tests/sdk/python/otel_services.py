@@ -84,7 +84,8 @@ def service(name, handle):
         def do_GET(self):
             parsed = urlparse(self.path)
             item = int(parse_qs(parsed.query)["item"][0])
-            context = propagate.extract(dict(self.headers))
+            # urllib sends "Traceparent"; the W3C propagator looks up "traceparent".
+            context = propagate.extract({k.lower(): v for k, v in self.headers.items()})
             status, body = 500, {"error": "failed"}
             try:
                 with tracer.start_as_current_span(
