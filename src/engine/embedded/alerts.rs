@@ -5,26 +5,22 @@
 //! check-and-set: the data directory admits one process.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt16Array,
     UInt32Array, UInt64Array, UInt8Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::event_batch::{timestamp_type, TIMEZONE};
+use super::sql::LiveTable;
 use super::EmbeddedError;
 use crate::engine::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
@@ -278,14 +274,10 @@ impl AlertStore {
             ("alert_deliveries", deliveries_schema(), build_deliveries),
         ];
         for (name, schema, build) in tables {
+            let tables = self.tables.clone();
             context.register_table(
                 name,
-                Arc::new(AlertTable {
-                    name,
-                    schema,
-                    tables: self.tables.clone(),
-                    build,
-                }),
+                LiveTable::new(name, schema, move |schema| build(&tables.read(), schema)),
             )?;
         }
         Ok(())
@@ -293,48 +285,6 @@ impl AlertStore {
 }
 
 type Builder = fn(&AlertTables, &SchemaRef) -> Result<RecordBatch, EmbeddedError>;
-
-/// An alerting table, built from memory when a query scans it.
-struct AlertTable {
-    name: &'static str,
-    schema: SchemaRef,
-    tables: Arc<RwLock<AlertTables>>,
-    build: Builder,
-}
-
-impl fmt::Debug for AlertTable {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("AlertTable")
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl TableProvider for AlertTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        session: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let batch = (self.build)(&self.tables.read(), &self.schema)
-            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
-        MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
-            .scan(session, projection, filters, limit)
-            .await
-    }
-}
 
 fn field(name: &str, data_type: DataType) -> Field {
     Field::new(name, data_type, false)

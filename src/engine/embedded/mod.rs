@@ -341,11 +341,10 @@ impl EmbeddedEngine {
         let alerts = alerts::AlertStore::open(&directory)?;
         alerts.register(&context)?;
         let span_store = Arc::new(spans::SpanStore::open(&directory)?);
+        let store = span_store.clone();
         context.register_table(
             "spans",
-            Arc::new(spans::SpansTable {
-                store: span_store.clone(),
-            }),
+            sql::LiveTable::new("spans", spans::spans_schema(), move |_| store.batch()),
         )?;
         let shared = Arc::new(Shared {
             directory,

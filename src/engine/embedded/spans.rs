@@ -4,7 +4,7 @@
 //!
 //! Spans are kept apart from the event write-ahead log: they never join the event aggregates,
 //! and the two logs need no common order. Analysts see them as the DataFusion table `spans`
-//! ([`SpansTable`]), built from memory at scan time. Everything is held in memory (about
+//! (a live table over [`SpanStore::batch`]), built from memory at scan time. Everything is held in memory (about
 //! 300 bytes per span): this engine is for one machine's traffic; large trace volumes belong on
 //! ClickHouse.
 
@@ -14,16 +14,12 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
     TimestampSecondArray, UInt16Array, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use parking_lot::{Mutex, RwLock};
 
 use super::codec::{Decoder, Encoder};
@@ -264,7 +260,8 @@ impl SpanStore {
     }
 
     /// Every span as an Arrow batch with the columns of [`spans_schema`].
-    fn batch(&self) -> Result<RecordBatch, EmbeddedError> {
+    /// Every stored span as one batch of the `spans` table (analyst SQL reads it per scan).
+    pub fn batch(&self) -> Result<RecordBatch, EmbeddedError> {
         let index = self.index.read();
         let rows = &index.rows;
         let texts = |field: fn(&SpanRecord) -> &str| -> ArrayRef {
@@ -350,39 +347,6 @@ pub fn spans_schema() -> SchemaRef {
         list("attribute_values"),
         text("source"),
     ]))
-}
-
-/// `spans` for analyst SQL: the store's rows at scan time.
-#[derive(Debug)]
-pub struct SpansTable {
-    pub store: Arc<SpanStore>,
-}
-
-#[async_trait]
-impl TableProvider for SpansTable {
-    fn schema(&self) -> SchemaRef {
-        spans_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        session: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let batch = self
-            .store
-            .batch()
-            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
-        MemTable::try_new(spans_schema(), vec![vec![batch]])?
-            .scan(session, projection, filters, limit)
-            .await
-    }
 }
 
 #[cfg(test)]

@@ -107,14 +107,10 @@ pub fn session_context(
         ("projects", projects_schema(), Arc::new(build_projects)),
     ];
     for (name, schema, build) in tables {
+        let state = state.clone();
         context.register_table(
             name,
-            Arc::new(LiveTable {
-                name,
-                schema,
-                state: state.clone(),
-                build,
-            }),
+            LiveTable::new(name, schema, move |schema| build(&state.read(), schema)),
         )?;
     }
     Ok(context)
@@ -499,12 +495,29 @@ impl TableProvider for EventsTable {
 
 type Builder = Arc<dyn Fn(&State, &SchemaRef) -> Result<RecordBatch, EmbeddedError> + Send + Sync>;
 
-/// A table computed from the in-memory state when a query scans it.
-struct LiveTable {
+/// Builds a live table's rows from memory, on every scan.
+type BuildRows = Box<dyn Fn(&SchemaRef) -> Result<RecordBatch, EmbeddedError> + Send + Sync>;
+
+/// A table computed from memory when a query scans it: the side tables here, and the
+/// alerting tables and `spans`, which keep their rows in stores of their own.
+pub(super) struct LiveTable {
     name: &'static str,
     schema: SchemaRef,
-    state: Arc<RwLock<State>>,
-    build: Builder,
+    build: BuildRows,
+}
+
+impl LiveTable {
+    pub(super) fn new(
+        name: &'static str,
+        schema: SchemaRef,
+        build: impl Fn(&SchemaRef) -> Result<RecordBatch, EmbeddedError> + Send + Sync + 'static,
+    ) -> Arc<LiveTable> {
+        Arc::new(LiveTable {
+            name,
+            schema,
+            build: Box::new(build),
+        })
+    }
 }
 
 impl fmt::Debug for LiveTable {
@@ -533,7 +546,7 @@ impl TableProvider for LiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let batch = (self.build)(&self.state.read(), &self.schema)
+        let batch = (self.build)(&self.schema)
             .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
         MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
             .scan(session, projection, filters, limit)
