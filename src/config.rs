@@ -136,9 +136,13 @@ pub struct WriterConfig {
     /// Events that may wait in the queue at once; when full, ingest answers 503 with
     /// `Retry-After` instead of growing memory. Default 100,000.
     pub queue_capacity_events: usize,
-    /// A batch is written once it holds this many events. Default 20,000.
+    /// A batch holds at most this many events. Default 20,000.
     pub batch_max_events: usize,
-    /// ...or once its first event has waited this long, in milliseconds. Default 200.
+    /// How long, in milliseconds, a batch waits for more events after its first before it is
+    /// written. Default 0: group commit — the writer writes at once whatever is queued, and the
+    /// requests that arrive during a write make up the next batch, so batches grow with the
+    /// load and a lone event is not held back. A positive value trades latency for fewer,
+    /// larger inserts (for a ClickHouse fed by many tiny requests).
     pub flush_interval_ms: u64,
     /// How many times a batch that failed for an infrastructure reason (engine unreachable) is
     /// retried before the waiting requests are answered 503. Default 5.
@@ -150,7 +154,7 @@ impl Default for WriterConfig {
         WriterConfig {
             queue_capacity_events: 100_000,
             batch_max_events: 20_000,
-            flush_interval_ms: 200,
+            flush_interval_ms: 0,
             max_retries: 5,
         }
     }
@@ -223,7 +227,7 @@ mod tests {
                 .expect("valid toml");
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.writer.batch_max_events, 5);
-        assert_eq!(config.writer.flush_interval_ms, 200);
+        assert_eq!(config.writer.flush_interval_ms, 0);
         assert!(toml::from_str::<Config>("lisen = 1").is_err());
     }
 }

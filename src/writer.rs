@@ -108,7 +108,17 @@ async fn flush_loop(
         let deadline = Instant::now() + flush_interval;
         let mut queued_events = first.batch.events.len();
         let mut pending = vec![first];
+        // Group commit: everything that queued up during the previous write joins this batch.
         while queued_events < config.batch_max_events {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    queued_events += next.batch.events.len();
+                    pending.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        while queued_events < config.batch_max_events && !flush_interval.is_zero() {
             tokio::select! {
                 next = receiver.recv() => match next {
                     Some(next) => {
