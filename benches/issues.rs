@@ -139,7 +139,16 @@ fn main() {
                 batch.events.push(record);
             }
             written += batch.events.len() as u64;
-            engine.write(&batch).await.unwrap();
+            // The embedded engine pushes back while a checkpoint catches up: wait and retry.
+            loop {
+                match engine.write(&batch).await {
+                    Ok(()) => break,
+                    Err(error) if error.is_retryable() => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(error) => panic!("write failed: {error}"),
+                }
+            }
         }
         if let Some(embedded) = &embedded {
             embedded.flush().await.unwrap();

@@ -290,14 +290,14 @@ fn main() {
             loop {
                 let data: Value = http
                     .post(format!("{base}/graphql"))
-                    .json(&json!({"query": format!("{{ issues(projectId: \"{project}\", sort: FIRST_SEEN, limit: 5) {{ title }} }}")}))
+                    .json(&json!({"query": format!("{{ issues(projectId: \"{project}\", sort: FIRST_SEEN, first: 5) {{ nodes {{ title }} }} }}")}))
                     .send()
                     .await
                     .unwrap()
                     .json()
                     .await
                     .unwrap();
-                let visible = data["data"]["issues"]
+                let visible = data["data"]["issues"]["nodes"]
                     .as_array()
                     .is_some_and(|issues| issues.iter().any(|i| i["title"].as_str().is_some_and(|t| t.starts_with(&marker))));
                 if visible {
