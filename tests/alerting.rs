@@ -23,44 +23,13 @@ use stackhouse::alerting::notify::signature;
 use stackhouse::config::Config;
 
 conformance!(
+    sql_rule_fires_resolves_and_is_recorded,
     builtin_rules_fire_exactly_when_their_condition_holds,
     regression_alert_fires_within_one_interval,
     cooldown_and_hourly_cap_hold_back_notifications,
+    deliveries_survive_a_receiver_outage_without_loss_or_duplicates,
     bad_rules_are_refused_with_a_clear_message,
 );
-
-/// Delivery bookkeeping: passes on ClickHouse. On the embedded engine the webhooks arrive, but
-/// `alert_deliveries` still reads `pending` afterwards and the retry test times out — a known
-/// bug of issue 7 (open), so those two variants are ignored with the reason until it is fixed.
-mod deliveries {
-    use super::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn clickhouse_sql_rule_fires_resolves_and_is_recorded() {
-        super::sql_rule_fires_resolves_and_is_recorded(Backend::clickhouse("sql_rule")).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn clickhouse_deliveries_survive_a_receiver_outage() {
-        super::deliveries_survive_a_receiver_outage_without_loss_or_duplicates(
-            Backend::clickhouse("deliveries_outage"),
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "issue 7, open: embedded alert_deliveries read back as pending after delivery"]
-    async fn embedded_sql_rule_fires_resolves_and_is_recorded() {
-        super::sql_rule_fires_resolves_and_is_recorded(Backend::embedded()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "issue 7, open: embedded delivery retries are not seen while the receiver is down"]
-    async fn embedded_deliveries_survive_a_receiver_outage() {
-        super::deliveries_survive_a_receiver_outage_without_loss_or_duplicates(Backend::embedded())
-            .await;
-    }
-}
 
 const SECRET: &str = "webhook-secret";
 

@@ -39,7 +39,11 @@ enum AlertLogRecord {
         events: Vec<AlertEventRecord>,
         deliveries: Vec<AlertDeliveryRecord>,
     },
-    Deliveries(Vec<AlertDeliveryRecord>),
+    /// New versions of deliveries (a struct variant: serde's internally tagged enums cannot
+    /// hold a bare sequence).
+    Deliveries {
+        deliveries: Vec<AlertDeliveryRecord>,
+    },
 }
 
 /// The alerting tables, resolved (newest write wins).
@@ -73,7 +77,7 @@ impl AlertTables {
                         .insert(delivery.delivery_id.clone(), delivery);
                 }
             }
-            AlertLogRecord::Deliveries(deliveries) => {
+            AlertLogRecord::Deliveries { deliveries } => {
                 for delivery in deliveries {
                     self.deliveries
                         .insert(delivery.delivery_id.clone(), delivery);
@@ -218,8 +222,10 @@ impl AlertStore {
         if deliveries.is_empty() {
             return Ok(());
         }
-        self.append(AlertLogRecord::Deliveries(deliveries.to_vec()))
-            .await
+        self.append(AlertLogRecord::Deliveries {
+            deliveries: deliveries.to_vec(),
+        })
+        .await
     }
 
     pub fn deliveries(&self, query: &AlertDeliveryQuery) -> Vec<AlertDeliveryRecord> {
