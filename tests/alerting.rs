@@ -299,12 +299,19 @@ async fn sql_rule_fires_resolves_and_is_recorded(backend: Backend) {
     )
     .await;
     assert_eq!(rows, vec![json!(["firing", "sent"])]);
-    let delivered = sql_rows(
-        server,
-        &format!("SELECT status FROM alert_deliveries WHERE rule_id = {rule} ORDER BY created_at"),
+    // The receiver has answered; the deliverer stores the outcome right after.
+    let deliveries =
+        format!("SELECT status FROM alert_deliveries WHERE rule_id = {rule} ORDER BY created_at");
+    let deliveries = deliveries.as_str();
+    eventually(
+        "both deliveries recorded as delivered",
+        Duration::from_secs(5),
+        || async move {
+            let rows = sql_rows(server, deliveries).await;
+            (rows == vec![json!(["delivered"]), json!(["delivered"])]).then_some(())
+        },
     )
     .await;
-    assert_eq!(delivered, vec![json!(["delivered"]), json!(["delivered"])]);
     let named = sql_rows(server, "SELECT name, kind FROM alert_rules").await;
     assert_eq!(named, vec![json!(["too many errors", "sql"])]);
     let state = server
