@@ -10,17 +10,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt16Array,
-    UInt32Array, UInt64Array, UInt8Array,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Float64Array, RecordBatch, UInt16Array, UInt32Array, UInt8Array};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use super::event_batch::{timestamp_type, TIMEZONE};
-use super::sql::LiveTable;
+use super::event_batch::timestamp_type;
+use super::sql::{field, texts, times, u64s, LiveTable};
 use super::EmbeddedError;
 use crate::engine::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
@@ -291,22 +288,6 @@ impl AlertStore {
 }
 
 type Builder = fn(&AlertTables, &SchemaRef) -> Result<RecordBatch, EmbeddedError>;
-
-fn field(name: &str, data_type: DataType) -> Field {
-    Field::new(name, data_type, false)
-}
-
-fn u64s(values: impl IntoIterator<Item = u64>) -> ArrayRef {
-    Arc::new(UInt64Array::from_iter_values(values))
-}
-
-fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
-}
-
-fn times(values: impl IntoIterator<Item = i64>) -> ArrayRef {
-    Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone(TIMEZONE))
-}
 
 fn rules_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![

@@ -16,14 +16,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampSecondArray, UInt16Array, UInt64Array,
+    ArrayRef, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt16Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parking_lot::{Mutex, RwLock};
 
 use super::codec::{Decoder, Encoder};
-use super::event_batch::{timestamp_type, TIMEZONE};
+use super::event_batch::timestamp_type;
+use super::sql::{times, u64s};
 use super::EmbeddedError;
 use crate::engine::SpanRecord;
 
@@ -259,8 +259,8 @@ impl SpanStore {
         spans
     }
 
-    /// Every span as an Arrow batch with the columns of [`spans_schema`].
-    /// Every stored span as one batch of the `spans` table (analyst SQL reads it per scan).
+    /// Every stored span as one batch with the columns of [`spans_schema`] (analyst SQL reads
+    /// it per scan).
     pub fn batch(&self) -> Result<RecordBatch, EmbeddedError> {
         let index = self.index.read();
         let rows = &index.rows;
@@ -279,27 +279,18 @@ impl SpanStore {
             Arc::new(builder.finish())
         };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from_iter_values(
-                rows.iter().map(|s| s.project_id),
-            )),
+            u64s(rows.iter().map(|s| s.project_id)),
             texts(|s| &s.trace_id),
             texts(|s| &s.span_id),
             texts(|s| &s.parent_span_id),
             texts(|s| &s.service),
             texts(|s| &s.name),
             texts(|s| &s.kind),
-            Arc::new(
-                TimestampSecondArray::from_iter_values(
-                    rows.iter().map(|s| s.start_us.div_euclid(1_000_000)),
-                )
-                .with_timezone(TIMEZONE),
-            ),
+            times(rows.iter().map(|s| s.start_us.div_euclid(1_000_000))),
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|s| s.start_us),
             )),
-            Arc::new(UInt64Array::from_iter_values(
-                rows.iter().map(|s| s.duration_us),
-            )),
+            u64s(rows.iter().map(|s| s.duration_us)),
             texts(|s| &s.status),
             texts(|s| &s.status_message),
             texts(|s| &s.http_method),

@@ -554,7 +554,9 @@ impl TableProvider for LiveTable {
     }
 }
 
-fn field(name: &str, data_type: DataType) -> Field {
+// Column helpers for the live tables (here, in `alerts.rs` and in `spans.rs`).
+
+pub(super) fn field(name: &str, data_type: DataType) -> Field {
     Field::new(name, data_type, false)
 }
 
@@ -562,15 +564,15 @@ fn nullable_time(name: &str) -> Field {
     Field::new(name, timestamp_type(), true)
 }
 
-fn u64s(values: impl IntoIterator<Item = u64>) -> ArrayRef {
+pub(super) fn u64s(values: impl IntoIterator<Item = u64>) -> ArrayRef {
     Arc::new(UInt64Array::from_iter_values(values))
 }
 
-fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+pub(super) fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
 
-fn times(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+pub(super) fn times(values: impl IntoIterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone(TIMEZONE))
 }
 
