@@ -184,26 +184,15 @@ pub fn observations_from(rule: &RuleSpec, result: &SqlResult) -> Result<Vec<Obse
 
 /// Checks a rule before it is saved: the static checks, then its query run once over a
 /// zero-width window (it parses, only reads, and returns a number).
-/// A storage hiccup (a dropped connection, a busy server) is retried a few times before the
-/// rule is refused as uncheckable.
 pub async fn validate(engine: &dyn Engine, rule: &RuleSpec) -> Result<(), InvalidRule> {
     rule.validate()?;
-    let mut attempts = 0;
-    loop {
-        let now = Utc::now();
-        match observe(engine, rule, now, now).await {
-            Ok(_) => return Ok(()),
-            Err(EvaluationError::Rule(message)) => return Err(InvalidRule(message)),
-            Err(EvaluationError::Engine(error)) if error.is_retryable() && attempts < 3 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200 * attempts)).await;
-            }
-            Err(EvaluationError::Engine(error)) => {
-                return Err(InvalidRule(format!(
-                    "the query could not be checked: {error}"
-                )))
-            }
-        }
+    let now = Utc::now();
+    match observe(engine, rule, now, now).await {
+        Ok(_) => Ok(()),
+        Err(EvaluationError::Rule(message)) => Err(InvalidRule(message)),
+        Err(EvaluationError::Engine(error)) => Err(InvalidRule(format!(
+            "the query could not be checked: {error}"
+        ))),
     }
 }
 

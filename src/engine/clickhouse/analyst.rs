@@ -209,21 +209,38 @@ impl ClickHouseEngine {
         if let Some(password) = &self.settings.password {
             parameters.push(("password", password.clone()));
         }
-        let response = http()
-            .post(&self.settings.url)
-            .query(&parameters)
-            .body(statement)
-            // ClickHouse stops the query itself; this only guards against a silent server.
-            .timeout(Duration::from_secs(timeout + 10))
-            .send()
-            .await
-            .map_err(|error| {
-                EngineError::Unavailable(format!("ClickHouse unreachable: {error}"))
-            })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|error| {
-            EngineError::Unavailable(format!("ClickHouse answer lost: {error}"))
-        })?;
+        // The query only reads (`readonly=1`), so a connection that drops under it (a stale
+        // keep-alive, a busy server) is retried a few times before the caller hears of it.
+        let mut attempts = 0u64;
+        let (status, body) = loop {
+            attempts += 1;
+            let sent = http()
+                .post(&self.settings.url)
+                .query(&parameters)
+                .body(statement.clone())
+                // ClickHouse stops the query itself; this only guards against a silent server.
+                .timeout(Duration::from_secs(timeout + 10))
+                .send()
+                .await;
+            let answer = match sent {
+                Ok(response) => {
+                    let status = response.status();
+                    response
+                        .bytes()
+                        .await
+                        .map(|body| (status, body))
+                        .map_err(|error| format!("ClickHouse answer lost: {error}"))
+                }
+                Err(error) => Err(format!("ClickHouse unreachable: {error}")),
+            };
+            match answer {
+                Ok(answer) => break answer,
+                Err(_) if attempts < 3 => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+                }
+                Err(message) => return Err(EngineError::Unavailable(message)),
+            }
+        };
         if !status.is_success() {
             let message = String::from_utf8_lossy(&body).trim().to_owned();
             return Err(
