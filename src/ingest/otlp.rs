@@ -16,7 +16,7 @@
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -766,24 +766,21 @@ pub fn parse_stacktrace(text: &str) -> Vec<Frame> {
 
 /// The project key, from the headers OTel exporters can set or the query string.
 pub fn otlp_key(raw_query: Option<&str>, headers: &HeaderMap) -> Option<String> {
-    if let Some(key) = headers
-        .get("x-stackhouse-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-    {
-        return Some(key.to_owned());
+    fn non_empty(text: &str) -> Option<&str> {
+        Some(text.trim()).filter(|key| !key.is_empty())
     }
-    if let Some(key) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-    {
-        return Some(key.to_owned());
-    }
-    auth::request_key(raw_query, headers)
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    header(HeaderName::from_static("x-stackhouse-key"))
+        .and_then(non_empty)
+        .or_else(|| {
+            non_empty(
+                header(header::AUTHORIZATION)?
+                    .trim()
+                    .strip_prefix("Bearer ")?,
+            )
+        })
+        .map(str::to_owned)
+        .or_else(|| auth::request_key(raw_query, headers))
 }
 
 /// An OTLP answer in the request's encoding.
