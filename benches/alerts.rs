@@ -16,38 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::json;
 use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
 use stackhouse::alerting::{self, AlertsConfig};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::{Engine, EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::group::new_issue_id;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn template() -> EventRecord {
-    let value = json!({
-        "event_id": uuid::Uuid::new_v4().simple().to_string(),
-        "timestamp": Utc::now().timestamp() as f64,
-        "platform": "python",
-        "level": "error",
-        "release": "shop@1.0.0",
-        "user": {"id": "template"},
-        "exception": {"values": [{"type": "ValueError", "value": "order failed",
-            "stacktrace": {"frames": [{"module": "shop.orders", "function": "checkout", "in_app": true}]}}]},
-    });
-    let received = Utc::now();
-    let event = stackhouse_protocol::parse_event_value(value, received)
-        .unwrap()
-        .event;
-    let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
-    EventRecord::from_event(1, &event, received, &fingerprint)
-}
+mod support;
+use support::{env_or, template};
 
 /// Writes `count` events starting at number `first`; returns the seconds it took.
 async fn write_events(

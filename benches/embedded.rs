@@ -21,12 +21,8 @@ use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::{Engine, EventRecord, IssueQuery, IssueSort, WriteBatch};
 use stackhouse::group::Grouper;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::env_or;
 
 struct Rng(u64);
 

@@ -16,49 +16,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde_json::json;
 use stackhouse::access::Access;
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::{Engine, EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::graphql::{build_schema, GraphqlContext};
 use stackhouse::group::new_issue_id;
 use stackhouse::server::AppState;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn template() -> EventRecord {
-    let value = json!({
-        "event_id": uuid::Uuid::new_v4().simple().to_string(),
-        "timestamp": Utc::now().timestamp() as f64,
-        "platform": "python",
-        "level": "error",
-        "environment": "production",
-        "release": "shop@1.0.0",
-        "tags": {"region": "eu-west", "customer_tier": "gold"},
-        "user": {"id": "template"},
-        "exception": {"values": [{
-            "type": "ValueError",
-            "value": "order failed",
-            "stacktrace": {"frames": [
-                {"module": "shop.orders", "function": "checkout", "filename": "shop/orders.py", "lineno": 12, "in_app": true},
-                {"module": "shop.payment", "function": "charge", "filename": "shop/payment.py", "lineno": 40, "in_app": true}
-            ]},
-        }]},
-    });
-    let received = Utc::now();
-    let event = stackhouse_protocol::parse_event_value(value, received)
-        .unwrap()
-        .event;
-    let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
-    EventRecord::from_event(1, &event, received, &fingerprint)
-}
+mod support;
+use support::{env_or, template};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();

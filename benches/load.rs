@@ -19,12 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::env_or;
 
 /// A realistic event: a Python/Java-ish stack of 10-40 frames, a message with variable ids.
 fn realistic_event(rng: &mut u64, bug: usize, timestamp: f64) -> Value {

@@ -22,12 +22,8 @@ use stackhouse::engine::Engine;
 use stackhouse::ingest::otlp::{encode_request, proto};
 use stackhouse::server::{router, AppState};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
+use support::env_or;
 
 const SERVICES: [&str; 5] = [
     "gateway",

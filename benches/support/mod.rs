@@ -1,0 +1,44 @@
+//! What the benchmarks share: knobs from the environment and a parsed, fingerprinted event to
+//! stamp copies from (so a benchmark measures the engine, not JSON parsing).
+#![allow(dead_code)] // each benchmark uses its part
+
+use chrono::Utc;
+use serde_json::json;
+use stackhouse::engine::EventRecord;
+
+/// The environment variable `name` parsed, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One Python error event (two in-app frames, tags, a user) of project 1, parsed and
+/// fingerprinted once; benchmarks clone it and stamp ids, times, users and fingerprints.
+pub fn template() -> EventRecord {
+    let value = json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "timestamp": Utc::now().timestamp() as f64,
+        "platform": "python",
+        "level": "error",
+        "environment": "production",
+        "release": "shop@1.0.0",
+        "tags": {"region": "eu-west", "customer_tier": "gold"},
+        "user": {"id": "template"},
+        "exception": {"values": [{
+            "type": "ValueError",
+            "value": "order failed",
+            "stacktrace": {"frames": [
+                {"module": "shop.orders", "function": "checkout", "filename": "shop/orders.py", "lineno": 12, "in_app": true},
+                {"module": "shop.payment", "function": "charge", "filename": "shop/payment.py", "lineno": 40, "in_app": true}
+            ]},
+        }]},
+    });
+    let received = Utc::now();
+    let event = stackhouse_protocol::parse_event_value(value, received)
+        .expect("the template event parses")
+        .event;
+    let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
+    EventRecord::from_event(1, &event, received, &fingerprint)
+}
