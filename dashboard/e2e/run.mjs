@@ -402,6 +402,9 @@ const scenarios = [
       await page.fill("#rule-window", "86400");
       await page.fill("#rule-interval", "3600");
       await page.fill("#rule-webhook", "http://127.0.0.1:9/e2e-hook");
+      // Saved disabled: the scheduler (1 s tick) would otherwise fire it first, and the test
+      // below would then rightly show the notification as suppressed, with no payload.
+      await page.uncheck("#rule-enabled");
       await page.click("[data-testid=save-rule]");
       await page.waitForURL(/rule=\d+/, { timeout: 10_000 });
       const ruleId = new URL(page.url()).searchParams.get("rule");
