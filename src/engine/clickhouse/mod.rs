@@ -170,7 +170,9 @@ impl ClickHouseEngine {
 
     fn query(&self, query: clickhouse::query::Query) -> clickhouse::query::Query {
         self.record(&query.sql_display().to_string());
-        query
+        // Lists of ids are inlined (`issue_id IN (...)`): the issue list of a project with
+        // 100,000 issues sends ~2 MB of them, past the server's default 256 KiB query size.
+        query.with_option("max_query_size", MAX_QUERY_SIZE)
     }
 
     async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
@@ -198,7 +200,7 @@ impl ClickHouseEngine {
     ) -> EngineResult<Vec<IssueRecord>> {
         let filter = match scope {
             Some((_, [])) => return Ok(Vec::new()),
-            Some((_, ids)) => format!("WHERE project_id = ? AND issue_id IN ({})", id_list(ids)),
+            Some((_, ids)) => format!("WHERE project_id = ? AND issue_id IN {}", id_set(ids)),
             None => String::new(),
         };
         let sql = format!(
@@ -268,9 +270,9 @@ impl ClickHouseEngine {
             "SELECT mapped_issue AS issue_id, {bucket}, countMerge(events_state) AS events \
              FROM {table} ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
              WHERE project_id = ? AND {bucket} >= toDateTime(?) AND {bucket} < toDateTime(?) \
-               AND mapped_issue IN ({}) \
+               AND mapped_issue IN {} \
              GROUP BY mapped_issue, {bucket} ORDER BY mapped_issue, {bucket}",
-            id_list(issue_ids)
+            id_set(issue_ids)
         );
         let rows: Vec<HourlyRow> = self
             .query(
@@ -308,11 +310,20 @@ impl ClickHouseEngine {
     }
 }
 
-fn id_list(ids: &[u64]) -> String {
-    ids.iter()
+/// The largest statement the engine sends (its own statements, not analysts' SQL): room for
+/// a set of a few million ids.
+const MAX_QUERY_SIZE: &str = "67108864";
+
+/// A set of ids for `column IN <set>`. A tuple `(1, 2, ...)` is one syntax-tree node per id,
+/// and 50,000 nodes is the server's limit (`max_ast_elements`); an array literal is one node, so
+/// the issue list of a project with 100,000 issues fits (with `MAX_QUERY_SIZE`).
+fn id_set(ids: &[u64]) -> String {
+    let list = ids
+        .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    format!("(SELECT arrayJoin(CAST([{list}] AS Array(UInt64))))")
 }
 
 #[async_trait]
@@ -786,9 +797,9 @@ impl Engine for ClickHouseEngine {
         let sql = format!(
             "SELECT tag_key, tag_value, count() AS occurrences FROM events \
              ARRAY JOIN tag_keys AS tag_key, tag_values AS tag_value \
-             WHERE project_id = ? AND fingerprint IN ({}) \
+             WHERE project_id = ? AND fingerprint IN {} \
              GROUP BY tag_key, tag_value",
-            id_list(fingerprints)
+            id_set(fingerprints)
         );
         let rows: Vec<TagCountRow> = self
             .query(self.client.query(&sql).bind(project_id))
