@@ -1,4 +1,5 @@
-//! Alert evaluation cost and its effect on ingest, on the embedded engine (not run in CI).
+//! Alert evaluation cost and its effect on ingest, on the embedded engine, or on ClickHouse when
+//! `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set (not run in CI).
 //!
 //! 1. Writes `ALERTS_BENCH_EVENTS` events (default 1,000,000) over `ALERTS_BENCH_ISSUES` issues
 //!    (default 10,000), received over the last hour.
@@ -18,12 +19,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
 use stackhouse::alerting::{self, AlertsConfig};
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::group::new_issue_id;
 
 mod support;
-use support::{env_or, template};
+use support::{env_or, template, write_retrying};
 
 /// Writes `count` events starting at number `first`; returns the seconds it took.
 async fn write_events(
@@ -75,7 +77,7 @@ async fn write_events(
             batch.events.push(record);
         }
         written += batch.events.len() as u64;
-        engine.write(&batch).await.unwrap();
+        write_retrying(engine, &batch).await;
     }
     started.elapsed().as_secs_f64()
 }
@@ -123,8 +125,20 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let directory = tempfile::tempdir().unwrap();
-        let engine: Arc<dyn Engine> =
-            Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
+        let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
+            Ok(url) => {
+                let engine = ClickHouseEngine::new(ClickHouseSettings {
+                    url,
+                    database: format!("stackhouse_alerts_bench_{}", std::process::id()),
+                    user: None,
+                    password: None,
+                });
+                engine.migrate().await.unwrap();
+                Arc::new(engine)
+            }
+            Err(_) => Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap()),
+        };
+        println!("engine: {}", engine.name());
         let project = engine
             .create_project("bench", "0123456789abcdef0123456789abcdef")
             .await

@@ -26,7 +26,7 @@ use stackhouse::group::new_issue_id;
 use stackhouse::server::AppState;
 
 mod support;
-use support::{env_or, template};
+use support::{env_or, template, write_retrying};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -107,16 +107,7 @@ fn main() {
                 batch.events.push(record);
             }
             written += batch.events.len() as u64;
-            // The embedded engine pushes back while a checkpoint catches up: wait and retry.
-            loop {
-                match engine.write(&batch).await {
-                    Ok(()) => break,
-                    Err(error) if error.is_retryable() => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(error) => panic!("write failed: {error}"),
-                }
-            }
+            write_retrying(engine.as_ref(), &batch).await;
         }
         if let Some(embedded) = &embedded {
             embedded.flush().await.unwrap();
@@ -141,6 +132,7 @@ fn main() {
                 .data(Access::All),
             )
             .await;
+        assert!(top.errors.is_empty(), "the top issue: {:?}", top.errors);
         let top_id = top.data.into_json().unwrap()["issues"]["nodes"][0]["id"].as_str().unwrap().to_owned();
         let cases = [
             ("issue list, first page (last seen)", format!("{{ issues(projectId: \"{project_id}\") {{ totalCount nodes {{ id title status count userCount lastSeen sparkline }} }} }}")),

@@ -5,7 +5,8 @@
 //!
 //! Reports spans/s accepted (each request answered only once its spans are durable) and the
 //! service map's latency (engine read + correlation). Knobs: `SPANS_SECONDS` (default 10),
-//! `SPANS_CONNECTIONS` (4), `SPANS_BATCH` (spans per request, 2000), `SPANS_MAP_RUNS` (3).
+//! `SPANS_CONNECTIONS` (4), `SPANS_BATCH` (spans per request, 2000), `SPANS_MAP_RUNS` (3),
+//! `SPANS_MAP_SPANS` (distinct spans the service map is built over, 1,000,000).
 //! Run: `cargo bench --bench spans` (add `STACKHOUSE_BENCH_CLICKHOUSE_URL=http://...`).
 #![allow(clippy::unwrap_used)]
 
@@ -15,11 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use stackhouse::access::Access;
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::Engine;
-use stackhouse::ingest::otlp::{encode_request, proto};
+use stackhouse::graphql::{build_schema, GraphqlContext};
+use stackhouse::ingest::otlp::{convert, encode_request, proto};
 use stackhouse::server::{router, AppState};
 
 mod support;
@@ -114,6 +117,7 @@ async fn main() {
     let connections: usize = env_or("SPANS_CONNECTIONS", 4);
     let batch_spans: usize = env_or("SPANS_BATCH", 2000);
     let map_runs: usize = env_or("SPANS_MAP_RUNS", 3);
+    let map_spans: usize = env_or("SPANS_MAP_SPANS", 1_000_000);
     let _directory = tempfile::tempdir().unwrap();
     let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
         Ok(url) => Arc::new(ClickHouseEngine::new(ClickHouseSettings {
@@ -128,7 +132,7 @@ async fn main() {
     };
     engine.migrate().await.unwrap();
     let key = stackhouse::projects::generate_public_key();
-    let project = engine.create_project("bench", &key).await.unwrap();
+    engine.create_project("bench", &key).await.unwrap(); // the key the ingest phase sends with
     let mut config = Config {
         dev: true,
         ..Config::default()
@@ -137,7 +141,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
     let state = AppState::start(config, engine.clone()).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let app = router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // Pre-encoded bodies, so the client costs little CPU on the shared machine.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -183,18 +188,69 @@ async fn main() {
         batch_spans / 8 * 8
     );
 
+    println!(
+        "  (the ingest phase cycles 16 pre-encoded bodies, so its traces repeat; the service map \
+         below is built over distinct traces of another project)"
+    );
+
+    // The service map over `SPANS_MAP_SPANS` distinct spans, written straight to the engine.
+    let map_project = engine
+        .create_project("bench-map", &stackhouse::projects::generate_public_key())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut written = 0usize;
+    while written < map_spans {
+        let request = batch(&mut seed, 2_500.min((map_spans - written).div_ceil(8)));
+        let intake = convert(map_project.id, &request, Utc::now());
+        engine.write_spans(&intake.spans).await.unwrap();
+        written += intake.spans.len();
+    }
+    println!(
+        "wrote {written} distinct spans ({} traces) straight to the engine in {:.1} s = {:.0} spans/s",
+        written / 8,
+        started.elapsed().as_secs_f64(),
+        written as f64 / started.elapsed().as_secs_f64()
+    );
+    let schema = build_schema(GraphqlContext {
+        engine: state.engine.clone(),
+        projects: state.projects.clone(),
+        pipeline: state.pipeline.clone(),
+        public_url: "http://localhost:8000".into(),
+    });
+    let query = format!(
+        "{{ serviceMap(projectId: \"{}\") {{ traces spans truncated edges {{ from to calls errors p95Ms }} }} }}",
+        map_project.id
+    );
+    for run in 0..map_runs {
+        let started = Instant::now();
+        let response = schema
+            .execute(async_graphql::Request::new(query.clone()).data(Access::All))
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let map = &data["serviceMap"];
+        println!(
+            "GraphQL serviceMap run {run}: {:.0} ms ({} spans, {} traces, {} edges, truncated {})",
+            started.elapsed().as_secs_f64() * 1000.0,
+            map["spans"],
+            map["traces"],
+            map["edges"].as_array().map_or(0, Vec::len),
+            map["truncated"]
+        );
+    }
     let from = Utc::now() - chrono::Duration::hours(1);
     let to = Utc::now() + chrono::Duration::hours(1);
     for run in 0..map_runs {
         let started = Instant::now();
         let rows = engine
-            .spans_between(project.id, from, to, false, 20_000_000)
+            .spans_between(map_project.id, from, to, false, 20_000_000)
             .await
             .unwrap();
         let read = started.elapsed();
         let map = stackhouse::traces::service_map(&rows);
         println!(
-            "service map run {run}: {} spans, {} traces, {} edges: read {:.0} ms + correlate {:.0} ms",
+            "uncapped map run {run}: {} spans, {} traces, {} edges: read {:.0} ms + correlate {:.0} ms",
             map.spans,
             map.traces,
             map.edges.len(),

@@ -42,3 +42,20 @@ pub fn template() -> EventRecord {
     let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
     EventRecord::from_event(1, &event, received, &fingerprint)
 }
+
+/// `Engine::write`, waiting and retrying while the engine pushes back (the embedded engine does
+/// while a checkpoint catches up).
+pub async fn write_retrying(
+    engine: &dyn stackhouse::engine::Engine,
+    batch: &stackhouse::engine::WriteBatch,
+) {
+    loop {
+        match engine.write(batch).await {
+            Ok(()) => return,
+            Err(error) if error.is_retryable() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("write failed: {error}"),
+        }
+    }
+}

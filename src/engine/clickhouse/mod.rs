@@ -172,7 +172,7 @@ impl ClickHouseEngine {
         self.record(&query.sql_display().to_string());
         // Lists of ids are inlined (`issue_id IN (...)`): the issue list of a project with
         // 100,000 issues sends ~2 MB of them, past the server's default 256 KiB query size.
-        query.with_option("max_query_size", MAX_QUERY_SIZE)
+        query.with_setting("max_query_size", MAX_QUERY_SIZE)
     }
 
     async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
