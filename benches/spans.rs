@@ -20,7 +20,7 @@ use stackhouse::access::Access;
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::Engine;
+use stackhouse::engine::{Engine, SpanRange};
 use stackhouse::graphql::{build_schema, GraphqlContext};
 use stackhouse::ingest::otlp::{convert, encode_request, proto};
 use stackhouse::server::{router, AppState};
@@ -219,7 +219,7 @@ async fn main() {
         public_url: "http://localhost:8000".into(),
     });
     let query = format!(
-        "{{ serviceMap(projectId: \"{}\") {{ traces spans truncated edges {{ from to calls errors p95Ms }} }} }}",
+        "{{ serviceMap(projectId: \"{}\") {{ traces spans sampleRate truncated edges {{ from to calls errors p95Ms }} }} }}",
         map_project.id
     );
     for run in 0..map_runs {
@@ -231,11 +231,12 @@ async fn main() {
         let data = response.data.into_json().unwrap();
         let map = &data["serviceMap"];
         println!(
-            "GraphQL serviceMap run {run}: {:.0} ms ({} spans, {} traces, {} edges, truncated {})",
+            "GraphQL serviceMap run {run}: {:.0} ms ({} spans, {} traces, {} edges, sample rate {}, truncated {})",
             started.elapsed().as_secs_f64() * 1000.0,
             map["spans"],
             map["traces"],
             map["edges"].as_array().map_or(0, Vec::len),
+            map["sampleRate"],
             map["truncated"]
         );
     }
@@ -244,7 +245,7 @@ async fn main() {
     for run in 0..map_runs {
         let started = Instant::now();
         let rows = engine
-            .spans_between(map_project.id, from, to, false, 20_000_000)
+            .spans_between(&SpanRange::all(map_project.id, from, to), 20_000_000)
             .await
             .unwrap();
         let read = started.elapsed();

@@ -323,6 +323,34 @@ pub fn service_map(spans: &[SpanRecord]) -> ServiceMap {
     }
 }
 
+impl ServiceMap {
+    /// The map of a sample of one in `factor` traces, scaled up to estimate the whole: every
+    /// count is multiplied; latencies stay as measured.
+    pub fn scaled(mut self, factor: u64) -> ServiceMap {
+        let factor = factor.max(1);
+        self.traces *= factor;
+        self.spans *= factor;
+        for edge in &mut self.edges {
+            edge.calls *= factor;
+            edge.errors *= factor;
+        }
+        for node in &mut self.services {
+            for count in [
+                &mut node.spans,
+                &mut node.error_spans,
+                &mut node.entry_traces,
+                &mut node.failed_entry_traces,
+                &mut node.originated_errors,
+                &mut node.originated_downstream,
+                &mut node.propagated_errors,
+            ] {
+                *count *= factor;
+            }
+        }
+        self
+    }
+}
+
 fn node<'a>(nodes: &'a mut BTreeMap<String, ServiceNode>, service: &str) -> &'a mut ServiceNode {
     nodes
         .entry(service.to_owned())
@@ -641,6 +669,27 @@ mod tests {
             .find(|s| s.service == "front")
             .expect("front");
         assert_eq!((front.entry_traces, front.failed_entry_traces), (3, 2));
+
+        // A 1-in-4 sample's map estimates the whole: counts times four, latencies as measured.
+        let scaled = map.clone().scaled(4);
+        assert_eq!(
+            (scaled.traces, scaled.spans),
+            (map.traces * 4, map.spans * 4)
+        );
+        for (big, small) in scaled.edges.iter().zip(&map.edges) {
+            assert_eq!((big.calls, big.errors), (small.calls * 4, small.errors * 4));
+            assert_eq!(big.p95_duration_us, small.p95_duration_us);
+        }
+        let scaled_front = scaled
+            .services
+            .iter()
+            .find(|s| s.service == "front")
+            .expect("front");
+        assert_eq!(
+            (scaled_front.entry_traces, scaled_front.failed_entry_traces),
+            (12, 8)
+        );
+        assert_eq!(map.clone().scaled(0), map, "a factor of 0 reads as 1");
         assert_eq!(
             (front.originated_errors, front.originated_downstream),
             (1, 0)

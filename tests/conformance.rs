@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
     Engine, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus,
-    IssueSummary, WriteBatch,
+    IssueSummary, SpanRange, SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -30,6 +30,7 @@ conformance!(
     merge_and_unmerge_change_the_mapping_and_every_aggregate_at_once,
     projects_keys_and_mappings_are_stored,
     reopening_gives_identical_answers,
+    span_ranges_count_and_sample_whole_traces,
 );
 
 fn iso(seconds: i64) -> String {
@@ -885,4 +886,83 @@ async fn reopening_gives_identical_answers(backend: Backend) {
     let handle = backend.open();
     let after = answers(handle.engine.as_ref(), project_id, base).await;
     assert_eq!(after, before);
+}
+
+/// `spans_between`/`count_spans`: the project and `[from, to)` bound them, `roots_only` keeps
+/// roots, and a sample keeps whole traces, about one in `sample` (the service map's estimate
+/// past a million spans rests on both).
+async fn span_ranges_count_and_sample_whole_traces(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let project = engine.create_project("spans", "key-spans").await.unwrap();
+    let other = engine.create_project("other", "key-other").await.unwrap();
+    let base = base_hour();
+    let span = |project_id: u64, trace: u64, span: u64, parent: Option<u64>, at: i64| SpanRecord {
+        project_id,
+        trace_id: format!("{trace:032x}"),
+        span_id: format!("{span:016x}"),
+        parent_span_id: parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
+        service: "api".into(),
+        name: "GET /".into(),
+        kind: "server".into(),
+        start_us: at * 1_000_000,
+        duration_us: 1_000,
+        status: "ok".into(),
+        source: "otlp".into(),
+        ..SpanRecord::default()
+    };
+    let traces = 400u64;
+    let mut spans = Vec::new();
+    for trace in 1..=traces {
+        let root = trace * 10;
+        spans.push(span(project.id, trace, root, None, base + 60));
+        spans.push(span(project.id, trace, root + 1, Some(root), base + 61));
+        spans.push(span(project.id, trace, root + 2, Some(root + 1), base + 62));
+    }
+    spans.push(span(other.id, 9_999, 99_990, None, base + 60));
+    spans.push(span(project.id, 9_998, 99_980, None, base + 7_200));
+    engine.write_spans(&spans).await.unwrap();
+
+    let range = SpanRange::all(project.id, at(base), at(base + 3_600));
+    assert_eq!(engine.count_spans(&range).await.unwrap(), traces * 3);
+    let all = engine.spans_between(&range, 10_000).await.unwrap();
+    assert_eq!(all.len() as u64, traces * 3);
+    assert!(
+        all.windows(2).all(|w| w[0].start_us >= w[1].start_us),
+        "newest first"
+    );
+    assert_eq!(engine.spans_between(&range, 7).await.unwrap().len(), 7);
+    let roots = SpanRange {
+        roots_only: true,
+        ..range
+    };
+    assert_eq!(engine.count_spans(&roots).await.unwrap(), traces);
+    assert!(engine
+        .spans_between(&roots, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .all(SpanRecord::is_root));
+
+    let sampled = SpanRange { sample: 4, ..range };
+    let kept = engine.spans_between(&sampled, 10_000).await.unwrap();
+    assert_eq!(
+        engine.count_spans(&sampled).await.unwrap(),
+        kept.len() as u64
+    );
+    let mut per_trace: BTreeMap<&str, usize> = BTreeMap::new();
+    for span in &kept {
+        *per_trace.entry(span.trace_id.as_str()).or_default() += 1;
+    }
+    assert!(
+        per_trace.values().all(|&n| n == 3),
+        "whole traces: {per_trace:?}"
+    );
+    // One in four of 400 traces: 100 expected; a hash puts it well within 50..150.
+    assert!(
+        (50..150).contains(&per_trace.len()),
+        "{} of {traces} traces sampled at 1 in 4",
+        per_trace.len()
+    );
 }

@@ -108,7 +108,7 @@ async fn opentelemetry_services_make_a_waterfall_a_service_map_and_grouped_error
     // failures counted on each edge, and inventory as where the errors start.
     let data = server
         .graphql(
-            "query($p: ID!) { serviceMap(projectId: $p) { traces spans truncated \
+            "query($p: ID!) { serviceMap(projectId: $p) { traces spans sampleRate truncated \
                edges { from to calls errors p95Ms } \
                services { service spans errorSpans entryTraces failedEntryTraces originatedErrors originatedDownstream propagatedErrors } } }",
             json!({"p": project}),
@@ -118,6 +118,7 @@ async fn opentelemetry_services_make_a_waterfall_a_service_map_and_grouped_error
     assert_eq!(map["traces"], json!(requests), "{map:#}");
     assert_eq!(map["spans"], json!(requests * 6), "{map:#}");
     assert_eq!(map["truncated"], json!(false));
+    assert_eq!(map["sampleRate"], json!(1.0), "a small range is read whole");
     let edges: Vec<(String, String, i64, i64)> = map["edges"]
         .as_array()
         .unwrap()

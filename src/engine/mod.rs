@@ -22,7 +22,7 @@ pub use alerts::{
 };
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
-pub use span::SpanRecord;
+pub use span::{SpanRange, SpanRecord};
 
 /// A project: the unit events, keys and issues belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,14 +385,9 @@ pub trait Engine: Send + Sync + 'static {
         trace_ids: &[String],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>>;
-    /// Spans of a project that started in `[from, to)` (only root spans — no parent — when
-    /// `roots_only`), at most `limit`, newest first.
-    async fn spans_between(
-        &self,
-        project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        roots_only: bool,
-        limit: usize,
-    ) -> EngineResult<Vec<SpanRecord>>;
+    /// The spans of `range` (newest first), at most `limit`.
+    async fn spans_between(&self, range: &SpanRange, limit: usize)
+        -> EngineResult<Vec<SpanRecord>>;
+    /// How many spans `range` holds.
+    async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64>;
 }

@@ -39,6 +39,41 @@ pub struct SpanRecord {
     pub source: String,
 }
 
+/// Which spans of a project [`super::Engine::spans_between`] and
+/// [`super::Engine::count_spans`] read: those that started in `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanRange {
+    pub project_id: u64,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Only root spans (no parent).
+    pub roots_only: bool,
+    /// Whole traces, about one in `sample`, chosen by a hash of the trace id (so a trace is
+    /// either complete or absent); 0 or 1 reads every trace.
+    pub sample: u64,
+}
+
+impl SpanRange {
+    /// Every span of a project that started in `[from, to)`.
+    pub fn all(project_id: u64, from: DateTime<Utc>, to: DateTime<Utc>) -> SpanRange {
+        SpanRange {
+            project_id,
+            from,
+            to,
+            roots_only: false,
+            sample: 1,
+        }
+    }
+
+    /// Whether a trace is in the sample (the embedded engine's choice; ClickHouse hashes with
+    /// `cityHash64`: the same share, other traces).
+    pub fn samples_trace(&self, trace_id: &str) -> bool {
+        self.sample <= 1
+            || twox_hash::XxHash64::oneshot(0x5452_4143_4553, trace_id.as_bytes())
+                .is_multiple_of(self.sample)
+    }
+}
+
 impl SpanRecord {
     /// When it started.
     pub fn start(&self) -> DateTime<Utc> {

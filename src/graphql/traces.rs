@@ -6,15 +6,15 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{coded, engine_error, parse_id, project_allowed, GraphqlContext};
-use crate::engine::EventRecord;
+use crate::engine::{EventRecord, SpanRange};
 use crate::traces::{self, LatencyStats, Waterfall};
 
 /// Most spans one trace shows.
 pub const MAX_TRACE_SPANS: usize = 10_000;
 /// Most errors one trace lists.
 pub const MAX_TRACE_ERRORS: usize = 500;
-/// Most spans the service map reads (the newest of the range); `truncated` says when more
-/// were there.
+/// About the most spans the service map reads: past it, whole traces are sampled (see
+/// `ServiceMap::sample_rate`).
 pub const MAX_SERVICE_MAP_SPANS: usize = 1_000_000;
 /// Events of an issue whose traces the impact looks at (the latest ones).
 const IMPACT_EVENTS: usize = 200;
@@ -221,7 +221,11 @@ pub struct ServiceMap {
     to: DateTime<Utc>,
     traces: i64,
     spans: i64,
-    /// More spans than the map reads were in the range: it shows the newest ones.
+    /// The share of the range's traces the map was built from: 1 is every trace; below 1 (more
+    /// than a million spans in the range), whole traces were sampled by trace id and every
+    /// count is an estimate scaled up from the sample.
+    sample_rate: f64,
+    /// The sample still held more spans than the map reads: it shows the newest ones.
     truncated: bool,
     /// Most calls first.
     edges: Vec<ServiceEdge>,
@@ -363,10 +367,14 @@ impl TraceQueries {
             (Some(first), Some(last)) if !trace_ids.is_empty() => context
                 .engine
                 .spans_between(
-                    project_id,
-                    first - Duration::hours(1),
-                    last + Duration::hours(1),
-                    true,
+                    &SpanRange {
+                        roots_only: true,
+                        ..SpanRange::all(
+                            project_id,
+                            first - Duration::hours(1),
+                            last + Duration::hours(1),
+                        )
+                    },
                     IMPACT_BASELINE_ROOTS,
                 )
                 .await
@@ -419,18 +427,34 @@ impl TraceQueries {
         if from >= to {
             return Err(coded("`from` must be before `to`", "BAD_REQUEST"));
         }
-        let spans = context
+        // Past MAX_SERVICE_MAP_SPANS, the map is built from a sample of whole traces and its
+        // counts scaled up: one in `sample` traces, so that about that many spans are read.
+        let range = SpanRange::all(project_id, from, to);
+        let total = context
             .engine
-            .spans_between(project_id, from, to, false, MAX_SERVICE_MAP_SPANS + 1)
+            .count_spans(&range)
             .await
             .map_err(engine_error)?;
-        let truncated = spans.len() > MAX_SERVICE_MAP_SPANS;
-        let map = traces::service_map(&spans[..spans.len().min(MAX_SERVICE_MAP_SPANS)]);
+        let sample = total.div_ceil(MAX_SERVICE_MAP_SPANS as u64).max(1);
+        let mut spans = context
+            .engine
+            .spans_between(
+                &SpanRange { sample, ..range },
+                MAX_SERVICE_MAP_SPANS * 2 + 1,
+            )
+            .await
+            .map_err(engine_error)?;
+        // A hash sample is not exact: at most twice the target is read before giving up on
+        // the oldest spans.
+        let truncated = spans.len() > MAX_SERVICE_MAP_SPANS * 2;
+        spans.truncate(MAX_SERVICE_MAP_SPANS * 2);
+        let map = traces::service_map(&spans).scaled(sample);
         Ok(ServiceMap {
             from,
             to,
             traces: count(map.traces),
             spans: count(map.spans),
+            sample_rate: 1.0 / sample as f64,
             truncated,
             edges: map
                 .edges

@@ -296,7 +296,7 @@ export const ISSUE_TRACE_IMPACT = /* GraphQL */ `
 export const SERVICE_MAP = /* GraphQL */ `
   query ServiceMap($projectId: ID!, $from: DateTime, $to: DateTime) {
     serviceMap(projectId: $projectId, from: $from, to: $to) {
-      from to traces spans truncated
+      from to traces spans sampleRate truncated
       edges { from to calls errors p95Ms }
       services {
         service spans errorSpans entryTraces failedEntryTraces originatedErrors

@@ -323,6 +323,8 @@ export interface ServiceMap {
   to: string;
   traces: number;
   spans: number;
+  /** The share of traces the map was built from; below 1, counts are scaled-up estimates. */
+  sampleRate: number;
   truncated: boolean;
   edges: ServiceEdge[];
   services: ServiceNode[];

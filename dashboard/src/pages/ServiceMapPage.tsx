@@ -101,6 +101,11 @@ function MapView({ map, focus, setFocus }: { map: ServiceMap; focus: string | nu
         <span>
           {absoluteTime(map.from)} → {absoluteTime(map.to)}
         </span>
+        {map.sampleRate < 1 && (
+          <span className="muted" data-testid="map-sampled">
+            estimated from 1 in {Math.round(1 / map.sampleRate)} traces
+          </span>
+        )}
         {map.truncated && <span className="muted">more spans than the map reads: it shows the newest</span>}
         {focus && (
           <span>

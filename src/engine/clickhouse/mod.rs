@@ -31,8 +31,8 @@ use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
     EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRecord, SqlDialect,
-    SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord,
+    SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -913,14 +913,14 @@ impl Engine for ClickHouseEngine {
 
     async fn spans_between(
         &self,
-        project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        roots_only: bool,
+        range: &SpanRange,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>> {
-        self.select_spans_between(project_id, (from, to), roots_only, limit)
-            .await
+        self.select_spans_between(range, limit).await
+    }
+
+    async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64> {
+        self.select_span_count(range).await
     }
 }
 

@@ -1,13 +1,12 @@
 //! The `spans` table on ClickHouse (`sql/0008_spans.sql`): inserts and the reads trace
 //! correlation needs (whole traces, errors of traces, spans of a time range).
 
-use chrono::{DateTime, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{to_epoch_seconds, EventRow};
 use super::{classify, ClickHouseEngine, EVENT_COLUMNS};
-use crate::engine::{EngineResult, EventRecord, SpanRecord};
+use crate::engine::{EngineResult, EventRecord, SpanRange, SpanRecord};
 
 const SPAN_COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, service, name, kind, \
     start_time, start_us, duration_us, status, status_message, http_method, http_route, \
@@ -150,33 +149,51 @@ impl ClickHouseEngine {
 
     pub(super) async fn select_spans_between(
         &self,
-        project_id: u64,
-        (from, to): (DateTime<Utc>, DateTime<Utc>),
-        roots_only: bool,
+        range: &SpanRange,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>> {
-        let roots = if roots_only {
-            "AND parent_span_id = ''"
-        } else {
-            ""
-        };
         let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ? \
-               AND start_time >= toDateTime(?) AND start_time < toDateTime(?) {roots} \
-             ORDER BY start_us DESC LIMIT ?"
+            "SELECT {SPAN_COLUMNS} FROM spans WHERE {} ORDER BY start_us DESC LIMIT ?",
+            range_filter(range)
         );
         let rows: Vec<SpanRow> = self
-            .query(
-                self.client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(to_epoch_seconds(from))
-                    .bind(to_epoch_seconds(to))
-                    .bind(limit as u64),
-            )
+            .query(bind_range(self.client.query(&sql), range).bind(limit as u64))
             .fetch_all()
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(SpanRecord::from).collect())
+    }
+
+    pub(super) async fn select_span_count(&self, range: &SpanRange) -> EngineResult<u64> {
+        let sql = format!("SELECT count() FROM spans WHERE {}", range_filter(range));
+        self.query(bind_range(self.client.query(&sql), range))
+            .fetch_one::<u64>()
+            .await
+            .map_err(classify)
+    }
+}
+
+/// The `WHERE` condition of a span range; its parameters are bound by [`bind_range`].
+fn range_filter(range: &SpanRange) -> String {
+    let mut filter =
+        "project_id = ? AND start_time >= toDateTime(?) AND start_time < toDateTime(?)".to_owned();
+    if range.roots_only {
+        filter.push_str(" AND parent_span_id = ''");
+    }
+    if range.sample > 1 {
+        filter.push_str(" AND cityHash64(trace_id) % ? = 0");
+    }
+    filter
+}
+
+fn bind_range(query: clickhouse::query::Query, range: &SpanRange) -> clickhouse::query::Query {
+    let query = query
+        .bind(range.project_id)
+        .bind(to_epoch_seconds(range.from))
+        .bind(to_epoch_seconds(range.to));
+    if range.sample > 1 {
+        query.bind(range.sample)
+    } else {
+        query
     }
 }

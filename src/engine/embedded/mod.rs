@@ -66,8 +66,8 @@ use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
     EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRecord, SqlDialect, SqlLimits,
-    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord, SqlDialect,
+    SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -1332,15 +1332,14 @@ impl Engine for EmbeddedEngine {
 
     async fn spans_between(
         &self,
-        project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        roots_only: bool,
+        range: &SpanRange,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>> {
-        Ok(self
-            .spans
-            .between(project_id, (from, to), roots_only, limit))
+        Ok(self.spans.between(range, limit))
+    }
+
+    async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64> {
+        Ok(self.spans.count(range))
     }
 }
 

@@ -14,7 +14,6 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt16Array,
 };
@@ -25,7 +24,7 @@ use super::codec::{Decoder, Encoder};
 use super::event_batch::timestamp_type;
 use super::sql::{times, u64s};
 use super::EmbeddedError;
-use crate::engine::SpanRecord;
+use crate::engine::{SpanRange, SpanRecord};
 
 /// Frame layout: `payload length (u32 LE) | crc32(payload) (u32 LE) | payload`.
 const FRAME_HEADER: usize = 8;
@@ -231,32 +230,28 @@ impl SpanStore {
         spans
     }
 
-    /// Spans of a project started in `[from, to)`, newest first, at most `limit`.
-    pub fn between(
-        &self,
-        project_id: u64,
-        (from, to): (DateTime<Utc>, DateTime<Utc>),
-        roots_only: bool,
-        limit: usize,
-    ) -> Vec<SpanRecord> {
-        // The same second granularity as ClickHouse's `start_time` filter.
-        let from_us = from.timestamp() * 1_000_000;
-        let to_us = to.timestamp() * 1_000_000;
+    /// The spans of `range`, newest first, at most `limit`.
+    pub fn between(&self, range: &SpanRange, limit: usize) -> Vec<SpanRecord> {
         let index = self.index.read();
         let mut spans: Vec<SpanRecord> = index
             .rows
             .iter()
-            .filter(|span| {
-                span.project_id == project_id
-                    && span.start_us.div_euclid(1_000_000) * 1_000_000 >= from_us
-                    && span.start_us.div_euclid(1_000_000) * 1_000_000 < to_us
-                    && (!roots_only || span.parent_span_id.is_empty())
-            })
+            .filter(|span| in_range(range, span))
             .cloned()
             .collect();
         spans.sort_by_key(|span| std::cmp::Reverse(span.start_us));
         spans.truncate(limit);
         spans
+    }
+
+    /// How many spans `range` holds.
+    pub fn count(&self, range: &SpanRange) -> u64 {
+        let index = self.index.read();
+        index
+            .rows
+            .iter()
+            .filter(|span| in_range(range, span))
+            .count() as u64
     }
 
     /// Every stored span as one batch with the columns of [`spans_schema`] (analyst SQL reads
@@ -338,6 +333,17 @@ pub fn spans_schema() -> SchemaRef {
         list("attribute_values"),
         text("source"),
     ]))
+}
+
+/// Whether a span is in `range`: the same second granularity as ClickHouse's `start_time`
+/// filter.
+fn in_range(range: &SpanRange, span: &SpanRecord) -> bool {
+    let second = span.start_us.div_euclid(1_000_000);
+    span.project_id == range.project_id
+        && second >= range.from.timestamp()
+        && second < range.to.timestamp()
+        && (!range.roots_only || span.parent_span_id.is_empty())
+        && range.samples_trace(&span.trace_id)
 }
 
 #[cfg(test)]
