@@ -6,14 +6,21 @@
 
 use super::rules::{Condition, RuleSpec};
 
-/// Events of the window joined to their issue through the current fingerprint mapping
-/// (`received`, the arrival time, not the SDK's clock: a late or skewed event still alerts).
-const EVENTS_BY_ISSUE: &str = "FROM events AS e JOIN issue_fingerprints AS m \
-     ON e.project_id = m.project_id AND e.fingerprint = m.fingerprint";
+/// The events received in `[from, {window_end})` (`received`, the arrival time, not the SDK's
+/// clock: a late or skewed event still alerts), with `columns`, joined to their issue through
+/// the current fingerprint mapping. The window is filtered inside the subquery, before the join:
+/// ClickHouse 18.16 does not push an outer `WHERE` into a subquery, and joining every stored
+/// event before filtering made each rule ~3× slower at 10 million events.
+fn events_by_issue(columns: &str, from: &str, extra: &str) -> String {
+    format!(
+        "FROM (SELECT project_id, fingerprint{columns} FROM events \
+               WHERE received >= {from} AND received < {{window_end}}{extra}) AS e \
+         JOIN issue_fingerprints AS m ON e.project_id = m.project_id AND e.fingerprint = m.fingerprint"
+    )
+}
 
 /// The SQL a built-in rule runs, with the window placeholders still in; `None` for SQL rules.
 pub fn builtin_query(condition: &Condition) -> Option<String> {
-    let in_window = "e.received >= {window_start} AND e.received < {window_end}";
     Some(match condition {
         Condition::Sql { .. } => return None,
         Condition::NewIssue => "SELECT issue_id, count(*) AS opened FROM issues \
@@ -24,19 +31,20 @@ pub fn builtin_query(condition: &Condition) -> Option<String> {
              AND changed_at < {window_end} GROUP BY issue_id"
             .to_owned(),
         Condition::Frequency { .. } => format!(
-            "SELECT m.issue_id AS issue, count(*) AS event_count {EVENTS_BY_ISSUE} \
-             WHERE {in_window} GROUP BY m.issue_id"
+            "SELECT m.issue_id AS issue, count(*) AS event_count {} GROUP BY m.issue_id",
+            events_by_issue("", "{window_start}", "")
         ),
         Condition::UserImpact { .. } => format!(
-            "SELECT m.issue_id AS issue, count(DISTINCT e.user_key) AS user_count {EVENTS_BY_ISSUE} \
-             WHERE {in_window} AND e.user_key <> '' GROUP BY m.issue_id"
+            "SELECT m.issue_id AS issue, count(DISTINCT e.user_key) AS user_count {} \
+             GROUP BY m.issue_id",
+            events_by_issue(", user_key", "{window_start}", " AND user_key <> ''")
         ),
         Condition::Spike { .. } => format!(
             "SELECT m.issue_id AS issue, \
                     sum(CASE WHEN e.received >= {{window_start}} THEN 1 ELSE 0 END) AS current_events, \
                     sum(CASE WHEN e.received < {{window_start}} THEN 1 ELSE 0 END) AS baseline_events \
-             {EVENTS_BY_ISSUE} \
-             WHERE e.received >= {{baseline_start}} AND e.received < {{window_end}} GROUP BY m.issue_id"
+             {} GROUP BY m.issue_id",
+            events_by_issue(", received", "{baseline_start}", "")
         ),
     })
 }
