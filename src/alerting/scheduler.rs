@@ -1,7 +1,9 @@
 //! The alert scheduler: a task inside `stackhouse serve` that evaluates every enabled rule once
 //! per interval, and the webhook deliverer next to it.
 //!
-//! Time is cut into slots per rule, `slot = floor(unix_ms / interval_ms)`. On every tick
+//! Time is cut into slots per rule, `slot = floor((unix_ms + phase) / interval_ms)`, where the
+//! rule's `phase` (a hash of its id, below the interval) spreads rules over the interval: 1,000
+//! rules of one minute start a few at a time, not all in the same second. On every tick
 //! (`alerts.tick_ms`) each rule whose current slot this instance has not handled yet is
 //! claimed, then evaluated in a task of its own (bounded by `max_concurrent_evaluations`; a
 //! rule still running from its previous slot is skipped, never queued twice).
@@ -116,7 +118,7 @@ impl Scheduler {
         let mut started = 0;
         for rule in rules.into_iter().filter(|rule| rule.enabled) {
             let interval_ms = rule.interval_secs.max(1).saturating_mul(1000);
-            let slot = now_ms / interval_ms;
+            let slot = slot_of(rule.rule_id, interval_ms, now_ms);
             {
                 let mut last_slot = self.last_slot.lock();
                 if last_slot.get(&rule.rule_id) == Some(&slot) {
@@ -170,5 +172,45 @@ impl Scheduler {
                 tracing::warn!(%error, rule = rule.rule_id, "alert evaluation could not be stored");
             }
         }
+    }
+}
+
+/// The slot of a rule at `now_ms`: its phase (from its id, the same on every instance) shifts
+/// its slot boundaries, so rules of one interval are due at different moments.
+fn slot_of(rule_id: u64, interval_ms: u64, now_ms: u64) -> u64 {
+    let phase = rule_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % interval_ms.max(1);
+    (now_ms + phase) / interval_ms.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_of;
+
+    #[test]
+    fn a_rule_gets_one_slot_per_interval_and_rules_spread_over_it() {
+        let interval = 60_000;
+        // One rule: the slot changes exactly once per interval.
+        let changes = (0..600_000u64)
+            .step_by(100)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| slot_of(7, interval, w[0]) != slot_of(7, interval, w[1]))
+            .count();
+        assert_eq!(changes, 10);
+        // 1,000 rules: when in the minute each one's slot turns, per tenth of the minute.
+        let mut per_tenth = [0u32; 10];
+        for rule_id in 1..=1000u64 {
+            let turn = (0..interval)
+                .step_by(100)
+                .find(|&t| slot_of(rule_id, interval, t) != slot_of(rule_id, interval, t + 100))
+                .expect("a turn within the interval");
+            per_tenth[(turn * 10 / interval) as usize] += 1;
+        }
+        assert!(
+            per_tenth.iter().all(|&n| (50..150).contains(&n)),
+            "{per_tenth:?}"
+        );
+        // A one-second interval still has every phase below it.
+        assert_eq!(slot_of(3, 1_000, 10_000) - slot_of(3, 1_000, 9_000), 1);
     }
 }
