@@ -20,13 +20,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
 use stackhouse::alerting::{self, AlertsConfig};
-use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::group::new_issue_id;
 
 mod support;
-use support::{env_or, template, write_retrying};
+use support::{bench_engine, env_or, template, write_retrying};
 
 /// Writes `count` events starting at number `first`; returns the seconds it took.
 async fn write_events(
@@ -145,20 +143,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let directory = tempfile::tempdir().unwrap();
-        let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
-            Ok(url) => {
-                let engine = ClickHouseEngine::new(ClickHouseSettings {
-                    url,
-                    database: format!("stackhouse_alerts_bench_{}", std::process::id()),
-                    user: None,
-                    password: None,
-                });
-                engine.migrate().await.unwrap();
-                Arc::new(engine)
-            }
-            Err(_) => Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap()),
-        };
-        println!("engine: {}", engine.name());
+        let (engine, _) = bench_engine("alerts", directory.path()).await;
         let project = engine
             .create_project("bench", "0123456789abcdef0123456789abcdef")
             .await

@@ -12,21 +12,18 @@
 //! instead of the embedded engine; `scripts/bench.sh` sets it).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use stackhouse::access::Access;
 use stackhouse::config::Config;
-use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::engine::{FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::graphql::{build_schema, GraphqlContext};
 use stackhouse::group::new_issue_id;
 use stackhouse::server::AppState;
 
 mod support;
-use support::{env_or, template, write_retrying};
+use support::{bench_engine, env_or, template, write_retrying};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -44,25 +41,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let directory = tempfile::tempdir().unwrap();
-        let mut embedded = None;
-        let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
-            Ok(url) => {
-                let engine = ClickHouseEngine::new(ClickHouseSettings {
-                    url,
-                    database: format!("stackhouse_issues_bench_{}", std::process::id()),
-                    user: None,
-                    password: None,
-                });
-                engine.migrate().await.unwrap();
-                Arc::new(engine)
-            }
-            Err(_) => {
-                let engine = Arc::new(EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).unwrap());
-                embedded = Some(engine.clone());
-                engine
-            }
-        };
-        println!("engine: {}", engine.name());
+        let (engine, embedded) = bench_engine("issues", directory.path()).await;
         let project = engine.create_project("bench", "0123456789abcdef0123456789abcdef").await.unwrap();
         let template = template();
         let now = Utc::now().timestamp();

@@ -18,15 +18,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use stackhouse::access::Access;
 use stackhouse::config::Config;
-use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::{Engine, SpanRange};
+use stackhouse::engine::SpanRange;
 use stackhouse::graphql::{build_schema, GraphqlContext};
 use stackhouse::ingest::otlp::{convert, encode_request, proto};
 use stackhouse::server::{router, AppState};
 
 mod support;
-use support::env_or;
+use support::{bench_engine, env_or};
 
 const SERVICES: [&str; 5] = [
     "gateway",
@@ -119,18 +117,7 @@ async fn main() {
     let map_runs: usize = env_or("SPANS_MAP_RUNS", 3);
     let map_spans: usize = env_or("SPANS_MAP_SPANS", 1_000_000);
     let _directory = tempfile::tempdir().unwrap();
-    let engine: Arc<dyn Engine> = match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
-        Ok(url) => Arc::new(ClickHouseEngine::new(ClickHouseSettings {
-            url,
-            database: format!("stackhouse_bench_spans_{}", std::process::id()),
-            user: None,
-            password: None,
-        })),
-        Err(_) => {
-            Arc::new(EmbeddedEngine::open(_directory.path(), EmbeddedOptions::default()).unwrap())
-        }
-    };
-    engine.migrate().await.unwrap();
+    let (engine, _) = bench_engine("spans", _directory.path()).await;
     let key = stackhouse::projects::generate_public_key();
     engine.create_project("bench", &key).await.unwrap(); // the key the ingest phase sends with
     let mut config = Config {

@@ -59,3 +59,40 @@ pub async fn write_retrying(
         }
     }
 }
+
+/// The engine a benchmark runs on: ClickHouse when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set (a
+/// fresh, migrated database `stackhouse_{name}_bench_{pid}`), else the embedded engine in
+/// `directory` (also returned as itself, for what only it has, such as `flush`).
+pub async fn bench_engine(
+    name: &str,
+    directory: &std::path::Path,
+) -> (
+    std::sync::Arc<dyn stackhouse::engine::Engine>,
+    Option<std::sync::Arc<stackhouse::engine::embedded::EmbeddedEngine>>,
+) {
+    use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+    use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+    use stackhouse::engine::Engine;
+    let (engine, embedded): (std::sync::Arc<dyn Engine>, _) =
+        match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
+            Ok(url) => {
+                let engine = ClickHouseEngine::new(ClickHouseSettings {
+                    url,
+                    database: format!("stackhouse_{name}_bench_{}", std::process::id()),
+                    user: None,
+                    password: None,
+                });
+                (std::sync::Arc::new(engine), None)
+            }
+            Err(_) => {
+                let engine = std::sync::Arc::new(
+                    EmbeddedEngine::open(directory, EmbeddedOptions::default())
+                        .expect("the embedded engine opens"),
+                );
+                (engine.clone(), Some(engine))
+            }
+        };
+    engine.migrate().await.expect("the engine migrates");
+    println!("engine: {}", engine.name());
+    (engine, embedded)
+}
