@@ -29,6 +29,9 @@ def main():
     migrations = sorted(glob.glob(os.path.join(sql_dir, "*.sql")))
     applied = 0
     session.query("USE stackhouse")
+    # The engine sends its own statements with this setting (MAX_QUERY_SIZE in
+    # src/engine/clickhouse/mod.rs): sets of 100,000 issue ids are longer than the default.
+    session.query("SET max_query_size = 67108864")
     migration_statements = set()
     for path in migrations:
         for statement in statements(open(path).read()):
