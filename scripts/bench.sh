@@ -6,8 +6,11 @@
 #   embedded the embedded engine at EMBEDDED_BENCH_EVENTS (default 1M; set 10000000 for 10M)
 #   issues   issue list / detail latency through GraphQL on both engines
 #            (ISSUES_BENCH_EVENTS, default 1M; ISSUES_BENCH_ISSUES, default 100k)
-# `bash scripts/bench.sh [load|embedded|issues|grouping ...]` runs a subset (default: all but
-# grouping, the criterion benches of the pure crates). Output: one log per run under
+#   alerts   1,000 alert rules: one evaluation round, and ingest with/without the scheduler,
+#            on both engines (ALERTS_BENCH_EVENTS, default 1M)
+#   spans    OTLP span ingest and the service map on both engines (SPANS_MAP_SPANS, default 1M)
+# `bash scripts/bench.sh [load|embedded|issues|alerts|spans|grouping ...]` runs a subset
+# (default: load, embedded and issues). Output: one log per run under
 # $STACKHOUSE_BENCH_WORKDIR (default .ci/work/bench), and on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,7 @@ url=$(scripts/clickhouse.sh start "$dir")
 
 which=("$@")
 [ ${#which[@]} -gt 0 ] || which=(load embedded issues)
-cargo bench --no-run --bench load --bench embedded --bench issues
+cargo bench --no-run --bench load --bench embedded --bench issues --bench alerts --bench spans
 
 run() { # name, then env assignments, then the bench
     local name=$1; shift
@@ -39,8 +42,14 @@ for part in "${which[@]}"; do
     issues)
         run issues-embedded cargo bench --bench issues
         run issues-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench issues ;;
+    alerts)
+        run alerts-embedded cargo bench --bench alerts
+        run alerts-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench alerts ;;
+    spans)
+        run spans-embedded cargo bench --bench spans
+        run spans-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench spans ;;
     grouping)
         run grouping cargo bench -p stackhouse-grouping -p stackhouse-protocol -- --warm-up-time 1 --measurement-time 3 ;;
-    *) echo "unknown benchmark: $part (load, embedded, issues, grouping)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (load, embedded, issues, alerts, spans, grouping)" >&2; exit 2 ;;
     esac
 done
