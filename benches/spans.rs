@@ -6,7 +6,8 @@
 //! Reports spans/s accepted (each request answered only once its spans are durable) and the
 //! service map's latency (engine read + correlation). Knobs: `SPANS_SECONDS` (default 10),
 //! `SPANS_CONNECTIONS` (4), `SPANS_BATCH` (spans per request, 2000), `SPANS_MAP_RUNS` (3),
-//! `SPANS_MAP_SPANS` (distinct spans the service map is built over, 1,000,000).
+//! `SPANS_MAP_SPANS` (distinct spans the service map is built over, 1,000,000),
+//! `SPANS_UNCAPPED_RUNS` (reads of every span of the map's range, unsampled: 1).
 //! Run: `cargo bench --bench spans` (add `STACKHOUSE_BENCH_CLICKHOUSE_URL=http://...`).
 #![allow(clippy::unwrap_used)]
 
@@ -116,6 +117,7 @@ async fn main() {
     let batch_spans: usize = env_or("SPANS_BATCH", 2000);
     let map_runs: usize = env_or("SPANS_MAP_RUNS", 3);
     let map_spans: usize = env_or("SPANS_MAP_SPANS", 1_000_000);
+    let uncapped_runs: usize = env_or("SPANS_UNCAPPED_RUNS", 1);
     let _directory = tempfile::tempdir().unwrap();
     let (engine, _) = bench_engine("spans", _directory.path()).await;
     let key = stackhouse::projects::generate_public_key();
@@ -229,7 +231,7 @@ async fn main() {
     }
     let from = Utc::now() - chrono::Duration::hours(1);
     let to = Utc::now() + chrono::Duration::hours(1);
-    for run in 0..map_runs {
+    for run in 0..uncapped_runs {
         let started = Instant::now();
         let rows = engine
             .spans_between(&SpanRange::all(map_project.id, from, to), 20_000_000)

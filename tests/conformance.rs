@@ -959,6 +959,13 @@ async fn span_ranges_count_and_sample_whole_traces(backend: Backend) {
         per_trace.values().all(|&n| n == 3),
         "whole traces: {per_trace:?}"
     );
+    // What the service map reads: the same spans, with only its fields.
+    let key = |span: &SpanRecord| (span.start_us, span.span_id.clone());
+    let mut for_map = engine.service_map_spans(&sampled, 10_000).await.unwrap();
+    let mut narrowed: Vec<SpanRecord> = kept.iter().map(SpanRecord::map_fields).collect();
+    for_map.sort_by_key(key);
+    narrowed.sort_by_key(key);
+    assert_eq!(for_map, narrowed);
     // One in four of 400 traces: 100 expected; a hash puts it well within 50..150.
     assert!(
         (50..150).contains(&per_trace.len()),

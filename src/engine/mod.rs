@@ -390,4 +390,12 @@ pub trait Engine: Send + Sync + 'static {
         -> EngineResult<Vec<SpanRecord>>;
     /// How many spans `range` holds.
     async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64>;
+    /// The spans of `range` as the service map reads them ([`SpanRecord::map_fields`]: ids,
+    /// parent, service, start, duration and status; every other field empty), newest first, at
+    /// most `limit`. A million of them is a fraction of the full rows to read.
+    async fn service_map_spans(
+        &self,
+        range: &SpanRange,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>>;
 }

@@ -75,6 +75,21 @@ impl SpanRange {
 }
 
 impl SpanRecord {
+    /// Only the fields the service map reads (the rest empty).
+    pub fn map_fields(&self) -> SpanRecord {
+        SpanRecord {
+            project_id: self.project_id,
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            parent_span_id: self.parent_span_id.clone(),
+            service: self.service.clone(),
+            start_us: self.start_us,
+            duration_us: self.duration_us,
+            status: self.status.clone(),
+            ..SpanRecord::default()
+        }
+    }
+
     /// When it started.
     pub fn start(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.start_us).unwrap_or_default()

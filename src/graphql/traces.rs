@@ -438,7 +438,7 @@ impl TraceQueries {
         let sample = total.div_ceil(MAX_SERVICE_MAP_SPANS as u64).max(1);
         let mut spans = context
             .engine
-            .spans_between(
+            .service_map_spans(
                 &SpanRange { sample, ..range },
                 MAX_SERVICE_MAP_SPANS * 2 + 1,
             )

@@ -922,6 +922,14 @@ impl Engine for ClickHouseEngine {
     async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64> {
         self.select_span_count(range).await
     }
+
+    async fn service_map_spans(
+        &self,
+        range: &SpanRange,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        self.select_service_map_spans(range, limit).await
+    }
 }
 
 fn quote_identifier(name: &str) -> String {

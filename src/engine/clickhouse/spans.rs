@@ -36,6 +36,19 @@ pub struct SpanRow {
     pub source: String,
 }
 
+/// The columns of `spans` the service map reads ([`SpanRecord::map_fields`]).
+#[derive(Debug, Clone, Row, Deserialize)]
+struct MapSpanRow {
+    project_id: u64,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    service: String,
+    start_us: i64,
+    duration_us: u64,
+    status: String,
+}
+
 impl From<&SpanRecord> for SpanRow {
     fn from(span: &SpanRecord) -> Self {
         let span = span.clone();
@@ -162,6 +175,37 @@ impl ClickHouseEngine {
             .await
             .map_err(classify)?;
         Ok(rows.into_iter().map(SpanRecord::from).collect())
+    }
+
+    pub(super) async fn select_service_map_spans(
+        &self,
+        range: &SpanRange,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        let sql = format!(
+            "SELECT project_id, trace_id, span_id, parent_span_id, service, start_us, duration_us, \
+                    status FROM spans WHERE {} ORDER BY start_us DESC LIMIT ?",
+            range_filter(range)
+        );
+        let rows: Vec<MapSpanRow> = self
+            .query(bind_range(self.client.query(&sql), range).bind(limit as u64))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SpanRecord {
+                project_id: row.project_id,
+                trace_id: row.trace_id,
+                span_id: row.span_id,
+                parent_span_id: row.parent_span_id,
+                service: row.service,
+                start_us: row.start_us,
+                duration_us: row.duration_us,
+                status: row.status,
+                ..SpanRecord::default()
+            })
+            .collect())
     }
 
     pub(super) async fn select_span_count(&self, range: &SpanRange) -> EngineResult<u64> {

@@ -1335,7 +1335,15 @@ impl Engine for EmbeddedEngine {
         range: &SpanRange,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>> {
-        Ok(self.spans.between(range, limit))
+        Ok(self.spans.between(range, limit, SpanRecord::clone))
+    }
+
+    async fn service_map_spans(
+        &self,
+        range: &SpanRange,
+        limit: usize,
+    ) -> EngineResult<Vec<SpanRecord>> {
+        Ok(self.spans.between(range, limit, SpanRecord::map_fields))
     }
 
     async fn count_spans(&self, range: &SpanRange) -> EngineResult<u64> {

@@ -230,14 +230,19 @@ impl SpanStore {
         spans
     }
 
-    /// The spans of `range`, newest first, at most `limit`.
-    pub fn between(&self, range: &SpanRange, limit: usize) -> Vec<SpanRecord> {
+    /// The spans of `range` (as `copy` makes them), newest first, at most `limit`.
+    pub fn between(
+        &self,
+        range: &SpanRange,
+        limit: usize,
+        copy: impl Fn(&SpanRecord) -> SpanRecord,
+    ) -> Vec<SpanRecord> {
         let index = self.index.read();
         let mut spans: Vec<SpanRecord> = index
             .rows
             .iter()
             .filter(|span| in_range(range, span))
-            .cloned()
+            .map(copy)
             .collect();
         spans.sort_by_key(|span| std::cmp::Reverse(span.start_us));
         spans.truncate(limit);
