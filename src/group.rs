@@ -197,6 +197,21 @@ impl Grouper {
             .map(|entry| entry.issue_id)
     }
 
+    /// The issue each fingerprint currently belongs to, in the same order (under one lock: the
+    /// issue list maps every fingerprint of a project).
+    pub fn issues_of(&self, project_id: u64, fingerprints: &[u64]) -> Vec<Option<u64>> {
+        let state = self.state.read();
+        fingerprints
+            .iter()
+            .map(|fingerprint| {
+                state
+                    .mappings
+                    .get(&(project_id, *fingerprint))
+                    .map(|entry| entry.issue_id)
+            })
+            .collect()
+    }
+
     /// The fingerprints currently mapped to an issue.
     pub fn fingerprints_of(&self, project_id: u64, issue_id: u64) -> Vec<u64> {
         let mut fingerprints: Vec<u64> = self

@@ -383,6 +383,64 @@ async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend:
         let summary = engine.issue(*issue_id).await.unwrap().unwrap();
         assert_summary(&summary, want);
     }
+    // A page read by id: the issues asked for (an unknown id left out), in full.
+    let some: Vec<u64> = expected.keys().copied().take(2).chain([12345]).collect();
+    let mut page = engine.issue_summaries(project.id, &some).await.unwrap();
+    page.sort_by_key(|summary| summary.issue.issue_id);
+    assert_eq!(page.len(), 2);
+    for summary in &page {
+        assert_summary(summary, &expected[&summary.issue.issue_id]);
+        assert_eq!(summary.issue.project_id, project.id);
+    }
+    assert!(engine
+        .issue_summaries(project.id, &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // What the list ranks by: per fingerprint, all time and per range of hours.
+    let mut per_fingerprint: BTreeMap<u64, Expected> = BTreeMap::new();
+    for record in one.events.iter().chain(&two.events) {
+        per_fingerprint
+            .entry(record.fingerprint)
+            .or_default()
+            .add(record);
+    }
+    let totals: BTreeMap<u64, (u64, i64, i64)> = engine
+        .fingerprint_totals(project.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let seen = (t.first_seen.timestamp(), t.last_seen.timestamp());
+            (t.fingerprint, (t.events, seen.0, seen.1))
+        })
+        .collect();
+    let want: BTreeMap<u64, (u64, i64, i64)> = per_fingerprint
+        .iter()
+        .map(|(fingerprint, e)| (*fingerprint, (e.events, e.first, e.last)))
+        .collect();
+    assert_eq!(totals, want);
+    for (from, to) in [
+        (base, base + 3600),
+        (base + 3600, base + 3 * 3600),
+        (base - 86_400, base + 86_400),
+    ] {
+        let mut want: HashMap<u64, u64> = HashMap::new();
+        for record in one.events.iter().chain(&two.events) {
+            let seconds = record.timestamp.timestamp();
+            let hour = seconds - seconds.rem_euclid(3600);
+            if (from..to).contains(&hour) {
+                *want.entry(record.fingerprint).or_default() += 1;
+            }
+        }
+        let got = engine
+            .fingerprint_counts(project.id, at(from), at(to))
+            .await
+            .unwrap();
+        assert_eq!(got, want, "counts of hours in [{from}, {to})");
+    }
+    assert!(engine.fingerprint_totals(999).await.unwrap().is_empty());
     assert_eq!(engine.issue(12345).await.unwrap(), None);
     assert!(engine
         .issues(&query(999, IssueSort::LastSeen))
@@ -679,6 +737,12 @@ async fn merge_and_unmerge_change_the_mapping_and_every_aggregate_at_once(backen
         "the merged issue has most events"
     );
     assert_eq!(engine.issue(issue_b).await.unwrap(), None);
+    let page = engine
+        .issue_summaries(project.id, &[issue_a, issue_b])
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1, "the merged-away issue has no events left");
+    assert_summary(&page[0], &expected[&issue_a]);
     let hours = engine
         .hourly_counts(
             project.id,

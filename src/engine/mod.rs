@@ -204,6 +204,16 @@ pub struct IssueSummary {
     pub last_seen: DateTime<Utc>,
 }
 
+/// All-time aggregates of one fingerprint, without distinct users (merging those for every
+/// fingerprint of a project is what made the issue list slow): what the list ranks issues by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FingerprintTotals {
+    pub fingerprint: u64,
+    pub events: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
 /// Event count of one issue in one hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HourlyCount {
@@ -265,6 +275,24 @@ pub trait Engine: Send + Sync + 'static {
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>>;
     /// One issue with its aggregates.
     async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>>;
+    /// The given issues of a project with their aggregates (issues without events left out),
+    /// in no particular order: one page of the list.
+    async fn issue_summaries(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+    ) -> EngineResult<Vec<IssueSummary>>;
+    /// All-time totals of every fingerprint of a project that has events, in no particular
+    /// order. The caller maps fingerprints to issues (the mapping it holds in memory).
+    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>>;
+    /// Event count per fingerprint of a project in the hours starting in `[from, to)`;
+    /// fingerprints without events there are left out.
+    async fn fingerprint_counts(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, u64>>;
     /// Hourly event counts of the given issues in `[from, to)`.
     async fn hourly_counts(
         &self,

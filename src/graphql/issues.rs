@@ -1,11 +1,19 @@
 //! Issue list (filters, sorts, cursor pagination), issue and event lookups, project stats, and
 //! the query timeout.
 //!
-//! The list is computed here the same way for both engines: the engine gives every issue of the
-//! project with its aggregates and the fingerprints whose events match the event-level filters;
-//! status comes from the lifecycle tracker (the authoritative copy), and filtering, sorting and
-//! paging happen in memory.
+//! The list is computed here the same way for both engines, in two steps:
+//! 1. Rank: the engine gives every fingerprint of the project with its all-time totals (events,
+//!    first and last seen; no distinct users, which are costly to merge for every issue), summed
+//!    per issue through the grouper's mapping, and the fingerprints whose events match the
+//!    event-level filters. Status comes from the lifecycle tracker (the authoritative copy);
+//!    filtering, sorting and cursor paging happen in memory over these few numbers per issue.
+//! 2. Page: only the issues of the page are read in full (record, users), with their
+//!    sparklines, concurrently.
+//!
+//! Filters on the issue record (level, platform) and the sort by users need every issue's
+//! record or user count: they take the slower path through [`all_issues`].
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -17,9 +25,7 @@ use super::types::{Event, Issue};
 use super::{
     coded, engine_error, parse_id, project_allowed, sparkline_window, GraphqlContext, MAX_PAGE_SIZE,
 };
-use crate::engine::{
-    EventFilter, HourlyCount, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary,
-};
+use crate::engine::{EventFilter, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary};
 
 /// How the issue list is ordered (always newest/largest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
@@ -146,27 +152,115 @@ async fn all_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<Iss
         .map_err(engine_error)
 }
 
-/// Trend score per issue: events in the last hour minus the hourly average of the 24 hours
-/// before it, in thousandths of an event.
-fn trend_scores(
-    counts: &HashMap<u64, Vec<HourlyCount>>,
-    current_hour: DateTime<Utc>,
-) -> HashMap<u64, i128> {
-    counts
-        .iter()
-        .map(|(issue_id, hours)| {
-            let (mut last, mut before) = (0u64, 0u64);
-            for count in hours {
-                if count.hour >= current_hour {
-                    last += count.events;
-                } else {
-                    before += count.events;
-                }
+/// What the list filters and ranks an issue by before its page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ranked {
+    issue_id: u64,
+    events: u64,
+    /// Known on the slower path only (see the module doc); 0 otherwise.
+    users: u64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+impl From<&IssueSummary> for Ranked {
+    fn from(summary: &IssueSummary) -> Ranked {
+        Ranked {
+            issue_id: summary.issue.issue_id,
+            events: summary.events,
+            users: summary.users,
+            first_seen: summary.first_seen,
+            last_seen: summary.last_seen,
+        }
+    }
+}
+
+/// Sums values per fingerprint into values per issue through the grouper's current mapping
+/// (fingerprints it does not know are left out, as the engines' own joins leave them out).
+fn per_issue<T>(
+    context: &GraphqlContext,
+    project_id: u64,
+    rows: Vec<(u64, T)>,
+    combine: impl Fn(&mut T, T),
+) -> HashMap<u64, T> {
+    let fingerprints: Vec<u64> = rows.iter().map(|(fingerprint, _)| *fingerprint).collect();
+    let issues = context
+        .pipeline
+        .grouper()
+        .issues_of(project_id, &fingerprints);
+    let mut merged: HashMap<u64, T> = HashMap::with_capacity(rows.len());
+    for ((_, value), issue) in rows.into_iter().zip(issues) {
+        let Some(issue_id) = issue else { continue };
+        match merged.entry(issue_id) {
+            Entry::Occupied(mut entry) => combine(entry.get_mut(), value),
+            Entry::Vacant(entry) => {
+                entry.insert(value);
             }
-            let score = i128::from(last) * 1000 - i128::from(before) * 1000 / 24;
-            (*issue_id, score)
+        }
+    }
+    merged
+}
+
+/// Every issue of a project that has events, with its all-time totals (users not known).
+async fn ranked_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<Ranked>> {
+    let totals = context
+        .engine
+        .fingerprint_totals(project_id)
+        .await
+        .map_err(engine_error)?;
+    let rows = totals.into_iter().map(|t| (t.fingerprint, t)).collect();
+    let merged = per_issue(context, project_id, rows, |issue, t| {
+        issue.events += t.events;
+        issue.first_seen = issue.first_seen.min(t.first_seen);
+        issue.last_seen = issue.last_seen.max(t.last_seen);
+    });
+    Ok(merged
+        .into_iter()
+        .map(|(issue_id, t)| Ranked {
+            issue_id,
+            events: t.events,
+            users: 0,
+            first_seen: t.first_seen,
+            last_seen: t.last_seen,
         })
-        .collect()
+        .collect())
+}
+
+/// [`trend_score`] of every issue with events in the 25 hours up to the end of `current_hour`.
+async fn trend_scores(
+    context: &GraphqlContext,
+    project_id: u64,
+    current_hour: DateTime<Utc>,
+) -> Result<HashMap<u64, i128>> {
+    let engine = &context.engine;
+    let (last, before) = tokio::try_join!(
+        engine.fingerprint_counts(project_id, current_hour, current_hour + Duration::hours(1)),
+        engine.fingerprint_counts(project_id, current_hour - Duration::hours(24), current_hour),
+    )
+    .map_err(engine_error)?;
+    let rows = last
+        .into_iter()
+        .map(|(fingerprint, events)| (fingerprint, (events, 0)))
+        .chain(
+            before
+                .into_iter()
+                .map(|(fingerprint, events)| (fingerprint, (0, events))),
+        )
+        .collect();
+    let counts = per_issue(context, project_id, rows, |issue, (last, before)| {
+        issue.0 += last;
+        issue.1 += before;
+    });
+    Ok(counts
+        .into_iter()
+        .map(|(issue_id, (last, before))| (issue_id, trend_score(last, before)))
+        .collect())
+}
+
+/// Events in the last hour minus the hourly average of the 24 hours before it, in
+/// thousandths of an event.
+fn trend_score(last: u64, before: u64) -> i128 {
+    i128::from(last) * 1000 - i128::from(before) * 1000 / 24
 }
 
 /// A position in the sorted list: opaque to clients.
@@ -338,73 +432,81 @@ impl IssueQueries {
             filter.status.map(|list| list.into_iter().collect());
         let levels: Option<HashSet<String>> = filter.level.map(|list| list.into_iter().collect());
 
-        let candidates: Vec<(IssueSummary, IssueStatus)> = all_issues(context, project_id)
-            .await?
+        // Step 1: rank.
+        let needs_records =
+            levels.is_some() || filter.platform.is_some() || sort == IssueSort::Users;
+        let ranked: Vec<Ranked> = if needs_records {
+            all_issues(context, project_id)
+                .await?
+                .iter()
+                .filter(|summary| {
+                    let issue = &summary.issue;
+                    levels.as_ref().is_none_or(|l| l.contains(&issue.level))
+                        && filter
+                            .platform
+                            .as_ref()
+                            .is_none_or(|p| p == &issue.platform)
+                })
+                .map(Ranked::from)
+                .collect()
+        } else {
+            ranked_issues(context, project_id).await?
+        };
+        let candidates: Vec<Ranked> = ranked
             .into_iter()
-            .filter_map(|summary| {
-                let issue = &summary.issue;
-                let status = tracker.status(project_id, issue.issue_id, now);
-                let keep = statuses.as_ref().is_none_or(|s| s.contains(&status))
-                    && levels.as_ref().is_none_or(|l| l.contains(&issue.level))
-                    && filter
-                        .platform
-                        .as_ref()
-                        .is_none_or(|p| p == &issue.platform)
+            .filter(|issue| {
+                statuses
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&tracker.status(project_id, issue.issue_id, now)))
                     && matching_issues
                         .as_ref()
-                        .is_none_or(|m| m.contains(&issue.issue_id));
-                keep.then_some((summary, status))
+                        .is_none_or(|m| m.contains(&issue.issue_id))
             })
             .collect();
         let total_count = candidates.len() as u64;
 
         let trend = if sort == IssueSort::Trend {
             let current_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-            let ids: Vec<u64> = candidates.iter().map(|(s, _)| s.issue.issue_id).collect();
-            let counts = context
-                .engine
-                .hourly_counts(
-                    project_id,
-                    &ids,
-                    current_hour - Duration::hours(24),
-                    current_hour + Duration::hours(1),
-                )
-                .await
-                .map_err(engine_error)?;
-            trend_scores(&counts, current_hour)
+            trend_scores(context, project_id, current_hour).await?
         } else {
             HashMap::new()
         };
-        let rows: Vec<(i128, u64, IssueSummary)> = candidates
-            .into_iter()
-            .map(|(summary, _)| {
+        let rows: Vec<(i128, u64, ())> = candidates
+            .iter()
+            .map(|issue| {
                 let key = match sort {
-                    IssueSort::LastSeen => i128::from(summary.last_seen.timestamp()),
-                    IssueSort::FirstSeen => i128::from(summary.first_seen.timestamp()),
-                    IssueSort::Events => i128::from(summary.events),
-                    IssueSort::Users => i128::from(summary.users),
-                    IssueSort::Trend => trend.get(&summary.issue.issue_id).copied().unwrap_or(0),
+                    IssueSort::LastSeen => i128::from(issue.last_seen.timestamp()),
+                    IssueSort::FirstSeen => i128::from(issue.first_seen.timestamp()),
+                    IssueSort::Events => i128::from(issue.events),
+                    IssueSort::Users => i128::from(issue.users),
+                    IssueSort::Trend => trend.get(&issue.issue_id).copied().unwrap_or(0),
                 };
-                (key, summary.issue.issue_id, summary)
+                (key, issue.issue_id, ())
             })
             .collect();
         let (rows, has_next_page) = page(rows, after, first);
         let end_cursor = rows.last().map(|(key, id, _)| encode_cursor(*key, *id));
 
+        // Step 2: the page, in full.
         let ids: Vec<u64> = rows.iter().map(|(_, id, _)| *id).collect();
         let (from, to) = sparkline_window();
-        let mut sparklines = context
-            .engine
-            .hourly_counts(project_id, &ids, from, to)
-            .await
-            .map_err(engine_error)?;
-        let nodes = rows
+        let (summaries, mut sparklines) = tokio::try_join!(
+            context.engine.issue_summaries(project_id, &ids),
+            context.engine.hourly_counts(project_id, &ids, from, to),
+        )
+        .map_err(engine_error)?;
+        let mut summaries: HashMap<u64, IssueSummary> = summaries
             .into_iter()
-            .map(|(_, issue_id, summary)| {
-                Issue::new(
+            .map(|summary| (summary.issue.issue_id, summary))
+            .collect();
+        let nodes = ids
+            .iter()
+            .filter_map(|issue_id| {
+                let summary = summaries.remove(issue_id)?;
+                Some(Issue::new(
                     summary,
-                    Some(sparklines.remove(&issue_id).unwrap_or_default()),
-                )
+                    Some(sparklines.remove(issue_id).unwrap_or_default()),
+                ))
             })
             .collect();
         Ok(IssueConnection {
@@ -469,8 +571,8 @@ impl IssueQueries {
         let project_id = parse_id(&project_id, "project")?;
         project_allowed(ctx, project_id)?;
         let range = bucket_range(granularity, from, to)?;
-        let issues = all_issues(context, project_id).await?;
-        let ids: Vec<u64> = issues.iter().map(|s| s.issue.issue_id).collect();
+        let issues = ranked_issues(context, project_id).await?;
+        let ids: Vec<u64> = issues.iter().map(|issue| issue.issue_id).collect();
         let points = bucket_counts(context, project_id, &ids, granularity, range).await?;
         let step = granularity.step();
         let mut stats: Vec<ProjectStatPoint> = points
@@ -481,11 +583,11 @@ impl IssueQueries {
                 new_issues: 0,
             })
             .collect();
-        for summary in &issues {
-            if summary.first_seen < range.0 || summary.first_seen >= range.1 {
+        for issue in &issues {
+            if issue.first_seen < range.0 || issue.first_seen >= range.1 {
                 continue;
             }
-            let index = (summary.first_seen - range.0).num_seconds() / step.num_seconds();
+            let index = (issue.first_seen - range.0).num_seconds() / step.num_seconds();
             if let Some(point) = usize::try_from(index).ok().and_then(|i| stats.get_mut(i)) {
                 point.new_issues += 1;
             }
@@ -635,23 +737,14 @@ mod tests {
 
     #[test]
     fn trend_compares_the_last_hour_with_the_day_before() {
-        let hour = DateTime::from_timestamp(1_700_002_800, 0).unwrap_or_default();
-        let count = |hours_ago: i64, events: u64| HourlyCount {
-            hour: hour - Duration::hours(hours_ago),
-            events,
-        };
-        let counts = HashMap::from([
-            // Steady: 10 an hour all day, 10 now.
-            (1, (0..25).map(|h| count(h, 10)).collect::<Vec<_>>()),
-            // Spiking: nothing all day, 5 now.
-            (2, vec![count(0, 5)]),
-            // Fading: 48 yesterday, nothing now.
-            (3, vec![count(5, 48)]),
-        ]);
-        let scores = trend_scores(&counts, hour);
-        assert_eq!(scores[&1], 0);
-        assert_eq!(scores[&2], 5000);
-        assert_eq!(scores[&3], -2000);
+        // Steady: 10 an hour all day, 10 now.
+        assert_eq!(trend_score(10, 240), 0);
+        // Spiking: nothing all day, 5 now.
+        assert_eq!(trend_score(5, 0), 5000);
+        // Fading: 48 yesterday, nothing now.
+        assert_eq!(trend_score(0, 48), -2000);
+        // Thousandths: one event over the day is -41.
+        assert_eq!(trend_score(0, 1), -41);
     }
 
     #[test]

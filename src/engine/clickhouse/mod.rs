@@ -23,16 +23,17 @@ use clickhouse::Client;
 pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
-    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, HistoryRow, HourlyRow,
-    IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow, TagCountRow,
+    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, FingerprintTotalsRow, HistoryRow,
+    HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
+    TagCountRow,
 };
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
-    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord,
-    SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals, HourlyCount,
+    IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRange,
+    SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -57,25 +58,62 @@ pub struct ClickHouseEngine {
 const CURRENT_MAPPING: &str = "SELECT fingerprint, argMax(issue_id, version) AS mapped_issue \
      FROM issue_fingerprints WHERE project_id = ? GROUP BY fingerprint";
 
-/// Aggregates per issue of one project (optionally one issue), joined with its current status.
-fn issue_aggregates_sql(order_by: &str, single_issue: bool) -> String {
-    let issue_filter = if single_issue {
-        "AND mapped_issue = ?"
-    } else {
-        ""
+/// The current mapping of the fingerprints of some issues of a project (`issue_set`, an
+/// [`id_set`]), as `(fingerprint, mapped_issue)` rows. Only fingerprints ever mapped to one of
+/// them are looked at, so its cost follows those issues, not the project: 18.16 does not push
+/// a filter on `mapped_issue` down into [`CURRENT_MAPPING`]. Binds: project, project.
+fn current_mapping_of(issue_set: &str) -> String {
+    format!(
+        "SELECT fingerprint, argMax(issue_id, version) AS mapped_issue \
+         FROM issue_fingerprints \
+         WHERE project_id = ? AND fingerprint IN ( \
+           SELECT fingerprint FROM issue_fingerprints WHERE project_id = ? AND issue_id IN {issue_set}) \
+         GROUP BY fingerprint HAVING mapped_issue IN {issue_set}"
+    )
+}
+
+/// `fingerprint IN (...)` for the fingerprints currently mapped to one issue. Binds: project,
+/// project.
+fn fingerprints_of_issue(issue_id: u64) -> String {
+    format!(
+        "fingerprint IN (SELECT fingerprint FROM ({}) AS mapped)",
+        current_mapping_of(&id_set(&[issue_id]))
+    )
+}
+
+/// All-time aggregates per issue of one project (of the issues in `issue_set` when given),
+/// joined with its current status, from `fingerprint_total`. Binds: project (aggregates),
+/// [project (the issue set's fingerprints)], project (mapping), [project (mapping of the
+/// set)], project (status), status twice (`''` for any), limit, offset.
+fn issue_aggregates_sql(order_by: &str, issue_set: Option<&str>) -> String {
+    let (fingerprint_filter, mapping, state_filter) = match issue_set {
+        Some(set) => (
+            format!(
+                "AND fingerprint IN (SELECT fingerprint FROM issue_fingerprints \
+                 WHERE project_id = ? AND issue_id IN {set})"
+            ),
+            current_mapping_of(set),
+            format!("AND issue_id IN {set}"),
+        ),
+        None => (String::new(), CURRENT_MAPPING.to_owned(), String::new()),
     };
     format!(
         "SELECT issue_id, events, users, first_seen, last_seen, \
                 if(current_status = '', 'new', current_status) AS status FROM ( \
-           SELECT mapped_issue AS issue_id, countMerge(events_state) AS events, \
-                  uniqIfMerge(users_state) AS users, minMerge(first_seen_state) AS first_seen, \
-                  maxMerge(last_seen_state) AS last_seen \
-           FROM fingerprint_hour ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
-           WHERE project_id = ? {issue_filter} \
+           SELECT mapped_issue AS issue_id, sum(fingerprint_events) AS events, \
+                  uniqIfMerge(users_state) AS users, min(fingerprint_first_seen) AS first_seen, \
+                  max(fingerprint_last_seen) AS last_seen \
+           FROM ( \
+             SELECT fingerprint, countMerge(events_state) AS fingerprint_events, \
+                    minMerge(first_seen_state) AS fingerprint_first_seen, \
+                    maxMerge(last_seen_state) AS fingerprint_last_seen, \
+                    uniqIfMergeState(users_state) AS users_state \
+             FROM fingerprint_total WHERE project_id = ? {fingerprint_filter} GROUP BY fingerprint \
+           ) AS totals ANY INNER JOIN ({mapping}) AS current_mapping USING fingerprint \
            GROUP BY mapped_issue \
          ) AS aggregates ANY LEFT JOIN ( \
            SELECT issue_id, argMax(status, version) AS current_status \
-           FROM issue_state WHERE project_id = ? GROUP BY issue_id \
+           FROM issue_state WHERE project_id = ? {state_filter} GROUP BY issue_id \
          ) AS current_state USING issue_id \
          WHERE ? = '' OR status = ? \
          ORDER BY {order_by} DESC, issue_id DESC \
@@ -254,6 +292,37 @@ impl ClickHouseEngine {
             .collect())
     }
 
+    /// Issue summaries from [`issue_aggregates_sql`]: of a project's issues, or of `issues`.
+    async fn issue_aggregates(
+        &self,
+        project_id: u64,
+        issues: Option<&[u64]>,
+        status: Option<IssueStatus>,
+        order_by: &str,
+        (limit, offset): (usize, usize),
+    ) -> EngineResult<Vec<IssueSummary>> {
+        let status = status.map(IssueStatus::as_str).unwrap_or("");
+        let issue_set = issues.map(id_set);
+        let sql = issue_aggregates_sql(order_by, issue_set.as_deref());
+        let mut query = self.client.query(&sql).bind(project_id).bind(project_id);
+        if issue_set.is_some() {
+            query = query.bind(project_id).bind(project_id);
+        }
+        let aggregates: Vec<IssueAggregateRow> = self
+            .query(
+                query
+                    .bind(project_id)
+                    .bind(status)
+                    .bind(status)
+                    .bind(limit as u64)
+                    .bind(offset as u64),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        self.summaries(project_id, aggregates).await
+    }
+
     /// Event counts per (issue, bucket start) from `fingerprint_hour` or `fingerprint_minute`.
     async fn bucket_counts(
         &self,
@@ -266,22 +335,29 @@ impl ClickHouseEngine {
         if issue_ids.is_empty() {
             return Ok(HashMap::new());
         }
+        let set = id_set(issue_ids);
         let sql = format!(
-            "SELECT mapped_issue AS issue_id, {bucket}, countMerge(events_state) AS events \
-             FROM {table} ANY INNER JOIN ({CURRENT_MAPPING}) AS current_mapping USING fingerprint \
-             WHERE project_id = ? AND {bucket} >= toDateTime(?) AND {bucket} < toDateTime(?) \
-               AND mapped_issue IN {} \
+            "SELECT mapped_issue AS issue_id, {bucket}, sum(fingerprint_events) AS events FROM ( \
+               SELECT fingerprint, {bucket}, countMerge(events_state) AS fingerprint_events \
+               FROM {table} \
+               WHERE project_id = ? AND {bucket} >= toDateTime(?) AND {bucket} < toDateTime(?) \
+                 AND fingerprint IN (SELECT fingerprint FROM issue_fingerprints \
+                   WHERE project_id = ? AND issue_id IN {set}) \
+               GROUP BY fingerprint, {bucket} \
+             ) AS counts ANY INNER JOIN ({}) AS current_mapping USING fingerprint \
              GROUP BY mapped_issue, {bucket} ORDER BY mapped_issue, {bucket}",
-            id_set(issue_ids)
+            current_mapping_of(&set)
         );
         let rows: Vec<HourlyRow> = self
             .query(
                 self.client
                     .query(&sql)
                     .bind(project_id)
-                    .bind(project_id)
                     .bind(to_epoch_seconds(from))
-                    .bind(to_epoch_seconds(to)),
+                    .bind(to_epoch_seconds(to))
+                    .bind(project_id)
+                    .bind(project_id)
+                    .bind(project_id),
             )
             .fetch_all()
             .await
@@ -525,48 +601,93 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>> {
-        let status = query.status.map(IssueStatus::as_str).unwrap_or("");
-        let sql = issue_aggregates_sql(order_column(query.sort), false);
-        let aggregates: Vec<IssueAggregateRow> = self
-            .query(
-                self.client
-                    .query(&sql)
-                    .bind(query.project_id)
-                    .bind(query.project_id)
-                    .bind(query.project_id)
-                    .bind(status)
-                    .bind(status)
-                    .bind(query.limit as u64)
-                    .bind(query.offset as u64),
-            )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        self.summaries(query.project_id, aggregates).await
+        self.issue_aggregates(
+            query.project_id,
+            None,
+            query.status,
+            order_column(query.sort),
+            (query.limit, query.offset),
+        )
+        .await
     }
 
     async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>> {
         let Some(project_id) = self.project_of_issue(issue_id).await? else {
             return Ok(None);
         };
-        let sql = issue_aggregates_sql("last_seen", true);
-        let aggregates: Vec<IssueAggregateRow> = self
+        Ok(self
+            .issue_aggregates(project_id, Some(&[issue_id]), None, "last_seen", (1, 0))
+            .await?
+            .pop())
+    }
+
+    async fn issue_summaries(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+    ) -> EngineResult<Vec<IssueSummary>> {
+        if issue_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.issue_aggregates(
+            project_id,
+            Some(issue_ids),
+            None,
+            "last_seen",
+            (issue_ids.len(), 0),
+        )
+        .await
+    }
+
+    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
+        let rows: Vec<FingerprintTotalsRow> = self
             .query(
                 self.client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(project_id)
-                    .bind(issue_id)
-                    .bind(project_id)
-                    .bind("")
-                    .bind("")
-                    .bind(1u64)
-                    .bind(0u64),
+                    .query(
+                        "SELECT fingerprint, countMerge(events_state) AS events, \
+                                minMerge(first_seen_state) AS first_seen, \
+                                maxMerge(last_seen_state) AS last_seen \
+                         FROM fingerprint_total WHERE project_id = ? GROUP BY fingerprint",
+                    )
+                    .bind(project_id),
             )
             .fetch_all()
             .await
             .map_err(classify)?;
-        Ok(self.summaries(project_id, aggregates).await?.pop())
+        Ok(rows
+            .into_iter()
+            .map(|row| FingerprintTotals {
+                fingerprint: row.fingerprint,
+                events: row.events,
+                first_seen: from_epoch_seconds(row.first_seen),
+                last_seen: from_epoch_seconds(row.last_seen),
+            })
+            .collect())
+    }
+
+    async fn fingerprint_counts(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, u64>> {
+        let rows: Vec<(u64, u64)> = self
+            .query(
+                self.client
+                    .query(
+                        "SELECT fingerprint, countMerge(events_state) AS events \
+                         FROM fingerprint_hour \
+                         WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
+                         GROUP BY fingerprint",
+                    )
+                    .bind(project_id)
+                    .bind(to_epoch_seconds(from))
+                    .bind(to_epoch_seconds(to)),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn hourly_counts(
@@ -591,10 +712,9 @@ impl Engine for ClickHouseEngine {
             return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
-             WHERE project_id = ? AND fingerprint IN ( \
-               SELECT fingerprint FROM ({CURRENT_MAPPING}) AS current_mapping WHERE mapped_issue = ?) \
-             ORDER BY timestamp DESC, event_id DESC LIMIT ?"
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND {} \
+             ORDER BY timestamp DESC, event_id DESC LIMIT ?",
+            fingerprints_of_issue(issue_id)
         );
         let rows: Vec<EventRow> = self
             .query(
@@ -602,7 +722,7 @@ impl Engine for ClickHouseEngine {
                     .query(&sql)
                     .bind(project_id)
                     .bind(project_id)
-                    .bind(issue_id)
+                    .bind(project_id)
                     .bind(limit as u64),
             )
             .fetch_all()
@@ -618,17 +738,16 @@ impl Engine for ClickHouseEngine {
         from: DateTime<Utc>,
     ) -> EngineResult<Vec<String>> {
         let sql = format!(
-            "SELECT DISTINCT user_key FROM events \
-             WHERE project_id = ? AND fingerprint IN ( \
-               SELECT fingerprint FROM ({CURRENT_MAPPING}) AS current_mapping WHERE mapped_issue = ?) \
-             AND timestamp >= toDateTime(?) AND user_key != ''"
+            "SELECT DISTINCT user_key FROM events WHERE project_id = ? AND {} \
+             AND timestamp >= toDateTime(?) AND user_key != ''",
+            fingerprints_of_issue(issue_id)
         );
         self.query(
             self.client
                 .query(&sql)
                 .bind(project_id)
                 .bind(project_id)
-                .bind(issue_id)
+                .bind(project_id)
                 .bind(to_epoch_seconds(from)),
         )
         .fetch_all::<String>()

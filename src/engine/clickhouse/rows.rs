@@ -252,6 +252,14 @@ pub struct IssueAggregateRow {
 }
 
 #[derive(Debug, Clone, Row, Deserialize)]
+pub struct FingerprintTotalsRow {
+    pub fingerprint: u64,
+    pub events: u64,
+    pub first_seen: u32,
+    pub last_seen: u32,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
 pub struct HourlyRow {
     pub issue_id: u64,
     pub hour: u32,

@@ -272,18 +272,18 @@ impl Aggregates {
         self.dirty_totals.clear();
     }
 
-    /// Every issue of a project (or just `only_issue`) with its all-time aggregates, through the
-    /// current fingerprint→issue mapping. Fingerprints without events or without a mapping do
-    /// not contribute (ClickHouse joins `fingerprint_hour` with the mapping the same way).
+    /// Every issue of a project (or just those in `only`) with its all-time aggregates, through
+    /// the current fingerprint→issue mapping. Fingerprints without events or without a mapping
+    /// do not contribute (ClickHouse joins `fingerprint_total` with the mapping the same way).
     pub fn issue_totals(
         &self,
         side: &SideTables,
         project_id: u64,
-        only_issue: Option<u64>,
+        only: Option<&HashSet<u64>>,
     ) -> HashMap<u64, Merged> {
         let mut per_issue: HashMap<u64, Vec<&Bucket>> = HashMap::new();
         for (fingerprint, issue_id) in side.project_mappings(project_id) {
-            if only_issue.is_some_and(|only| only != issue_id) {
+            if only.is_some_and(|only| !only.contains(&issue_id)) {
                 continue;
             }
             if let Some(bucket) = self.totals.get(&(project_id, fingerprint)) {
@@ -294,6 +294,34 @@ impl Aggregates {
             .into_iter()
             .map(|(issue_id, buckets)| (issue_id, merge(&buckets, true)))
             .collect()
+    }
+
+    /// All-time event count, first and last seen of every fingerprint of a project with events.
+    pub fn fingerprint_totals(&self, project_id: u64) -> impl Iterator<Item = (u64, &Bucket)> + '_ {
+        self.totals
+            .range((project_id, 0)..=(project_id, u64::MAX))
+            .map(|(&(_, fingerprint), bucket)| (fingerprint, bucket))
+    }
+
+    /// Event count per fingerprint of a project over the hours starting in `[from, to)` (epoch
+    /// seconds). One range read per fingerprint: a day of a fingerprint is at most 24 buckets.
+    pub fn fingerprint_counts(&self, project_id: u64, from: i64, to: i64) -> HashMap<u64, u64> {
+        let mut counts = HashMap::new();
+        if from >= to {
+            return counts;
+        }
+        for (fingerprint, _) in self.fingerprint_totals(project_id) {
+            let range = (project_id, fingerprint, from)..(project_id, fingerprint, to);
+            let events: u64 = self
+                .hours
+                .range(range)
+                .map(|(_, bucket)| bucket.events)
+                .sum();
+            if events > 0 {
+                counts.insert(fingerprint, events);
+            }
+        }
+        counts
     }
 
     /// Hourly aggregates per (issue, hour start) of a project for hours starting in

@@ -65,9 +65,9 @@ use self::wal::Wal;
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
-    EngineResult, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery,
-    IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord, SqlDialect,
-    SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals, HourlyCount,
+    IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord,
+    SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -1058,12 +1058,56 @@ impl Engine for EmbeddedEngine {
         let Some(&project_id) = state.side.issue_projects.get(&issue_id) else {
             return Ok(None);
         };
-        let totals = state
-            .aggregates
-            .issue_totals(&state.side, project_id, Some(issue_id));
+        let totals = state.aggregates.issue_totals(
+            &state.side,
+            project_id,
+            Some(&HashSet::from([issue_id])),
+        );
         Ok(totals
             .get(&issue_id)
             .and_then(|merged| summary(&state, project_id, issue_id, merged)))
+    }
+
+    async fn issue_summaries(
+        &self,
+        project_id: u64,
+        issue_ids: &[u64],
+    ) -> EngineResult<Vec<IssueSummary>> {
+        let wanted: HashSet<u64> = issue_ids.iter().copied().collect();
+        let state = self.shared.state.read();
+        let totals = state
+            .aggregates
+            .issue_totals(&state.side, project_id, Some(&wanted));
+        Ok(totals
+            .iter()
+            .filter_map(|(issue_id, merged)| summary(&state, project_id, *issue_id, merged))
+            .collect())
+    }
+
+    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
+        let state = self.shared.state.read();
+        Ok(state
+            .aggregates
+            .fingerprint_totals(project_id)
+            .map(|(fingerprint, bucket)| FingerprintTotals {
+                fingerprint,
+                events: bucket.events,
+                first_seen: from_epoch_seconds(bucket.first_seen),
+                last_seen: from_epoch_seconds(bucket.last_seen),
+            })
+            .collect())
+    }
+
+    async fn fingerprint_counts(
+        &self,
+        project_id: u64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, u64>> {
+        let state = self.shared.state.read();
+        Ok(state
+            .aggregates
+            .fingerprint_counts(project_id, epoch_seconds(from), epoch_seconds(to)))
     }
 
     async fn hourly_counts(
