@@ -840,6 +840,27 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         filter: &EventFilter,
     ) -> EngineResult<Vec<u64>> {
+        let environment_only = EventFilter {
+            environment: None,
+            ..filter.clone()
+        }
+        .is_empty();
+        if let (Some(environment), true) = (&filter.environment, environment_only) {
+            // From the aggregates: a row per fingerprint and environment, not per event.
+            return self
+                .query(
+                    self.client
+                        .query(
+                            "SELECT DISTINCT fingerprint FROM fingerprint_total \
+                             WHERE project_id = ? AND environment = ?",
+                        )
+                        .bind(project_id)
+                        .bind(environment.as_str()),
+                )
+                .fetch_all()
+                .await
+                .map_err(classify);
+        }
         let mut sql = String::from("SELECT DISTINCT fingerprint FROM events WHERE project_id = ?");
         if filter.environment.is_some() {
             sql.push_str(" AND environment = ?");
