@@ -269,29 +269,6 @@ impl ClickHouseEngine {
             .collect())
     }
 
-    async fn summaries(
-        &self,
-        project_id: u64,
-        aggregates: Vec<IssueAggregateRow>,
-    ) -> EngineResult<Vec<IssueSummary>> {
-        let ids: Vec<u64> = aggregates.iter().map(|row| row.issue_id).collect();
-        let mut records = self.issue_records_by_id(project_id, &ids).await?;
-        Ok(aggregates
-            .into_iter()
-            .filter_map(|row| {
-                let issue = records.remove(&row.issue_id)?;
-                Some(IssueSummary {
-                    issue,
-                    status: IssueStatus::parse(&row.status).unwrap_or(IssueStatus::New),
-                    events: row.events,
-                    users: row.users,
-                    first_seen: from_epoch_seconds(row.first_seen),
-                    last_seen: from_epoch_seconds(row.last_seen),
-                })
-            })
-            .collect())
-    }
-
     /// Issue summaries from [`issue_aggregates_sql`]: of a project's issues, or of `issues`.
     async fn issue_aggregates(
         &self,
@@ -308,19 +285,44 @@ impl ClickHouseEngine {
         if issue_set.is_some() {
             query = query.bind(project_id).bind(project_id);
         }
-        let aggregates: Vec<IssueAggregateRow> = self
-            .query(
-                query
-                    .bind(project_id)
-                    .bind(status)
-                    .bind(status)
-                    .bind(limit as u64)
-                    .bind(offset as u64),
-            )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        self.summaries(project_id, aggregates).await
+        let query = self.query(
+            query
+                .bind(project_id)
+                .bind(status)
+                .bind(status)
+                .bind(limit as u64)
+                .bind(offset as u64),
+        );
+        let aggregates = async {
+            query
+                .fetch_all::<IssueAggregateRow>()
+                .await
+                .map_err(classify)
+        };
+        // The records of a known set of issues are read alongside their aggregates.
+        let (aggregates, mut records) = match issues {
+            Some(ids) => tokio::try_join!(aggregates, self.issue_records_by_id(project_id, ids))?,
+            None => {
+                let aggregates = aggregates.await?;
+                let ids: Vec<u64> = aggregates.iter().map(|row| row.issue_id).collect();
+                let records = self.issue_records_by_id(project_id, &ids).await?;
+                (aggregates, records)
+            }
+        };
+        Ok(aggregates
+            .into_iter()
+            .filter_map(|row| {
+                let issue = records.remove(&row.issue_id)?;
+                Some(IssueSummary {
+                    issue,
+                    status: IssueStatus::parse(&row.status).unwrap_or(IssueStatus::New),
+                    events: row.events,
+                    users: row.users,
+                    first_seen: from_epoch_seconds(row.first_seen),
+                    last_seen: from_epoch_seconds(row.last_seen),
+                })
+            })
+            .collect())
     }
 
     /// Event counts per (issue, bucket start) from `fingerprint_hour` or `fingerprint_minute`.
