@@ -421,25 +421,38 @@ async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend:
         .map(|(fingerprint, e)| (*fingerprint, (e.events, e.first, e.last)))
         .collect();
     assert_eq!(totals, want);
-    for (from, to) in [
+    let windows = [
         (base, base + 3600),
         (base + 3600, base + 3 * 3600),
         (base - 86_400, base + 86_400),
-    ] {
-        let mut want: HashMap<u64, u64> = HashMap::new();
-        for record in one.events.iter().chain(&two.events) {
-            let seconds = record.timestamp.timestamp();
-            let hour = seconds - seconds.rem_euclid(3600);
-            if (from..to).contains(&hour) {
-                *want.entry(record.fingerprint).or_default() += 1;
+        (base + 7200, base),
+    ];
+    let mut want: HashMap<u64, Vec<u64>> = HashMap::new();
+    for record in one.events.iter().chain(&two.events) {
+        let seconds = record.timestamp.timestamp();
+        let hour = seconds - seconds.rem_euclid(3600);
+        for (index, (from, to)) in windows.iter().enumerate() {
+            if (*from..*to).contains(&hour) {
+                want.entry(record.fingerprint)
+                    .or_insert_with(|| vec![0; windows.len()])[index] += 1;
             }
         }
-        let got = engine
-            .fingerprint_counts(project.id, at(from), at(to))
-            .await
-            .unwrap();
-        assert_eq!(got, want, "counts of hours in [{from}, {to})");
     }
+    let ranges: Vec<_> = windows
+        .iter()
+        .map(|(from, to)| (at(*from), at(*to)))
+        .collect();
+    let got = engine
+        .fingerprint_counts(project.id, &ranges)
+        .await
+        .unwrap();
+    assert_eq!(got, want, "counts per window");
+    // An empty window alone: nothing.
+    assert!(engine
+        .fingerprint_counts(project.id, &ranges[3..])
+        .await
+        .unwrap()
+        .is_empty());
     assert!(engine.fingerprint_totals(999).await.unwrap().is_empty());
     assert_eq!(engine.issue(12345).await.unwrap(), None);
     assert!(engine

@@ -285,14 +285,14 @@ pub trait Engine: Send + Sync + 'static {
     /// All-time totals of every fingerprint of a project that has events, in no particular
     /// order. The caller maps fingerprints to issues (the mapping it holds in memory).
     async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>>;
-    /// Event count per fingerprint of a project in the hours starting in `[from, to)`;
-    /// fingerprints without events there are left out.
+    /// Event counts per fingerprint of a project in each of `windows` (the hours starting in
+    /// `[from, to)`), in one pass: `counts[i]` is window `i`'s. Fingerprints without events in
+    /// any window are left out.
     async fn fingerprint_counts(
         &self,
         project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> EngineResult<HashMap<u64, u64>>;
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> EngineResult<HashMap<u64, Vec<u64>>>;
     /// Hourly event counts of the given issues in `[from, to)`.
     async fn hourly_counts(
         &self,

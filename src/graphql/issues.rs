@@ -232,20 +232,18 @@ async fn trend_scores(
     project_id: u64,
     current_hour: DateTime<Utc>,
 ) -> Result<HashMap<u64, i128>> {
-    let engine = &context.engine;
-    let (last, before) = tokio::try_join!(
-        engine.fingerprint_counts(project_id, current_hour, current_hour + Duration::hours(1)),
-        engine.fingerprint_counts(project_id, current_hour - Duration::hours(24), current_hour),
-    )
-    .map_err(engine_error)?;
-    let rows = last
+    let windows = [
+        (current_hour, current_hour + Duration::hours(1)),
+        (current_hour - Duration::hours(24), current_hour),
+    ];
+    let counts = context
+        .engine
+        .fingerprint_counts(project_id, &windows)
+        .await
+        .map_err(engine_error)?;
+    let rows = counts
         .into_iter()
-        .map(|(fingerprint, events)| (fingerprint, (events, 0)))
-        .chain(
-            before
-                .into_iter()
-                .map(|(fingerprint, events)| (fingerprint, (0, events))),
-        )
+        .map(|(fingerprint, events)| (fingerprint, (events[0], events[1])))
         .collect();
     let counts = per_issue(context, project_id, rows, |issue, (last, before)| {
         issue.0 += last;

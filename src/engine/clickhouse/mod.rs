@@ -25,7 +25,7 @@ pub use migrations::{statements, MIGRATIONS};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventRow, FingerprintTotalsRow, HistoryRow,
     HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
-    TagCountRow,
+    TagCountRow, WindowCountsRow,
 };
 
 use super::{
@@ -670,26 +670,48 @@ impl Engine for ClickHouseEngine {
     async fn fingerprint_counts(
         &self,
         project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> EngineResult<HashMap<u64, u64>> {
-        let rows: Vec<(u64, u64)> = self
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> EngineResult<HashMap<u64, Vec<u64>>> {
+        let spans = windows.iter().filter(|(from, to)| from < to);
+        let (Some(start), Some(end)) = (
+            spans.clone().map(|window| window.0).min(),
+            spans.map(|window| window.1).max(),
+        ) else {
+            return Ok(HashMap::new());
+        };
+        // One scan of the windows' span; a count per window.
+        let per_window = windows
+            .iter()
+            .map(|(from, to)| {
+                format!(
+                    "countMergeIf(events_state, hour >= toDateTime({}) AND hour < toDateTime({}))",
+                    to_epoch_seconds(*from),
+                    to_epoch_seconds(*to)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT fingerprint, [{per_window}] AS events FROM fingerprint_hour \
+             WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
+             GROUP BY fingerprint"
+        );
+        let rows: Vec<WindowCountsRow> = self
             .query(
                 self.client
-                    .query(
-                        "SELECT fingerprint, countMerge(events_state) AS events \
-                         FROM fingerprint_hour \
-                         WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
-                         GROUP BY fingerprint",
-                    )
+                    .query(&sql)
                     .bind(project_id)
-                    .bind(to_epoch_seconds(from))
-                    .bind(to_epoch_seconds(to)),
+                    .bind(to_epoch_seconds(start))
+                    .bind(to_epoch_seconds(end)),
             )
             .fetch_all()
             .await
             .map_err(classify)?;
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.events.iter().any(|count| *count > 0))
+            .map(|row| (row.fingerprint, row.events))
+            .collect())
     }
 
     async fn hourly_counts(

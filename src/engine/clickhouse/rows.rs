@@ -260,6 +260,13 @@ pub struct FingerprintTotalsRow {
 }
 
 #[derive(Debug, Clone, Row, Deserialize)]
+pub struct WindowCountsRow {
+    pub fingerprint: u64,
+    /// One count per window asked for.
+    pub events: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
 pub struct HourlyRow {
     pub issue_id: u64,
     pub hour: u32,

@@ -150,6 +150,69 @@ pub struct Aggregates {
     dirty_totals: HashSet<FingerprintKey>,
 }
 
+/// Which fingerprints of a project have events in which environment: the issue list's
+/// environment filter without a scan of the events (ClickHouse reads `fingerprint_total`,
+/// keyed by environment, for the same). Not persisted: every batch applied from open on is
+/// added, and the first question completes it with one scan of the stored events. Events are
+/// never deleted, so the union of the two is exact.
+#[derive(Debug, Default)]
+pub struct EnvironmentIndex {
+    complete: bool,
+    fingerprints: HashMap<(u64, String), HashSet<u64>>,
+}
+
+impl EnvironmentIndex {
+    /// Adds every event of an `events` batch (needs its project_id, environment and
+    /// fingerprint columns).
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), EmbeddedError> {
+        let columns = EventColumns::new(batch);
+        let project_ids = columns.u64("project_id")?;
+        let environments = columns.string("environment")?;
+        let fingerprints = columns.u64("fingerprint")?;
+        for row in 0..batch.num_rows() {
+            self.add(
+                project_ids.value(row),
+                environments.value(row),
+                fingerprints.value(row),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn add(&mut self, project_id: u64, environment: &str, fingerprint: u64) {
+        let key = (project_id, environment.to_owned());
+        // Most events repeat a known pair: look up before allocating the key.
+        if let Some(set) = self.fingerprints.get_mut(&key) {
+            set.insert(fingerprint);
+        } else {
+            self.fingerprints.insert(key, HashSet::from([fingerprint]));
+        }
+    }
+
+    /// Adds the pairs of the events stored before open; from then on the index is complete.
+    pub fn complete_with(&mut self, stored: impl IntoIterator<Item = (u64, String, u64)>) {
+        for (project_id, environment, fingerprint) in stored {
+            self.add(project_id, &environment, fingerprint);
+        }
+        self.complete = true;
+    }
+
+    /// The fingerprints of a project with events in `environment`, in order; `None` until
+    /// the index is complete.
+    pub fn fingerprints(&self, project_id: u64, environment: &str) -> Option<Vec<u64>> {
+        if !self.complete {
+            return None;
+        }
+        let mut found: Vec<u64> = self
+            .fingerprints
+            .get(&(project_id, environment.to_owned()))
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        found.sort_unstable();
+        Some(found)
+    }
+}
+
 /// The kind byte at the start of a persisted aggregate file.
 const BASE: u8 = 1;
 const DELTA: u8 = 2;
@@ -303,21 +366,39 @@ impl Aggregates {
             .map(|(&(_, fingerprint), bucket)| (fingerprint, bucket))
     }
 
-    /// Event count per fingerprint of a project over the hours starting in `[from, to)` (epoch
-    /// seconds). One range read per fingerprint: a day of a fingerprint is at most 24 buckets.
-    pub fn fingerprint_counts(&self, project_id: u64, from: i64, to: i64) -> HashMap<u64, u64> {
+    /// Event counts per fingerprint of a project in each window of hours starting in
+    /// `[from, to)` (epoch seconds). One seek per fingerprint that can have events in them (its
+    /// all-time first and last seen say), then a walk over at most its buckets in their span.
+    pub fn fingerprint_counts(
+        &self,
+        project_id: u64,
+        windows: &[(i64, i64)],
+    ) -> HashMap<u64, Vec<u64>> {
         let mut counts = HashMap::new();
-        if from >= to {
+        let spans = windows.iter().filter(|(from, to)| from < to);
+        let (Some(start), Some(end)) = (
+            spans.clone().map(|window| window.0).min(),
+            spans.map(|window| window.1).max(),
+        ) else {
             return counts;
-        }
-        for (fingerprint, _) in self.fingerprint_totals(project_id) {
-            let range = (project_id, fingerprint, from)..(project_id, fingerprint, to);
-            let events: u64 = self
+        };
+        for (fingerprint, total) in self.fingerprint_totals(project_id) {
+            if total.last_seen < start || total.first_seen >= end + HOUR {
+                continue;
+            }
+            let mut events = vec![0u64; windows.len()];
+            let buckets = self
                 .hours
-                .range(range)
-                .map(|(_, bucket)| bucket.events)
-                .sum();
-            if events > 0 {
+                .range((project_id, fingerprint, start)..)
+                .take_while(|(&(_, f, hour), _)| f == fingerprint && hour < end);
+            for (&(_, _, hour), bucket) in buckets {
+                for (count, (from, to)) in events.iter_mut().zip(windows) {
+                    if (*from..*to).contains(&hour) {
+                        *count += bucket.events;
+                    }
+                }
+            }
+            if events.iter().any(|count| *count > 0) {
                 counts.insert(fingerprint, events);
             }
         }

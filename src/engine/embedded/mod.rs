@@ -160,6 +160,7 @@ impl From<EmbeddedError> for EngineError {
 pub(crate) struct State {
     side: SideTables,
     aggregates: Aggregates,
+    environments: aggregates::EnvironmentIndex,
     memtable: MemTable,
     /// Memtables being written to a segment: visible to queries until the segment is.
     frozen: Vec<Arc<Vec<RecordBatch>>>,
@@ -187,6 +188,7 @@ impl State {
                 }
                 if let Some(events) = events {
                     self.aggregates.add_batch(&events)?;
+                    self.environments.add_batch(&events)?;
                     self.memtable.push(events)?;
                 }
                 for change in &status_changes {
@@ -1101,13 +1103,14 @@ impl Engine for EmbeddedEngine {
     async fn fingerprint_counts(
         &self,
         project_id: u64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> EngineResult<HashMap<u64, u64>> {
+        windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> EngineResult<HashMap<u64, Vec<u64>>> {
+        let windows: Vec<(i64, i64)> = windows
+            .iter()
+            .map(|(from, to)| (epoch_seconds(*from), epoch_seconds(*to)))
+            .collect();
         let state = self.shared.state.read();
-        Ok(state
-            .aggregates
-            .fingerprint_counts(project_id, epoch_seconds(from), epoch_seconds(to)))
+        Ok(state.aggregates.fingerprint_counts(project_id, &windows))
     }
 
     async fn hourly_counts(
@@ -1211,6 +1214,30 @@ impl Engine for EmbeddedEngine {
         project_id: u64,
         filter: &EventFilter,
     ) -> EngineResult<Vec<u64>> {
+        let environment_only = EventFilter {
+            environment: None,
+            ..filter.clone()
+        }
+        .is_empty();
+        if let (Some(environment), true) = (&filter.environment, environment_only) {
+            let known = self
+                .shared
+                .state
+                .read()
+                .environments
+                .fingerprints(project_id, environment);
+            if let Some(fingerprints) = known {
+                return Ok(fingerprints);
+            }
+            // Batches applied while this scan runs are added to the index by `apply`.
+            let stored = sql::environment_fingerprints(&self.context).await?;
+            let mut state = self.shared.state.write();
+            state.environments.complete_with(stored);
+            return Ok(state
+                .environments
+                .fingerprints(project_id, environment)
+                .unwrap_or_default());
+        }
         Ok(sql::matching_fingerprints(&self.context, project_id, filter).await?)
     }
 

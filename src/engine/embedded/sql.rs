@@ -366,6 +366,36 @@ pub async fn matching_fingerprints(
     Ok(fingerprints.into_iter().collect())
 }
 
+/// Every distinct (project, environment, fingerprint) of the stored events.
+pub async fn environment_fingerprints(
+    context: &SessionContext,
+) -> Result<Vec<(u64, String, u64)>, EmbeddedError> {
+    let rows = context
+        .table("events")
+        .await?
+        .select_columns(&["project_id", "environment", "fingerprint"])?
+        .distinct()?
+        .collect()
+        .await?;
+    let mut found = Vec::new();
+    for batch in &rows {
+        let columns = super::event_batch::EventColumns::new(batch);
+        let (projects, environments, fingerprints) = (
+            columns.u64("project_id")?,
+            columns.string("environment")?,
+            columns.u64("fingerprint")?,
+        );
+        for row in 0..batch.num_rows() {
+            found.push((
+                projects.value(row),
+                environments.value(row).to_owned(),
+                fingerprints.value(row),
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// Tag value counts over every event of the given fingerprints.
 pub async fn tag_counts(
     context: &SessionContext,
