@@ -17,8 +17,8 @@ use common::{python_event, Backend, Ingest, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
-    Engine, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus,
-    IssueSummary, SpanRange, SpanRecord, WriteBatch,
+    Engine, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort,
+    IssueStatus, IssueSummary, SpanRange, SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -861,6 +861,8 @@ struct Answers {
     events: Vec<Vec<EventRecord>>,
     mappings: BTreeSet<(u64, u64, u64, i64)>,
     projects: Vec<stackhouse::engine::Project>,
+    /// The fingerprints with events in each environment.
+    environments: Vec<Vec<u64>>,
 }
 
 async fn answers(engine: &dyn Engine, project_id: u64, base: i64) -> Answers {
@@ -910,6 +912,31 @@ async fn answers(engine: &dyn Engine, project_id: u64, base: i64) -> Answers {
             )
         })
         .collect();
+    let mut environments = Vec::new();
+    for environment in ["production", "staging", "nowhere"] {
+        let only = EventFilter {
+            environment: Some(environment.into()),
+            ..EventFilter::default()
+        };
+        let mut found = engine
+            .matching_fingerprints(project_id, &only)
+            .await
+            .unwrap();
+        found.sort_unstable();
+        // The same question with a time bound that excludes nothing: the engines answer
+        // that one from the events, the environment alone from their aggregates.
+        let bounded = EventFilter {
+            from: Some(at(0)),
+            ..only
+        };
+        let mut scanned = engine
+            .matching_fingerprints(project_id, &bounded)
+            .await
+            .unwrap();
+        scanned.sort_unstable();
+        assert_eq!(found, scanned, "fingerprints in {environment}");
+        environments.push(found);
+    }
     Answers {
         lists,
         issues,
@@ -917,6 +944,7 @@ async fn answers(engine: &dyn Engine, project_id: u64, base: i64) -> Answers {
         events,
         mappings,
         projects: engine.projects().await.unwrap(),
+        environments,
     }
 }
 
@@ -938,6 +966,9 @@ async fn reopening_gives_identical_answers(backend: Backend) {
                     let mut event = event.clone();
                     event["event_id"] = json!(uuid::Uuid::new_v4().simple().to_string());
                     event["timestamp"] = json!(event["timestamp"].as_f64().unwrap() + round as f64);
+                    if round % 4 == 1 && event["exception"].to_string().contains("BugB") {
+                        event["environment"] = json!("staging");
+                    }
                     event
                 })
                 .collect();
@@ -960,6 +991,9 @@ async fn reopening_gives_identical_answers(backend: Backend) {
         before.lists[0].iter().map(|s| s.events).sum::<u64>(),
         12 * 12
     );
+    assert_eq!(before.environments[0].len(), 4, "every bug in production");
+    assert_eq!(before.environments[1].len(), 1, "bug B in staging too");
+    assert!(before.environments[2].is_empty());
     let handle = backend.open();
     let after = answers(handle.engine.as_ref(), project_id, base).await;
     assert_eq!(after, before);
