@@ -293,6 +293,24 @@ impl Grouper {
             .collect()
     }
 
+    /// Adds stored mappings of fingerprints this instance has not seen (written by another
+    /// instance since start-up); mappings it holds are kept. Returns how many were added.
+    pub fn learn(&self, mappings: &[FingerprintMapping]) -> usize {
+        let mut state = self.state.write();
+        let mut added = 0;
+        for mapping in mappings {
+            let key = (mapping.project_id, mapping.fingerprint);
+            if let std::collections::hash_map::Entry::Vacant(entry) = state.mappings.entry(key) {
+                entry.insert(MappingEntry {
+                    issue_id: mapping.issue_id,
+                    pending: None,
+                });
+                added += 1;
+            }
+        }
+        added
+    }
+
     /// Applies durably written remappings (merge/unmerge) to the in-memory state.
     pub fn apply(&self, mappings: &[FingerprintMapping], new_issues: &[IssueRecord]) {
         let mut state = self.state.write();

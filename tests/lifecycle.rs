@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
-use common::{python_event, Backend, TestServer};
+use common::{python_event, Backend, Ingest, TestServer};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
@@ -26,6 +26,7 @@ conformance!(
     ignore_conditions_reopen_the_issue,
     ignore_counts_survive_a_restart,
     issue_list_filters_sorts_and_pages,
+    the_list_shows_issues_another_instance_opened,
     issue_detail_events_and_project_stats,
     projects_are_created_and_keys_rotated,
 );
@@ -1056,4 +1057,46 @@ async fn subscriptions_announce_new_issues_regressions_and_event_counts_over_a_w
         }
     }
     assert_eq!(kinds, ["STATUS_CHANGE", "REGRESSION"]);
+}
+
+/// Several instances share one store; each holds the fingerprint→issue mapping in memory. An
+/// issue another instance opened after this one started is still listed, with its counts.
+async fn the_list_shows_issues_another_instance_opened(backend: Backend) {
+    let server = start(&backend).await;
+    send(&server, &[event("SeenHereError", Some("u1"))]).await;
+    // The other instance: its own grouper over the same store.
+    let other = Ingest::load(server.engine.as_ref()).await;
+    let theirs = [
+        event("SeenThereError", Some("u1")),
+        event("SeenThereError", Some("u2")),
+    ];
+    other
+        .write(server.engine.as_ref(), server.project_id, &theirs)
+        .await;
+    let list = server
+        .graphql(
+            "query($p: ID!, $sort: IssueSort) { issues(projectId: $p, sort: $sort) { \
+             totalCount nodes { title count userCount } } }",
+            json!({"p": server.project_id.to_string(), "sort": "EVENTS"}),
+        )
+        .await;
+    let issues = &list["issues"];
+    assert_eq!(issues["totalCount"], 2, "{list}");
+    assert!(
+        issues["nodes"][0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("SeenThereError"),
+        "{list}"
+    );
+    assert_eq!(issues["nodes"][0]["count"], 2);
+    assert_eq!(issues["nodes"][0]["userCount"], 2);
+    // Trend sees them as well.
+    let trend = server
+        .graphql(
+            "query($p: ID!) { issues(projectId: $p, sort: TREND) { totalCount } }",
+            json!({"p": server.project_id.to_string()}),
+        )
+        .await;
+    assert_eq!(trend["issues"]["totalCount"], 2, "{trend}");
 }

@@ -25,7 +25,9 @@ use super::types::{Event, Issue};
 use super::{
     coded, engine_error, parse_id, project_allowed, sparkline_window, GraphqlContext, MAX_PAGE_SIZE,
 };
-use crate::engine::{EventFilter, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary};
+use crate::engine::{
+    EventFilter, FingerprintMapping, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary,
+};
 
 /// How the issue list is ordered (always newest/largest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum)]
@@ -208,6 +210,26 @@ async fn ranked_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<
         .fingerprint_totals(project_id)
         .await
         .map_err(engine_error)?;
+    let fingerprints: Vec<u64> = totals.iter().map(|t| t.fingerprint).collect();
+    let grouper = context.pipeline.grouper();
+    let unknown: HashSet<u64> = fingerprints
+        .iter()
+        .zip(grouper.issues_of(project_id, &fingerprints))
+        .filter_map(|(fingerprint, issue)| issue.is_none().then_some(*fingerprint))
+        .collect();
+    if !unknown.is_empty() {
+        // Events of fingerprints another instance opened since this one started: learn
+        // their stored mappings (rare, and once per fingerprint).
+        let stored: Vec<FingerprintMapping> = context
+            .engine
+            .fingerprint_mappings()
+            .await
+            .map_err(engine_error)?
+            .into_iter()
+            .filter(|m| m.project_id == project_id && unknown.contains(&m.fingerprint))
+            .collect();
+        grouper.learn(&stored);
+    }
     let rows = totals.into_iter().map(|t| (t.fingerprint, t)).collect();
     let merged = per_issue(context, project_id, rows, |issue, t| {
         issue.events += t.events;
