@@ -219,11 +219,16 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     /// Where the search for the next match starts.
     position: usize,
-    /// The first `://` at or after a position no later than the one [`Scanner::url`] tries
-    /// (so the first one that URL could use), or the text's length.
-    next_scheme_separator: usize,
+    /// The end of the last run of letters followed by a byte that may continue a pattern
+    /// (see [`Scanner::next`]).
+    mixed_word_end: usize,
+    /// No URL starts before this position (see [`Scanner::url`]).
+    url_impossible_before: usize,
     /// No email starts before this position (see [`Scanner::email`]).
     email_impossible_before: usize,
+    /// The first `@` at or after the last position [`Scanner::email`] looked from, or the
+    /// text's length.
+    next_at_sign: usize,
     /// No hostname starts before this position (see [`Scanner::hostname`]).
     hostname_impossible_before: usize,
     /// No path with an extension starts before this position (see [`Scanner::path_with_extension`]).
@@ -236,6 +241,23 @@ impl Iterator for Scanner<'_> {
     fn next(&mut self) -> Option<Found> {
         while self.position < self.bytes.len() {
             let start = self.position;
+            if self.bytes[start].is_ascii_alphabetic() && start >= self.mixed_word_end {
+                let word = self.word(start);
+                if continues_a_letter_pattern(self.byte(word.end)) {
+                    // Every position of the word goes through `match_at`.
+                    self.mixed_word_end = word.end;
+                } else {
+                    let found = (word.has_capital || word.has_long_hex_run)
+                        .then(|| self.plain_word_match(start, word.end))
+                        .flatten();
+                    if let Some(found) = found {
+                        self.position = found.end;
+                        return Some(found);
+                    }
+                    self.position = word.end;
+                    continue;
+                }
+            }
             if let Some((end, kind)) = self.match_at(start) {
                 debug_assert!(end > start, "no pattern matches the empty string");
                 self.position = end;
@@ -245,6 +267,22 @@ impl Iterator for Scanner<'_> {
         }
         None
     }
+}
+
+/// A run of ASCII letters: where it ends, and what could match inside it when the byte after it
+/// continues no pattern.
+struct Word {
+    end: usize,
+    has_capital: bool,
+    has_long_hex_run: bool,
+}
+
+/// Whether a byte right after a run of letters can continue a pattern that starts with a
+/// letter: a URL scheme (`+.-` digits, then `:`), an email's local part (`._%+-` digits, then
+/// `@`), a UUID or IPv6 group (digits, then `-` or `:`), a Windows drive (`:`) or a hostname
+/// label (`-` digits, then `.`).
+fn continues_a_letter_pattern(byte: u8) -> bool {
+    byte.is_ascii_digit() || matches!(byte, b'+' | b'.' | b'-' | b':' | b'_' | b'%' | b'@')
 }
 
 const DAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
@@ -403,17 +441,86 @@ fn is_windows_name(character: char) -> bool {
 
 impl<'a> Scanner<'a> {
     fn new(text: &'a str) -> Self {
-        let mut scanner = Scanner {
+        Scanner {
             text,
             bytes: text.as_bytes(),
             position: 0,
-            next_scheme_separator: 0,
+            mixed_word_end: 0,
+            url_impossible_before: 0,
             email_impossible_before: 0,
+            next_at_sign: 0,
             hostname_impossible_before: 0,
             path_with_extension_impossible_before: 0,
+        }
+    }
+
+    /// The run of letters at `start`, read once.
+    fn word(&self, start: usize) -> Word {
+        let mut word = Word {
+            end: start,
+            has_capital: false,
+            has_long_hex_run: false,
         };
-        scanner.find_scheme_separator(0);
-        scanner
+        while let Some(&byte) = self.bytes.get(word.end) {
+            if !byte.is_ascii_alphabetic() {
+                break;
+            }
+            word.has_capital |= byte.is_ascii_uppercase();
+            word.end += 1;
+        }
+        // Most words are shorter than a hex id: read again only the long ones.
+        if word.end - start >= 8 {
+            let mut hex_run = 0;
+            for &byte in &self.bytes[start..word.end] {
+                hex_run = if is_hex_digit(byte) { hex_run + 1 } else { 0 };
+                if hex_run >= 8 {
+                    word.has_long_hex_run = true;
+                    break;
+                }
+            }
+        }
+        word
+    }
+
+    /// The first match in the run of letters `start..word_end`, which is followed by a byte
+    /// that continues no pattern starting with a letter ([`continues_a_letter_pattern`]). In
+    /// such a word, URL, email, UUID, IPv6, Windows path and hostname cannot match at any
+    /// position: the run of their first class reaches the end of the word (or stops at a
+    /// letter outside it) without meeting the `://`, `@`, `-`, `:` or `.` they need. What
+    /// remains, in [`Kind`] order: a date or date-time at a capital letter (day and month
+    /// names), and a run of 8+ hex digits (`deadbeefcafe`, kept by [`replacement`] but
+    /// consumed).
+    fn plain_word_match(&self, start: usize, word_end: usize) -> Option<Found> {
+        let mut hex_run_end = start;
+        for position in start..word_end {
+            if self.bytes[position].is_ascii_uppercase() {
+                if let Some(end) = self.datetime(position) {
+                    return Some(Found {
+                        start: position,
+                        end,
+                        kind: Kind::Datetime,
+                    });
+                }
+                if let Some(end) = self.date(position) {
+                    return Some(Found {
+                        start: position,
+                        end,
+                        kind: Kind::Date,
+                    });
+                }
+            }
+            if position >= hex_run_end {
+                hex_run_end = self.run_end(position, is_hex_digit);
+            }
+            if hex_run_end - position >= 8 {
+                return Some(Found {
+                    start: position,
+                    end: hex_run_end,
+                    kind: Kind::Hex,
+                });
+            }
+        }
+        None
     }
 
     /// The longest match at `start` of the first kind that matches there, with its end.
@@ -432,41 +539,85 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Each kind is tried only when the run of digits at `start` and the byte after it could
+    /// begin it (`[0-9]{4}-` for an ISO date, `[0-9]{1,2}:` for a time, ...): a shortcut that
+    /// never skips a kind that could match, as the pattern named in each condition shows.
     fn starting_with_digit(&mut self, start: usize) -> Option<(usize, Kind)> {
+        let digits_end = self.digit_run_end(start);
+        let digits = digits_end - start;
+        let after_digits = self.byte(digits_end);
+        let hex_end = self.run_end(digits_end, is_hex_digit);
+        let hex_digits = hex_end - start;
+        let one_or_two = digits <= 2;
+
         if let Some(end) = self.email(start) {
             return Some((end, Kind::Email));
         }
-        if let Some(end) = self.uuid(start) {
-            return Some((end, Kind::Uuid));
+        // [0-9a-fA-F]{8}-
+        if hex_digits == 8 && self.byte(hex_end) == b'-' {
+            if let Some(end) = self.uuid(start) {
+                return Some((end, Kind::Uuid));
+            }
         }
-        if let Some(end) = self.datetime(start) {
-            return Some((end, Kind::Datetime));
+        // [0-9]{4}- (ISO), [0-9]{1,2}\ + (RFC 2822), [0-9]{2}/ (common log), [0-9]{1,2}/ (US).
+        if (digits == 4 && after_digits == b'-')
+            || (one_or_two && matches!(after_digits, b' ' | b'/'))
+        {
+            if let Some(end) = self.datetime(start) {
+                return Some((end, Kind::Datetime));
+            }
         }
-        if let Some(end) = self.date(start) {
-            return Some((end, Kind::Date));
+        // [0-9]{4}[-/], [0-9]{1,2}/, [0-9]{1,2}\., [0-9]{1,2}\ +
+        if (digits == 4 && matches!(after_digits, b'-' | b'/'))
+            || (one_or_two && matches!(after_digits, b'/' | b'.' | b' '))
+        {
+            if let Some(end) = self.date(start) {
+                return Some((end, Kind::Date));
+            }
         }
-        if let Some(end) = self.time(start) {
-            return Some((end, Kind::Time));
+        // [0-9]{1,2}:
+        if one_or_two && after_digits == b':' {
+            if let Some(end) = self.time(start) {
+                return Some((end, Kind::Time));
+            }
         }
-        if let Some(end) = self.ipv6(start) {
-            return Some((end, Kind::Ipv6));
+        // [0-9a-fA-F]{1,4}:
+        if hex_digits <= 4 && self.byte(hex_end) == b':' {
+            if let Some(end) = self.ipv6(start) {
+                return Some((end, Kind::Ipv6));
+            }
         }
-        if let Some(end) = self.ipv4(start) {
-            return Some((end, Kind::Ipv4));
+        // [0-9]{1,3}\.
+        if digits <= 3 && after_digits == b'.' {
+            if let Some(end) = self.ipv4(start) {
+                return Some((end, Kind::Ipv4));
+            }
         }
-        if let Some(end) = self.hex(start) {
-            return Some((end, Kind::Hex));
+        // [0-9a-fA-F]{8,} or 0[xX]
+        if hex_digits >= 8 || (digits == 1 && matches!(after_digits, b'x' | b'X')) {
+            if let Some(end) = self.hex(start) {
+                return Some((end, Kind::Hex));
+            }
         }
-        if let Some(end) = self.hostname(start) {
-            return Some((end, Kind::Hostname));
+        // A label, [a-z0-9-]* then `.`.
+        if after_digits == b'.' || after_digits == b'-' || after_digits.is_ascii_lowercase() {
+            if let Some(end) = self.hostname(start) {
+                return Some((end, Kind::Hostname));
+            }
         }
-        if let Some(end) = self.duration(start) {
-            return Some((end, Kind::Duration));
+        // [0-9]+ then `.`, a space, or a unit (`µ` starts with 0xC2).
+        if matches!(after_digits, b'.' | b' ' | 0xC2) || after_digits.is_ascii_lowercase() {
+            if let Some(end) = self.duration(start) {
+                return Some((end, Kind::Duration));
+            }
         }
-        if let Some(end) = self.float(start) {
-            return Some((end, Kind::Float));
+        // [0-9]+\. or [0-9]+[eE]
+        if matches!(after_digits, b'.' | b'e' | b'E') {
+            if let Some(end) = self.float(start) {
+                return Some((end, Kind::Float));
+            }
         }
-        Some((self.digit_run_end(start), Kind::Int))
+        Some((digits_end, Kind::Int))
     }
 
     fn starting_with_letter(&mut self, start: usize) -> Option<(usize, Kind)> {
@@ -617,43 +768,53 @@ impl<'a> Scanner<'a> {
         (inside[close] == quote).then_some(open + 1 + close + 1)
     }
 
-    fn find_scheme_separator(&mut self, from: usize) {
-        self.next_scheme_separator = self
-            .text
-            .get(from..)
-            .and_then(|rest| rest.find("://"))
-            .map_or(self.bytes.len(), |offset| from + offset);
-    }
-
     /// `[a-zA-Z] [a-zA-Z0-9+.-]{1,15} :// [^\s"'<>]* [^\s"'<>.,;:!?)\]]`. Before email and
     /// hostname, which a URL contains.
     ///
-    /// `:` is not in the scheme's class, so the scheme runs to the first `://` after its first
-    /// letter, which is found once per `://` rather than at every letter. The tail is greedy
-    /// and then gives characters back until one may end a URL: it ends after the last such
+    /// `:` is not in the scheme's class, so the scheme runs to the end of its run, which must
+    /// be a `://`; a start later in the same run reaches the same end, so a failure rules out
+    /// the run, or its part where the scheme would be longer than 16. The tail is greedy and
+    /// then gives characters back until one may end a URL: it ends after the last such
     /// character of its run.
     fn url(&mut self, start: usize) -> Option<usize> {
-        if self.next_scheme_separator < start + 1 {
-            self.find_scheme_separator(start + 1);
-        }
-        let separator = self.next_scheme_separator;
-        if separator >= self.bytes.len() || !(2..=16).contains(&(separator - start)) {
+        if start < self.url_impossible_before {
             return None;
         }
-        if !self.bytes[start + 1..separator]
-            .iter()
-            .all(|&b| is_scheme(b))
-        {
+        let scheme_end = self.run_end(start + 1, is_scheme);
+        if !self.starts_with_at(scheme_end, b"://") {
+            self.url_impossible_before = scheme_end;
             return None;
         }
-        let tail_start = separator + 3;
+        if scheme_end - start > 16 {
+            self.url_impossible_before = scheme_end - 16;
+            return None;
+        }
+        if scheme_end - start < 2 {
+            return None;
+        }
+        let tail_start = scheme_end + 3;
         let mut end = None;
-        for (offset, character) in self.text[tail_start..].char_indices() {
-            if !is_url(character) {
+        let mut at = tail_start;
+        while let Some(&byte) = self.bytes.get(at) {
+            // ASCII without decoding (its `White_Space` is `\t`..`\r` and space); other
+            // characters whole.
+            let (character, length) = if byte.is_ascii() {
+                (char::from(byte), 1)
+            } else {
+                let character = self.text[at..].chars().next()?;
+                (character, character.len_utf8())
+            };
+            let belongs = if byte.is_ascii() {
+                !matches!(byte, b'\t'..=b'\r' | b' ' | b'"' | b'\'' | b'<' | b'>')
+            } else {
+                is_url(character)
+            };
+            if !belongs {
                 break;
             }
+            at += length;
             if is_url_end(character) {
-                end = Some(tail_start + offset + character.len_utf8());
+                end = Some(at);
             }
         }
         end
@@ -666,6 +827,15 @@ impl<'a> Scanner<'a> {
     /// domain, so a failure rules out the whole run.
     fn email(&mut self, start: usize) -> Option<usize> {
         if start < self.email_impossible_before {
+            return None;
+        }
+        if self.next_at_sign < start {
+            self.next_at_sign = self.text[start..]
+                .find('@')
+                .map_or(self.bytes.len(), |offset| start + offset);
+        }
+        if self.next_at_sign == self.bytes.len() {
+            self.email_impossible_before = self.bytes.len();
             return None;
         }
         let at_sign = self.run_end(start, is_email_local);
