@@ -226,9 +226,6 @@ struct Scanner<'a> {
     url_impossible_before: usize,
     /// No email starts before this position (see [`Scanner::email`]).
     email_impossible_before: usize,
-    /// The first `@` at or after the last position [`Scanner::email`] looked from, or the
-    /// text's length.
-    next_at_sign: usize,
     /// No hostname starts before this position (see [`Scanner::hostname`]).
     hostname_impossible_before: usize,
     /// No path with an extension starts before this position (see [`Scanner::path_with_extension`]).
@@ -285,10 +282,6 @@ fn continues_a_letter_pattern(byte: u8) -> bool {
     byte.is_ascii_digit() || matches!(byte, b'+' | b'.' | b'-' | b':' | b'_' | b'%' | b'@')
 }
 
-const DAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
 /// The directories a rooted path starts with, in the regex's order (`builds?` greedy: `builds`
 /// before `build`).
 const ROOT_DIRECTORIES: [&[u8]; 28] = [
@@ -448,7 +441,6 @@ impl<'a> Scanner<'a> {
             mixed_word_end: 0,
             url_impossible_before: 0,
             email_impossible_before: 0,
-            next_at_sign: 0,
             hostname_impossible_before: 0,
             path_with_extension_impossible_before: 0,
         }
@@ -494,18 +486,11 @@ impl<'a> Scanner<'a> {
         let mut hex_run_end = start;
         for position in start..word_end {
             if self.bytes[position].is_ascii_uppercase() {
-                if let Some(end) = self.datetime(position) {
+                if let Some((end, kind)) = self.date_at_capital(position) {
                     return Some(Found {
                         start: position,
                         end,
-                        kind: Kind::Datetime,
-                    });
-                }
-                if let Some(end) = self.date(position) {
-                    return Some(Found {
-                        start: position,
-                        end,
-                        kind: Kind::Date,
+                        kind,
                     });
                 }
             }
@@ -634,11 +619,8 @@ impl<'a> Scanner<'a> {
             }
         }
         if first.is_ascii_uppercase() {
-            if let Some(end) = self.datetime(start) {
-                return Some((end, Kind::Datetime));
-            }
-            if let Some(end) = self.date(start) {
-                return Some((end, Kind::Date));
+            if let Some(found) = self.date_at_capital(start) {
+                return Some(found);
             }
         }
         if is_hex_digit(first) {
@@ -663,9 +645,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn starts_with_at(&self, index: usize, prefix: &[u8]) -> bool {
-        self.bytes
-            .get(index..)
-            .is_some_and(|rest| rest.starts_with(prefix))
+        // The first byte alone rejects most of the candidates of a list (suffixes, units,
+        // directories) without a slice comparison.
+        prefix.first() == Some(&self.byte(index))
+            && self
+                .bytes
+                .get(index..)
+                .is_some_and(|rest| rest.starts_with(prefix))
     }
 
     /// `expected` at `index`: the position after it.
@@ -741,13 +727,50 @@ impl<'a> Scanner<'a> {
         (end > index).then_some(end)
     }
 
-    /// One of the three-letter `names` at `index`: the position after it.
-    fn name(&self, index: usize, names: &[&[u8; 3]]) -> Option<usize> {
-        let word = self.bytes.get(index..index + 3)?;
-        names
-            .iter()
-            .any(|name| name.as_slice() == word)
-            .then_some(index + 3)
+    /// `(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)` at `index`: the position after it.
+    fn day_name(&self, index: usize) -> Option<usize> {
+        let name = self.bytes.get(index..index + 3)?;
+        matches!(
+            name,
+            b"Mon" | b"Tue" | b"Wed" | b"Thu" | b"Fri" | b"Sat" | b"Sun"
+        )
+        .then_some(index + 3)
+    }
+
+    /// `(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)` at `index`: the position after it.
+    fn month_name(&self, index: usize) -> Option<usize> {
+        let name = self.bytes.get(index..index + 3)?;
+        matches!(
+            name,
+            b"Jan"
+                | b"Feb"
+                | b"Mar"
+                | b"Apr"
+                | b"May"
+                | b"Jun"
+                | b"Jul"
+                | b"Aug"
+                | b"Sep"
+                | b"Oct"
+                | b"Nov"
+                | b"Dec"
+        )
+        .then_some(index + 3)
+    }
+
+    /// The date-time or date at a capital letter: both start with a day or month name there.
+    fn date_at_capital(&self, start: usize) -> Option<(usize, Kind)> {
+        if self.day_name(start).is_some() {
+            if let Some(end) = self.datetime(start) {
+                return Some((end, Kind::Datetime));
+            }
+        }
+        if self.month_name(start).is_some() {
+            if let Some(end) = self.date(start) {
+                return Some((end, Kind::Date));
+            }
+        }
+        None
     }
 
     // -----------------------------------------------------------------------------------------
@@ -796,25 +819,25 @@ impl<'a> Scanner<'a> {
         let mut end = None;
         let mut at = tail_start;
         while let Some(&byte) = self.bytes.get(at) {
-            // ASCII without decoding (its `White_Space` is `\t`..`\r` and space); other
-            // characters whole.
-            let (character, length) = if byte.is_ascii() {
-                (char::from(byte), 1)
+            if byte.is_ascii() {
+                // `[^\s"'<>]` and `[^\s"'<>.,;:!?)\]]` on ASCII (whose `White_Space` is `\t`
+                // to `\r` and the space), without decoding.
+                if matches!(byte, b'\t'..=b'\r' | b' ' | b'"' | b'\'' | b'<' | b'>') {
+                    break;
+                }
+                at += 1;
+                if !matches!(byte, b'.' | b',' | b';' | b':' | b'!' | b'?' | b')' | b']') {
+                    end = Some(at);
+                }
             } else {
                 let character = self.text[at..].chars().next()?;
-                (character, character.len_utf8())
-            };
-            let belongs = if byte.is_ascii() {
-                !matches!(byte, b'\t'..=b'\r' | b' ' | b'"' | b'\'' | b'<' | b'>')
-            } else {
-                is_url(character)
-            };
-            if !belongs {
-                break;
-            }
-            at += length;
-            if is_url_end(character) {
-                end = Some(at);
+                if !is_url(character) {
+                    break;
+                }
+                at += character.len_utf8();
+                if is_url_end(character) {
+                    end = Some(at);
+                }
             }
         }
         end
@@ -827,15 +850,6 @@ impl<'a> Scanner<'a> {
     /// domain, so a failure rules out the whole run.
     fn email(&mut self, start: usize) -> Option<usize> {
         if start < self.email_impossible_before {
-            return None;
-        }
-        if self.next_at_sign < start {
-            self.next_at_sign = self.text[start..]
-                .find('@')
-                .map_or(self.bytes.len(), |offset| start + offset);
-        }
-        if self.next_at_sign == self.bytes.len() {
-            self.email_impossible_before = self.bytes.len();
             return None;
         }
         let at_sign = self.run_end(start, is_email_local);
@@ -947,13 +961,13 @@ impl<'a> Scanner<'a> {
     /// where the name's letter is.
     fn datetime_rfc2822(&self, start: usize) -> Option<usize> {
         let mut at = start;
-        if let Some(after_day) = self.name(start, &DAYS) {
+        if let Some(after_day) = self.day_name(start) {
             at = self.byte_is(after_day, b',').unwrap_or(after_day);
             at = self.spaces(at)?;
         }
         at = self.digit_run(at, 1, 2)?;
         at = self.spaces(at)?;
-        at = self.name(at, &MONTHS)?;
+        at = self.month_name(at)?;
         at = self.spaces(at)?;
         at = self.digit_run(at, 4, 4)?;
         at = self.spaces(at)?;
@@ -978,9 +992,9 @@ impl<'a> Scanner<'a> {
     /// `(?:Mon|…|Sun) \ + (?:Jan|…|Dec) \ + [0-9]{1,2} \ +`, shared by the JavaScript and Unix
     /// formats.
     fn day_month_day(&self, start: usize) -> Option<usize> {
-        let mut at = self.name(start, &DAYS)?;
+        let mut at = self.day_name(start)?;
         at = self.spaces(at)?;
-        at = self.name(at, &MONTHS)?;
+        at = self.month_name(at)?;
         at = self.spaces(at)?;
         at = self.digit_run(at, 1, 2)?;
         self.spaces(at)
@@ -1052,7 +1066,7 @@ impl<'a> Scanner<'a> {
     fn datetime_common_log(&self, start: usize) -> Option<usize> {
         let mut at = self.digits(start, 2)?;
         at = self.byte_is(at, b'/')?;
-        at = self.name(at, &MONTHS)?;
+        at = self.month_name(at)?;
         at = self.byte_is(at, b'/')?;
         at = self.digits(at, 4)?;
         at = self.byte_is(at, b':')?;
@@ -1121,7 +1135,7 @@ impl<'a> Scanner<'a> {
     /// `(?:Jan|…|Dec)[a-z]*`: the letters after the name run to the end of the word, which the
     /// rest of both patterns needs.
     fn month_word(&self, index: usize) -> Option<usize> {
-        let at = self.name(index, &MONTHS)?;
+        let at = self.month_name(index)?;
         Some(self.run_end(at, |byte| byte.is_ascii_lowercase()))
     }
 
