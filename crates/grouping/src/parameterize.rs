@@ -374,28 +374,89 @@ const DURATION_WORDS: [&[u8]; 11] = [
 const DURATION_UNITS: [&[u8]; 8] = [b"ns", b"us", "µs".as_bytes(), b"ms", b"s", b"m", b"h", b"d"];
 const DURATION_UNITS_AFTER_FIRST: &[&[u8]] = DURATION_UNITS.split_at(7).0;
 
+/// The byte classes of the patterns, one bit each in [`CLASSES`], so that reading a run costs
+/// one load and one test per byte.
+const HEX_DIGIT: u16 = 1 << 0;
+const EMAIL_LOCAL: u16 = 1 << 1;
+const EMAIL_DOMAIN: u16 = 1 << 2;
+const SCHEME: u16 = 1 << 3;
+const PATH_SEGMENT: u16 = 1 << 4;
+const LABEL_EDGE: u16 = 1 << 5;
+const LABEL: u16 = 1 << 6;
+const SMALL: u16 = 1 << 7;
+const CAPITAL: u16 = 1 << 8;
+
+const CLASSES: [u16; 256] = {
+    let mut classes = [0; 256];
+    let mut index = 0;
+    while index < 256 {
+        let byte = index as u8;
+        let alphanumeric = byte.is_ascii_alphanumeric();
+        let mut class = 0;
+        if byte.is_ascii_hexdigit() {
+            class |= HEX_DIGIT;
+        }
+        // [A-Za-z0-9._%+-]: the local part of an email.
+        if alphanumeric || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-') {
+            class |= EMAIL_LOCAL;
+        }
+        // [A-Za-z0-9-]: a label of an email's domain.
+        if alphanumeric || byte == b'-' {
+            class |= EMAIL_DOMAIN;
+        }
+        // [a-zA-Z0-9+.-]: a URL scheme after its first letter.
+        if alphanumeric || matches!(byte, b'+' | b'.' | b'-') {
+            class |= SCHEME;
+        }
+        // [A-Za-z0-9._@%+~-]: a path segment.
+        if alphanumeric || matches!(byte, b'.' | b'_' | b'@' | b'%' | b'+' | b'~' | b'-') {
+            class |= PATH_SEGMENT;
+        }
+        // [a-z0-9]: the first and last character of a hostname label; [a-z0-9-]: a label.
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() {
+            class |= LABEL_EDGE | LABEL;
+        }
+        if byte == b'-' {
+            class |= LABEL;
+        }
+        if byte.is_ascii_lowercase() {
+            class |= SMALL;
+        }
+        if byte.is_ascii_uppercase() {
+            class |= CAPITAL;
+        }
+        classes[index] = class;
+        index += 1;
+    }
+    classes
+};
+
+fn has_class(byte: u8, class: u16) -> bool {
+    CLASSES[usize::from(byte)] & class != 0
+}
+
 fn is_hex_digit(byte: u8) -> bool {
-    byte.is_ascii_hexdigit()
+    has_class(byte, HEX_DIGIT)
 }
 
 /// `[A-Za-z0-9._%+-]`: the local part of an email.
 fn is_email_local(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
+    has_class(byte, EMAIL_LOCAL)
 }
 
 /// `[A-Za-z0-9-]`: a label of an email's domain.
 fn is_email_domain(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'-'
+    has_class(byte, EMAIL_DOMAIN)
 }
 
 /// `[a-zA-Z0-9+.-]`: a URL scheme after its first letter.
 fn is_scheme(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'.' | b'-')
+    has_class(byte, SCHEME)
 }
 
 /// `[A-Za-z0-9._@%+~-]`: a path segment.
 fn is_path_segment(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'@' | b'%' | b'+' | b'~' | b'-')
+    has_class(byte, PATH_SEGMENT)
 }
 
 /// `[A-Za-z0-9_@%+~-]`: the first character of a segment of a path with an extension.
@@ -405,12 +466,12 @@ fn is_path_segment_start(byte: u8) -> bool {
 
 /// `[a-z0-9]`: the first and last character of a hostname label.
 fn is_label_edge(byte: u8) -> bool {
-    byte.is_ascii_lowercase() || byte.is_ascii_digit()
+    has_class(byte, LABEL_EDGE)
 }
 
 /// `[a-z0-9-]`: a hostname label.
 fn is_label(byte: u8) -> bool {
-    is_label_edge(byte) || byte == b'-'
+    has_class(byte, LABEL)
 }
 
 /// `[^\s"'<>]`: a URL after its scheme (`\s` is Unicode `White_Space`, as `char::is_whitespace`).
@@ -454,10 +515,11 @@ impl<'a> Scanner<'a> {
             has_long_hex_run: false,
         };
         while let Some(&byte) = self.bytes.get(word.end) {
-            if !byte.is_ascii_alphabetic() {
+            let class = CLASSES[usize::from(byte)];
+            if class & (SMALL | CAPITAL) == 0 {
                 break;
             }
-            word.has_capital |= byte.is_ascii_uppercase();
+            word.has_capital |= class & CAPITAL != 0;
             word.end += 1;
         }
         // Most words are shorter than a hex id: read again only the long ones.
@@ -534,6 +596,11 @@ impl<'a> Scanner<'a> {
         let hex_end = self.run_end(digits_end, is_hex_digit);
         let hex_digits = hex_end - start;
         let one_or_two = digits <= 2;
+        // `[0-9]{1,2} \ + (?:Jan|…|Dec)`: how both date patterns with a space go on.
+        let month_after_spaces = after_digits == b' '
+            && self
+                .spaces(digits_end)
+                .is_some_and(|month| self.month_name(month).is_some());
 
         if let Some(end) = self.email(start) {
             return Some((end, Kind::Email));
@@ -544,17 +611,18 @@ impl<'a> Scanner<'a> {
                 return Some((end, Kind::Uuid));
             }
         }
-        // [0-9]{4}- (ISO), [0-9]{1,2}\ + (RFC 2822), [0-9]{2}/ (common log), [0-9]{1,2}/ (US).
+        // [0-9]{4}- (ISO), [0-9]{1,2}\ +(?:Jan|…) (RFC 2822), [0-9]{2}/ (common log),
+        // [0-9]{1,2}/ (US).
         if (digits == 4 && after_digits == b'-')
-            || (one_or_two && matches!(after_digits, b' ' | b'/'))
+            || (one_or_two && (after_digits == b'/' || month_after_spaces))
         {
             if let Some(end) = self.datetime(start) {
                 return Some((end, Kind::Datetime));
             }
         }
-        // [0-9]{4}[-/], [0-9]{1,2}/, [0-9]{1,2}\., [0-9]{1,2}\ +
+        // [0-9]{4}[-/], [0-9]{1,2}/, [0-9]{1,2}\., [0-9]{1,2}\ +(?:Jan|…)
         if (digits == 4 && matches!(after_digits, b'-' | b'/'))
-            || (one_or_two && matches!(after_digits, b'/' | b'.' | b' '))
+            || (one_or_two && (matches!(after_digits, b'/' | b'.') || month_after_spaces))
         {
             if let Some(end) = self.date(start) {
                 return Some((end, Kind::Date));
@@ -590,8 +658,16 @@ impl<'a> Scanner<'a> {
                 return Some((end, Kind::Hostname));
             }
         }
-        // [0-9]+ then `.`, a space, or a unit (`µ` starts with 0xC2).
-        if matches!(after_digits, b'.' | b' ' | 0xC2) || after_digits.is_ascii_lowercase() {
+        // [0-9]+ then `.`, a unit (`µ` starts with 0xC2), or a space and a unit word.
+        let unit_word_after_space = after_digits == b' '
+            && matches!(
+                self.byte(digits_end + 1),
+                b'n' | b'm' | b's' | b'h' | b'd' | b'w'
+            );
+        if matches!(after_digits, b'.' | 0xC2)
+            || after_digits.is_ascii_lowercase()
+            || unit_word_after_space
+        {
             if let Some(end) = self.duration(start) {
                 return Some((end, Kind::Duration));
             }
