@@ -155,10 +155,11 @@ fn replacement(
     if (clean_left && glued_left) || (clean_right && after.is_some_and(is_token_char)) {
         return None;
     }
-    let has_digit = text.bytes().any(|byte| byte.is_ascii_digit());
+    let has_digit = || text.bytes().any(|byte| byte.is_ascii_digit());
     match kind {
-        Kind::Ipv6 if !has_digit || text.len() < 3 => None,
+        Kind::Ipv6 if text.len() < 3 || !has_digit() => None,
         Kind::Hex if !(text.starts_with("0x") || text.starts_with("0X")) => {
+            let has_digit = has_digit();
             let has_hex_letter = text.bytes().any(|byte| byte.is_ascii_alphabetic());
             match (has_digit, has_hex_letter, text.len()) {
                 (false, _, _) => None,

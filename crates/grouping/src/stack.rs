@@ -774,7 +774,12 @@ fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
         .iter()
         .position(|&byte| byte == b',')
         .map_or(module.len(), |comma| first_digit + comma);
-    let leading_whitespace = module.len() - module.trim_start().len();
+    // Callers mostly pass trimmed names: no `trim_start` (a call, by characters) for those.
+    let leading_whitespace = if module.as_bytes()[0].is_ascii_graphic() {
+        0
+    } else {
+        module.len() - module.trim_start().len()
+    };
     let module = trim(&module[..assembly_end]);
     let bytes = module.as_bytes();
 
