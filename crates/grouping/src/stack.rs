@@ -774,7 +774,12 @@ fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
         .iter()
         .position(|&byte| byte == b',')
         .map_or(module.len(), |comma| first_digit + comma);
-    let leading_whitespace = module.len() - module.trim_start().len();
+    // Callers mostly pass trimmed names: no `trim_start` (a call, by characters) for those.
+    let leading_whitespace = if module.as_bytes()[0].is_ascii_graphic() {
+        0
+    } else {
+        module.len() - module.trim_start().len()
+    };
     let module = trim(&module[..assembly_end]);
     let bytes = module.as_bytes();
 
@@ -820,14 +825,28 @@ fn strip_versions_and_hashes_in_module(module: &str) -> Cow<'_, str> {
 /// One part of a module name without its version or build hash; empty when the whole part is
 /// variable.
 fn normalize_module_part(part: &str) -> &str {
-    let (mut has_separator, mut has_digit) = (false, false);
+    let (mut has_separator, mut has_digit, mut has_dot) = (false, false, false);
+    let (mut all_digits, mut all_hex) = (true, true);
     for byte in part.bytes() {
         has_separator |= byte == b'@' || byte == b'-';
+        has_dot |= byte == b'.';
         has_digit |= byte.is_ascii_digit();
+        all_digits &= byte.is_ascii_digit();
+        all_hex &= byte.is_ascii_hexdigit();
     }
     if !has_digit {
         // Versions, hashes and numbers all have digits: nothing to strip.
         return part;
+    }
+    if !has_separator && !has_dot {
+        // The common case (`step3`, `v2`), decided from the same scan: without `@`, `-` or `.`
+        // there is no version suffix to strip and `is_variable_token` can only find a number
+        // or a hex hash of 7+ digits.
+        return if all_digits || (all_hex && part.len() >= 7) {
+            ""
+        } else {
+            part
+        };
     }
     let part = if has_separator {
         strip_dash_hash(strip_version_suffix(part))
@@ -863,8 +882,32 @@ mod tests {
         normalized
     }
 
+    /// `normalize_module_part` before its single-scan shortcut, the oracle of that shortcut.
+    fn module_part_reference(part: &str) -> &str {
+        if !part.bytes().any(|byte| byte.is_ascii_digit()) {
+            return part;
+        }
+        let part = if part.bytes().any(|byte| byte == b'@' || byte == b'-') {
+            strip_dash_hash(strip_version_suffix(part))
+        } else {
+            part
+        };
+        if is_variable_token(part) {
+            ""
+        } else {
+            part
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn module_part_shortcut_agrees_with_reference(
+            part in "[a-zA-Z0-9@+_$.-]{0,16}|[0-9a-fA-F]{0,12}|v?[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(-rc[0-9])?|\\PC{0,12}",
+        ) {
+            proptest::prop_assert_eq!(normalize_module_part(&part), module_part_reference(&part));
+        }
 
         #[test]
         fn module_scanner_agrees_with_reference(
