@@ -177,19 +177,37 @@ impl From<&IssueSummary> for Ranked {
     }
 }
 
-/// Sums values per fingerprint into values per issue through the grouper's current mapping
-/// (fingerprints it does not know are left out, as the engines' own joins leave them out).
-fn per_issue<T>(
+/// Sums values per fingerprint into values per issue through the grouper's current mapping.
+/// Fingerprints it does not know were opened by another instance since this one started:
+/// their stored mappings are learnt first (rare, and once per fingerprint). Fingerprints
+/// without any mapping are left out, as the engines' own joins leave them out.
+async fn per_issue<T>(
     context: &GraphqlContext,
     project_id: u64,
     rows: Vec<(u64, T)>,
     combine: impl Fn(&mut T, T),
-) -> HashMap<u64, T> {
+) -> Result<HashMap<u64, T>> {
+    let grouper = context.pipeline.grouper();
     let fingerprints: Vec<u64> = rows.iter().map(|(fingerprint, _)| *fingerprint).collect();
-    let issues = context
-        .pipeline
-        .grouper()
-        .issues_of(project_id, &fingerprints);
+    let mut issues = grouper.issues_of(project_id, &fingerprints);
+    let unknown: HashSet<u64> = fingerprints
+        .iter()
+        .zip(&issues)
+        .filter_map(|(fingerprint, issue)| issue.is_none().then_some(*fingerprint))
+        .collect();
+    if !unknown.is_empty() {
+        let stored: Vec<FingerprintMapping> = context
+            .engine
+            .fingerprint_mappings()
+            .await
+            .map_err(engine_error)?
+            .into_iter()
+            .filter(|m| m.project_id == project_id && unknown.contains(&m.fingerprint))
+            .collect();
+        if grouper.learn(&stored) > 0 {
+            issues = grouper.issues_of(project_id, &fingerprints);
+        }
+    }
     let mut merged: HashMap<u64, T> = HashMap::with_capacity(rows.len());
     for ((_, value), issue) in rows.into_iter().zip(issues) {
         let Some(issue_id) = issue else { continue };
@@ -200,7 +218,7 @@ fn per_issue<T>(
             }
         }
     }
-    merged
+    Ok(merged)
 }
 
 /// Every issue of a project that has events, with its all-time totals (users not known).
@@ -210,32 +228,13 @@ async fn ranked_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<
         .fingerprint_totals(project_id)
         .await
         .map_err(engine_error)?;
-    let fingerprints: Vec<u64> = totals.iter().map(|t| t.fingerprint).collect();
-    let grouper = context.pipeline.grouper();
-    let unknown: HashSet<u64> = fingerprints
-        .iter()
-        .zip(grouper.issues_of(project_id, &fingerprints))
-        .filter_map(|(fingerprint, issue)| issue.is_none().then_some(*fingerprint))
-        .collect();
-    if !unknown.is_empty() {
-        // Events of fingerprints another instance opened since this one started: learn
-        // their stored mappings (rare, and once per fingerprint).
-        let stored: Vec<FingerprintMapping> = context
-            .engine
-            .fingerprint_mappings()
-            .await
-            .map_err(engine_error)?
-            .into_iter()
-            .filter(|m| m.project_id == project_id && unknown.contains(&m.fingerprint))
-            .collect();
-        grouper.learn(&stored);
-    }
     let rows = totals.into_iter().map(|t| (t.fingerprint, t)).collect();
     let merged = per_issue(context, project_id, rows, |issue, t| {
         issue.events += t.events;
         issue.first_seen = issue.first_seen.min(t.first_seen);
         issue.last_seen = issue.last_seen.max(t.last_seen);
-    });
+    })
+    .await?;
     Ok(merged
         .into_iter()
         .map(|(issue_id, t)| Ranked {
@@ -270,7 +269,8 @@ async fn trend_scores(
     let counts = per_issue(context, project_id, rows, |issue, (last, before)| {
         issue.0 += last;
         issue.1 += before;
-    });
+    })
+    .await?;
     Ok(counts
         .into_iter()
         .map(|(issue_id, (last, before))| (issue_id, trend_score(last, before)))
