@@ -22,7 +22,7 @@ use stackhouse::engine::{Engine, EventRecord, IssueQuery, IssueSort, WriteBatch}
 use stackhouse::group::Grouper;
 
 mod support;
-use support::env_or;
+use support::{env_or, Memory};
 
 struct Rng(u64);
 
@@ -73,22 +73,6 @@ fn realistic_event(rng: &mut Rng, bug: usize) -> Value {
     })
 }
 
-fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap_or(0)
-        / 1024
-}
-
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();
     let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
@@ -133,6 +117,7 @@ fn main() {
         let engine = Arc::new(EmbeddedEngine::open(&directory, EmbeddedOptions::default()).unwrap());
         let project = engine.create_project("bench", "bench-key").await.unwrap();
 
+        let mut memory = Memory::start();
         // Templates: 2,000 parsed and fingerprinted events over 60 bugs.
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let grouping = stackhouse_grouping::GroupingConfig::default();
@@ -151,6 +136,8 @@ fn main() {
         }
         let now_hour = Utc::now().duration_trunc(chrono::Duration::hours(1)).unwrap();
         let day_start = now_hour.timestamp() - 23 * 3600;
+
+        memory.phase("templates");
 
         // Ingest.
         let started = Instant::now();
@@ -187,9 +174,11 @@ fn main() {
             written += count;
         }
         let ingest_seconds = started.elapsed().as_secs_f64();
+        memory.phase("ingest");
         let flush_started = Instant::now();
         engine.flush().await.unwrap();
         let flush_seconds = flush_started.elapsed().as_secs_f64();
+        memory.phase("final checkpoint + compaction");
         let stats = engine.stats();
 
         println!(
@@ -222,6 +211,7 @@ fn main() {
         println!("  issue list (25 of {} issues, last seen):  {latency}", 60);
         let (latency, _) = time(200, || list(IssueSort::Users)).await;
         println!("  issue list (25, by distinct users):        {latency}");
+        memory.phase("issue lists");
         let ids: Vec<u64> = issues.iter().map(|s| s.issue.issue_id).collect();
         let (latency, hourly) = time(200, || {
             let (engine, ids) = (engine.clone(), ids.clone());
@@ -244,6 +234,7 @@ fn main() {
         })
         .await;
         println!("  latest 10 events of an issue (DataFusion): {latency} ({} rows)", events.len());
+        memory.phase("hourly trend + latest events");
         let (latency, _) = time(5, || {
             let engine = engine.clone();
             async move {
@@ -256,7 +247,8 @@ fn main() {
         })
         .await;
         println!("  analyst SQL (group by release, all rows): {latency}");
-        println!("  peak RSS: {} MiB", peak_rss_mib());
+        memory.phase("analyst SQL");
+        println!("  peak RSS: {} MiB", memory.peak_mib());
         println!(
             "  on disk: {:.1} MiB of segments ({:.0} MiB per million events), {:.1} MiB data directory (incl. replaced segments awaiting deletion)",
             stats.segment_bytes as f64 / (1 << 20) as f64,

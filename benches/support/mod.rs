@@ -96,3 +96,56 @@ pub async fn bench_engine(
     println!("engine: {}", engine.name());
     (engine, embedded)
 }
+
+/// Resident memory of this process by phase: each [`Memory::phase`] prints the resident set
+/// now and its peak since the previous call (Linux: `VmRSS`, `VmHWM`, and `clear_refs` to
+/// restart the peak), so a benchmark shows which step needed the memory.
+pub struct Memory {
+    overall_peak_kib: u64,
+}
+
+impl Memory {
+    /// Starts the first phase (the peak so far still counts towards [`Memory::peak_mib`]).
+    pub fn start() -> Memory {
+        let overall_peak_kib = status_kib("VmHWM:");
+        reset_peak();
+        Memory { overall_peak_kib }
+    }
+
+    /// Prints `label`'s current and peak resident set, and starts the next phase.
+    pub fn phase(&mut self, label: &str) {
+        let (now, peak) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
+        self.overall_peak_kib = self.overall_peak_kib.max(peak);
+        println!(
+            "    memory after {label}: {} MiB resident, peak during it {} MiB",
+            now / 1024,
+            peak / 1024
+        );
+        reset_peak();
+    }
+
+    /// The highest resident set seen over every phase, in MiB.
+    pub fn peak_mib(&self) -> u64 {
+        self.overall_peak_kib.max(status_kib("VmHWM:")) / 1024
+    }
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with(field))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn reset_peak() {
+    // "5" resets VmHWM to the current resident set (Linux ≥ 4.0); harmless where unsupported.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
