@@ -14,34 +14,14 @@
 //! checkpoints, all of them (a base that lets the deltas before it go).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use datafusion::arrow::array::RecordBatch;
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::EventColumns;
 use super::side_tables::SideTables;
+use super::user_set::{HashedUsers, UserSet};
 use super::EmbeddedError;
-
-/// Hashes user keys are already uniformly distributed: the set uses them as they are.
-#[derive(Default)]
-pub struct PrehashedHasher(u64);
-
-impl Hasher for PrehashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-pub type UserSet = HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
 
 const USER_HASH_SEED: u64 = 0x5553_4552_4b45_5953;
 
@@ -116,16 +96,16 @@ fn union_size(buckets: &[&Bucket]) -> u64 {
     let Some(largest) = buckets.iter().max_by_key(|bucket| bucket.users.len()) else {
         return 0;
     };
-    let mut others = UserSet::default();
+    let mut others = HashedUsers::default();
     for bucket in buckets {
-        if std::ptr::eq(*bucket, *largest) {
+        if std::ptr::eq(*bucket, *largest) || bucket.users.is_empty() {
             continue;
         }
         others.extend(
             bucket
                 .users
                 .iter()
-                .filter(|user| !largest.users.contains(user)),
+                .filter(|user| !largest.users.contains(*user)),
         );
     }
     (largest.users.len() + others.len()) as u64
@@ -490,8 +470,8 @@ fn encode_buckets<'a>(
         encoder.i64(bucket.first_seen);
         encoder.i64(bucket.last_seen);
         encoder.len(bucket.users.len());
-        for user in &bucket.users {
-            encoder.u64(*user);
+        for user in bucket.users.iter() {
+            encoder.u64(user);
         }
     }
 }
@@ -507,9 +487,7 @@ fn decode_buckets(decoder: &mut Decoder<'_>) -> Result<Vec<(BucketKey, Bucket)>,
             last_seen: decoder.i64()?,
             users: UserSet::default(),
         };
-        let users = decoder.len()?;
-        bucket.users.reserve(users);
-        for _ in 0..users {
+        for _ in 0..decoder.len()? {
             bucket.users.insert(decoder.u64()?);
         }
         buckets.push((key, bucket));

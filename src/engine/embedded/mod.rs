@@ -36,6 +36,7 @@ mod segments;
 mod side_tables;
 mod spans;
 mod sql;
+mod user_set;
 mod wal;
 
 use std::collections::{HashMap, HashSet};
