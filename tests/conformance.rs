@@ -13,12 +13,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::{python_event, Backend, Ingest, TestServer};
+use common::{alert_delivery, alert_event, python_event, Backend, Ingest, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
-    AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertPruneCounts, Engine, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort,
+    AlertClaim, AlertDeliveryQuery, AlertEvaluationWrite, AlertEventQuery, AlertPruneCounts,
+    Engine, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort,
     IssueStatus, IssueSummary, SpanRange, SpanRecord, WriteBatch,
 };
 
@@ -1087,38 +1087,6 @@ async fn span_ranges_count_and_sample_whole_traces(backend: Backend) {
     );
 }
 
-fn alert_event(id: &str, rule_id: u64, at: DateTime<Utc>) -> AlertEventRecord {
-    AlertEventRecord {
-        event_id: id.to_owned(),
-        rule_id,
-        project_id: 1,
-        group_key: String::new(),
-        outcome: "firing".into(),
-        value: 1.0,
-        notification: "sent".into(),
-        message: format!("event {id}"),
-        at,
-    }
-}
-
-fn alert_delivery(id: &str, status: &str, updated_at: DateTime<Utc>) -> AlertDeliveryRecord {
-    AlertDeliveryRecord {
-        delivery_id: id.to_owned(),
-        rule_id: 7,
-        project_id: 1,
-        alert_event_id: format!("event-of-{id}"),
-        url: "http://127.0.0.1:9/hook".into(),
-        payload: "{}".into(),
-        status: status.into(),
-        attempts: u32::from(status != "pending"),
-        next_attempt_at: updated_at,
-        last_error: String::new(),
-        last_status_code: 0,
-        created_at: updated_at - Duration::days(1),
-        updated_at,
-    }
-}
-
 /// Events (by id) and deliveries (id, status) of the pruning test, sorted.
 async fn alert_history(engine: &dyn Engine) -> (Vec<String>, Vec<(String, String)>) {
     let mut events: Vec<String> = engine
@@ -1201,7 +1169,11 @@ async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: B
         engine
             .put_alert_deliveries(&[
                 alert_delivery("d-delivered-old", "delivered", now - Duration::days(19)),
-                alert_delivery("d-failed-old", "failed", events_before - Duration::seconds(1)),
+                alert_delivery(
+                    "d-failed-old",
+                    "failed",
+                    events_before - Duration::seconds(1),
+                ),
                 alert_delivery("d-delivered-recent", "delivered", now - Duration::days(5)),
                 // An older version finished long ago; the current one is pending again.
                 alert_delivery("d-requeued", "pending", now - Duration::days(20)),
@@ -1271,5 +1243,8 @@ async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: B
     let mut deliveries = expected_deliveries;
     deliveries[1].1 = "failed".to_owned();
     let handle = backend.open();
-    assert_eq!(alert_history(handle.engine.as_ref()).await, (events, deliveries));
+    assert_eq!(
+        alert_history(handle.engine.as_ref()).await,
+        (events, deliveries)
+    );
 }
