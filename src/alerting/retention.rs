@@ -156,7 +156,7 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
-            .unwrap()
+            .expect("an RFC 3339 time")
             .with_timezone(&Utc)
     }
 
