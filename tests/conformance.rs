@@ -13,13 +13,15 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::{alert_delivery, alert_event, python_event, Backend, Ingest, TestServer};
+use common::{
+    alert_delivery, alert_event, alert_history, python_event, Backend, Ingest, TestServer,
+};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
-    AlertClaim, AlertDeliveryQuery, AlertEvaluationWrite, AlertEventQuery, AlertPruneCounts,
-    Engine, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort,
-    IssueStatus, IssueSummary, SpanRange, SpanRecord, WriteBatch,
+    AlertClaim, AlertEvaluationWrite, AlertPruneCounts, Engine, EventFilter, EventRecord,
+    FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus, IssueSummary, SpanRange,
+    SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -1085,34 +1087,6 @@ async fn span_ranges_count_and_sample_whole_traces(backend: Backend) {
         "{} of {traces} traces sampled at 1 in 4",
         per_trace.len()
     );
-}
-
-/// Events (by id) and deliveries (id, status) of the pruning test, sorted.
-async fn alert_history(engine: &dyn Engine) -> (Vec<String>, Vec<(String, String)>) {
-    let mut events: Vec<String> = engine
-        .alert_events(&AlertEventQuery {
-            limit: 100,
-            ..AlertEventQuery::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|event| event.event_id)
-        .collect();
-    events.sort();
-    let mut deliveries: Vec<(String, String)> = engine
-        .alert_deliveries(&AlertDeliveryQuery::OfRule {
-            rule_id: 7,
-            limit: 100,
-            offset: 0,
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|delivery| (delivery.delivery_id, delivery.status))
-        .collect();
-    deliveries.sort();
-    (events, deliveries)
 }
 
 fn claim(key: &str, claimed_at: DateTime<Utc>) -> AlertClaim {

@@ -475,3 +475,32 @@ pub fn alert_delivery(id: &str, status: &str, updated_at: DateTime<Utc>) -> Aler
         updated_at,
     }
 }
+
+/// The `alert_events` ids and the (id, status) of rule 7's deliveries, sorted (alert
+/// history tests).
+pub async fn alert_history(engine: &dyn Engine) -> (Vec<String>, Vec<(String, String)>) {
+    let mut events: Vec<String> = engine
+        .alert_events(&stackhouse::engine::AlertEventQuery {
+            limit: 100,
+            ..stackhouse::engine::AlertEventQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_id)
+        .collect();
+    events.sort();
+    let mut deliveries: Vec<(String, String)> = engine
+        .alert_deliveries(&stackhouse::engine::AlertDeliveryQuery::OfRule {
+            rule_id: 7,
+            limit: 100,
+            offset: 0,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| (delivery.delivery_id, delivery.status))
+        .collect();
+    deliveries.sort();
+    (events, deliveries)
+}
