@@ -401,9 +401,12 @@ impl AlertStore {
                 new_log.sync_all()?;
                 let path = directory.join(LOG_FILE);
                 std::fs::rename(&snapshot, &path)?;
-                sync_parent_directory(&path)?;
+                // From here the snapshot is the log (the old file is unlinked): appends go to it
+                // and memory matches it, even if syncing the directory then fails (an I/O error,
+                // reported to the caller).
                 *file = new_log;
                 tables.write().prune(events_before);
+                sync_parent_directory(&path)?;
                 Ok(expired)
             })
             .await
