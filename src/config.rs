@@ -179,10 +179,21 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             message: source.to_string(),
-        })
+        })?;
+        config.validate().map_err(|error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values the types alone allow but that mean nothing (`serve` refuses to start
+    /// with them).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.alerts.validate().map_err(ConfigError::Invalid)
     }
 
     /// The URL clients use to reach this server (for DSNs).
@@ -233,5 +244,26 @@ mod tests {
         assert_eq!(config.writer.batch_max_events, 5);
         assert_eq!(config.writer.flush_interval_ms, 0);
         assert!(toml::from_str::<Config>("lisen = 1").is_err());
+    }
+
+    #[test]
+    fn alert_history_days_defaults_to_30_and_must_be_at_least_1() {
+        assert_eq!(Config::default().alerts.history_days, 30);
+        assert!(Config::default().validate().is_ok());
+        let config: Config = toml::from_str("[alerts]\nhistory_days = 7\n").expect("valid toml");
+        assert_eq!(config.alerts.history_days, 7);
+        assert!(config.validate().is_ok());
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("stackhouse.toml");
+        std::fs::write(&path, "[alerts]\nhistory_days = 0\n").expect("write");
+        let error = Config::from_file(&path).expect_err("zero days of history is refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("alerts.history_days must be at least 1"),
+            "{message}"
+        );
+        assert!(message.contains("stackhouse.toml"), "{message}");
+        let config: Config = toml::from_str("[alerts]\nhistory_days = 0\n").expect("valid toml");
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
     }
 }

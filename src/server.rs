@@ -44,6 +44,7 @@ pub struct AppState {
 impl AppState {
     /// Migrates the engine, loads grouping state and starts the batch writer.
     pub async fn start(config: Config, engine: Arc<dyn Engine>) -> anyhow::Result<AppState> {
+        config.validate()?;
         engine.migrate().await?;
         let grouping = config.grouping_config()?;
         let grouper = Arc::new(Grouper::new(

@@ -16,11 +16,14 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
-use common::{python_event, Backend, TestServer};
+use common::{alert_delivery, alert_event, alert_history, python_event, Backend, TestServer};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use stackhouse::alerting::notify::signature;
+use stackhouse::alerting::retention::Pruner;
+use stackhouse::alerting::AlertsConfig;
 use stackhouse::config::Config;
+use stackhouse::engine::{AlertClaim, AlertEvaluationWrite, AlertPruneCounts};
 
 conformance!(
     sql_rule_fires_resolves_and_is_recorded,
@@ -29,6 +32,7 @@ conformance!(
     cooldown_and_hourly_cap_hold_back_notifications,
     deliveries_survive_a_receiver_outage_without_loss_or_duplicates,
     bad_rules_are_refused_with_a_clear_message,
+    history_is_pruned_by_one_instance_per_period,
 );
 
 const SECRET: &str = "webhook-secret";
@@ -721,4 +725,77 @@ async fn bad_rules_are_refused_with_a_clear_message(backend: Backend) {
         )
         .await;
     assert_eq!(listed["alertRules"], json!([]));
+}
+
+/// The hourly prune: instances on one engine compete for each period through the claim
+/// protocol and exactly one prunes it, with the cuts of `alerts.history_days`.
+async fn history_is_pruned_by_one_instance_per_period(backend: Backend) {
+    let handle = backend.open();
+    let engine = handle.engine.clone();
+    engine.migrate().await.unwrap();
+    let now = Utc::now();
+    engine
+        .record_alert_evaluation(&AlertEvaluationWrite {
+            states: Vec::new(),
+            events: vec![
+                alert_event("e-41-days", 7, now - chrono::Duration::days(41)),
+                alert_event("e-29-days", 7, now - chrono::Duration::days(29)),
+            ],
+            deliveries: vec![
+                alert_delivery("d-delivered", "delivered", now - chrono::Duration::days(41)),
+                alert_delivery("d-pending", "pending", now - chrono::Duration::days(41)),
+            ],
+        })
+        .await
+        .unwrap();
+    let old_claim = AlertClaim {
+        claim_key: "rule:7:60:1".into(),
+        instance: "long-gone".into(),
+        nonce: 1,
+        claimed_at_ms: (now - chrono::Duration::days(3)).timestamp_millis() as u64,
+    };
+    assert!(engine
+        .claim_alert_work(&old_claim, Duration::ZERO)
+        .await
+        .unwrap());
+    let config = AlertsConfig {
+        history_days: 40,
+        claim_settle_ms: 300,
+        ..AlertsConfig::default()
+    };
+    let pruners: Vec<Pruner> = ["a", "b", "c"]
+        .iter()
+        .map(|name| Pruner::new(engine.clone(), config.clone(), name.to_string()))
+        .collect();
+    let period = 1_000_000;
+    let (a, b) = tokio::join!(
+        pruners[0].prune_period(period, now),
+        pruners[1].prune_period(period, now)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let winners: Vec<&AlertPruneCounts> = outcomes.iter().flatten().collect();
+    assert_eq!(
+        winners,
+        vec![&AlertPruneCounts {
+            events: 1,
+            deliveries: 1,
+            claims: 1
+        }],
+        "one of two instances prunes a period"
+    );
+    // A latecomer does not prune the same period again; the next period is pruned (nothing
+    // left to remove).
+    assert_eq!(pruners[2].prune_period(period, now).await.unwrap(), None);
+    assert_eq!(
+        pruners[2].prune_period(period + 1, now).await.unwrap(),
+        Some(AlertPruneCounts::default())
+    );
+    assert_eq!(
+        alert_history(engine.as_ref()).await,
+        (
+            vec!["e-29-days".to_owned()],
+            vec![("d-pending".to_owned(), "pending".to_owned())]
+        ),
+        "old events and the finished delivery are gone, the pending delivery stays"
+    );
 }

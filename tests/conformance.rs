@@ -13,12 +13,15 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::{python_event, Backend, Ingest, TestServer};
+use common::{
+    alert_delivery, alert_event, alert_history, python_event, Backend, Ingest, TestServer,
+};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
-    Engine, EventFilter, EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort,
-    IssueStatus, IssueSummary, SpanRange, SpanRecord, WriteBatch,
+    AlertClaim, AlertEvaluationWrite, AlertPruneCounts, Engine, EventFilter, EventRecord,
+    FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus, IssueSummary, SpanRange,
+    SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -31,6 +34,7 @@ conformance!(
     projects_keys_and_mappings_are_stored,
     reopening_gives_identical_answers,
     span_ranges_count_and_sample_whole_traces,
+    alert_history_prune_keeps_recent_rows_and_pending_deliveries,
 );
 
 fn iso(seconds: i64) -> String {
@@ -1082,5 +1086,139 @@ async fn span_ranges_count_and_sample_whole_traces(backend: Backend) {
         (50..150).contains(&per_trace.len()),
         "{} of {traces} traces sampled at 1 in 4",
         per_trace.len()
+    );
+}
+
+fn claim(key: &str, claimed_at: DateTime<Utc>) -> AlertClaim {
+    AlertClaim {
+        claim_key: key.to_owned(),
+        instance: "conformance".into(),
+        nonce: 1,
+        claimed_at_ms: claimed_at.timestamp_millis() as u64,
+    }
+}
+
+/// `prune_alert_history`: events before the cut and finished deliveries last updated before it
+/// go (every version); recent rows and pending deliveries, however old, stay; claims follow
+/// their own cut; the result survives a reopen, and writes after a prune are kept too.
+async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: Backend) {
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let events_before = now - Duration::days(10);
+    let claims_before = now - Duration::days(1);
+    let settle = std::time::Duration::ZERO;
+    let expected_events = vec!["e-new".to_owned(), "e-recent".to_owned()];
+    let expected_deliveries: Vec<(String, String)> = [
+        ("d-delivered-recent", "delivered"),
+        ("d-pending-old", "pending"),
+        ("d-requeued", "pending"),
+    ]
+    .iter()
+    .map(|(id, status)| (id.to_string(), status.to_string()))
+    .collect();
+    {
+        let handle = backend.open();
+        let engine = handle.engine.as_ref();
+        engine.migrate().await.unwrap();
+        engine
+            .record_alert_evaluation(&AlertEvaluationWrite {
+                states: Vec::new(),
+                events: vec![
+                    alert_event("e-old", 7, now - Duration::days(20)),
+                    alert_event("e-old2", 8, events_before - Duration::seconds(1)),
+                    alert_event("e-recent", 7, events_before),
+                    alert_event("e-new", 8, now),
+                ],
+                deliveries: vec![
+                    alert_delivery("d-delivered-old", "pending", now - Duration::days(20)),
+                    alert_delivery("d-failed-old", "pending", now - Duration::days(20)),
+                    alert_delivery("d-pending-old", "pending", now - Duration::days(20)),
+                    alert_delivery("d-delivered-recent", "pending", now - Duration::days(12)),
+                    alert_delivery("d-requeued", "delivered", now - Duration::days(20)),
+                ],
+            })
+            .await
+            .unwrap();
+        // Versions are write times on ClickHouse: the attempt outcomes come later.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        engine
+            .put_alert_deliveries(&[
+                alert_delivery("d-delivered-old", "delivered", now - Duration::days(19)),
+                alert_delivery(
+                    "d-failed-old",
+                    "failed",
+                    events_before - Duration::seconds(1),
+                ),
+                alert_delivery("d-delivered-recent", "delivered", now - Duration::days(5)),
+                // An older version finished long ago; the current one is pending again.
+                alert_delivery("d-requeued", "pending", now - Duration::days(20)),
+            ])
+            .await
+            .unwrap();
+        assert!(engine
+            .claim_alert_work(&claim("old-slot", now - Duration::days(2)), settle)
+            .await
+            .unwrap());
+        assert!(engine
+            .claim_alert_work(&claim("recent-slot", now - Duration::hours(1)), settle)
+            .await
+            .unwrap());
+        assert_eq!(alert_history(engine).await.0.len(), 4);
+        assert_eq!(alert_history(engine).await.1.len(), 5);
+
+        let counts = engine
+            .prune_alert_history(events_before, claims_before)
+            .await
+            .unwrap();
+        assert_eq!(
+            counts,
+            AlertPruneCounts {
+                events: 2,
+                deliveries: 2,
+                claims: 1
+            }
+        );
+        assert_eq!(
+            alert_history(engine).await,
+            (expected_events.clone(), expected_deliveries.clone())
+        );
+        // The old claim is gone (its key can be claimed again), the recent one holds.
+        assert!(engine
+            .claim_alert_work(&claim("old-slot", now), settle)
+            .await
+            .unwrap());
+        assert!(!engine
+            .claim_alert_work(&claim("recent-slot", now), settle)
+            .await
+            .unwrap());
+        // Nothing more to prune at the same cut.
+        assert_eq!(
+            engine
+                .prune_alert_history(events_before, claims_before)
+                .await
+                .unwrap(),
+            AlertPruneCounts::default()
+        );
+        // Writes after a prune are stored as before (the embedded log was swapped).
+        engine
+            .record_alert_evaluation(&AlertEvaluationWrite {
+                states: Vec::new(),
+                events: vec![alert_event("e-after", 7, now)],
+                deliveries: Vec::new(),
+            })
+            .await
+            .unwrap();
+        engine
+            .put_alert_deliveries(&[alert_delivery("d-pending-old", "failed", now)])
+            .await
+            .unwrap();
+    }
+    let mut events = expected_events;
+    events.insert(0, "e-after".to_owned());
+    let mut deliveries = expected_deliveries;
+    deliveries[1].1 = "failed".to_owned();
+    let handle = backend.open();
+    assert_eq!(
+        alert_history(handle.engine.as_ref()).await,
+        (events, deliveries)
     );
 }

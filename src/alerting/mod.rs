@@ -9,6 +9,7 @@
 //! - [`scheduler`]: the task inside `stackhouse serve` that evaluates every rule once per
 //!   interval, cluster-wide, with its state in the engine.
 //! - [`notify`]: webhook payloads, signatures and the deliverer of the persisted queue.
+//! - [`retention`]: the hourly prune of old `alert_events`, finished deliveries and claims.
 //!
 //! This module also holds the operations GraphQL and the CLI share (create, update, delete,
 //! test).
@@ -16,6 +17,7 @@
 pub mod builtin;
 pub mod evaluate;
 pub mod notify;
+pub mod retention;
 pub mod rules;
 pub mod scheduler;
 pub mod state;
@@ -56,6 +58,12 @@ pub struct AlertsConfig {
     pub max_attempts: u32,
     /// This instance's name in claims. Default: a random id per process.
     pub instance_id: Option<String>,
+    /// Days of alerting history kept: `alert_events` rows, and finished (`delivered` or
+    /// `failed`) deliveries by their last update, older than this are deleted by a prune that
+    /// runs hourly (one instance of several per hour) and shortly after start. Deliveries
+    /// still pending are kept however old. Claims follow their own, shorter bound
+    /// ([`retention::claim_retention`]). At least 1. Default 30.
+    pub history_days: u32,
 }
 
 impl Default for AlertsConfig {
@@ -71,7 +79,22 @@ impl Default for AlertsConfig {
             retry_max_ms: 300_000,
             max_attempts: 15,
             instance_id: None,
+            history_days: 30,
         }
+    }
+}
+
+impl AlertsConfig {
+    /// Checks the settings that have no meaningful value below a bound; the message names the
+    /// setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.history_days < 1 {
+            return Err(format!(
+                "alerts.history_days must be at least 1 (days of alert history kept), not {}",
+                self.history_days
+            ));
+        }
+        Ok(())
     }
 }
 

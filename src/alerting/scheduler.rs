@@ -23,6 +23,7 @@
 //!
 //! State lives in the engine (`alert_states`, `alert_events`, `alert_deliveries`), read at each
 //! evaluation, so a restart or another instance carries on where the last evaluation stopped.
+//! A third task, [`super::retention::Pruner`], prunes that history hourly.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::evaluate::evaluate;
 use super::notify::{now_ms, Deliverer};
+use super::retention::Pruner;
 use super::AlertsConfig;
 use crate::engine::{AlertClaim, AlertRuleRecord, Engine};
 
@@ -58,13 +60,15 @@ pub fn start(engine: Arc<dyn Engine>, config: AlertsConfig) -> Arc<AlertRuntime>
         deliveries.clone(),
     ));
     let deliverer = Arc::new(Deliverer::new(
-        engine,
-        config,
+        engine.clone(),
+        config.clone(),
         instance.clone(),
         deliveries.clone(),
     ));
+    let pruner = Arc::new(Pruner::new(engine, config, instance.clone()));
     tokio::spawn(scheduler.clone().run());
     tokio::spawn(deliverer.run());
+    tokio::spawn(pruner.run());
     tracing::info!(%instance, "alert scheduler started");
     Arc::new(AlertRuntime {
         scheduler,

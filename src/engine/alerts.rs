@@ -131,3 +131,22 @@ pub fn winning_claim(claims: &[AlertClaim]) -> Option<&AlertClaim> {
         .iter()
         .min_by_key(|claim| (claim.claimed_at_ms, claim.nonce, claim.instance.clone()))
 }
+
+/// Delivery statuses after which nothing more happens to a delivery: only these are pruned.
+pub const FINISHED_DELIVERY_STATUSES: [&str; 2] = ["delivered", "failed"];
+
+/// Whether a delivery is finished (delivered, or given up on).
+pub fn delivery_is_finished(delivery: &AlertDeliveryRecord) -> bool {
+    FINISHED_DELIVERY_STATUSES.contains(&delivery.status.as_str())
+}
+
+/// What one [`crate::engine::Engine::prune_alert_history`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertPruneCounts {
+    /// `alert_events` rows.
+    pub events: u64,
+    /// Finished deliveries (every stored version of each).
+    pub deliveries: u64,
+    /// Claim rows.
+    pub claims: u64,
+}

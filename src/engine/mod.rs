@@ -17,8 +17,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use alerts::{
-    winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite,
-    AlertEventQuery, AlertEventRecord, AlertRuleRecord, AlertStateRecord,
+    delivery_is_finished, winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord,
+    AlertEvaluationWrite, AlertEventQuery, AlertEventRecord, AlertPruneCounts, AlertRuleRecord,
+    AlertStateRecord, FINISHED_DELIVERY_STATUSES,
 };
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{EventRecord, RecordError};
@@ -394,6 +395,16 @@ pub trait Engine: Send + Sync + 'static {
         claim: &AlertClaim,
         settle: std::time::Duration,
     ) -> EngineResult<bool>;
+    /// Retention (`alerts.history_days`): deletes the `alert_events` rows from before
+    /// `events_before`, the finished deliveries (`delivered`, `failed`: every stored version
+    /// of each) last updated before it, and the claims made before `claims_before`. Deliveries
+    /// still `pending` are never removed, however old. Durable when it returns: the rows do not
+    /// come back after a restart. Returns how many of each were removed.
+    async fn prune_alert_history(
+        &self,
+        events_before: DateTime<Utc>,
+        claims_before: DateTime<Utc>,
+    ) -> EngineResult<AlertPruneCounts>;
     // --- traces (issue 9) ---
 
     /// Stores spans; returns once they are durable. A span sent twice is stored twice (queries

@@ -7,12 +7,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
-use stackhouse::engine::{Engine, EventRecord, IssueStatus, StatusChangeRecord, WriteBatch};
+use stackhouse::engine::{
+    AlertDeliveryRecord, AlertEventRecord, Engine, EventRecord, IssueStatus, StatusChangeRecord,
+    WriteBatch,
+};
 use stackhouse::group::Grouper;
 use stackhouse::projects::{format_dsn, generate_public_key};
 use stackhouse::server::{router, AppState};
@@ -437,4 +440,67 @@ macro_rules! conformance {
             )*
         }
     };
+}
+
+/// An `alert_events` row of project 1 (alert history tests).
+pub fn alert_event(id: &str, rule_id: u64, at: DateTime<Utc>) -> AlertEventRecord {
+    AlertEventRecord {
+        event_id: id.to_owned(),
+        rule_id,
+        project_id: 1,
+        group_key: String::new(),
+        outcome: "firing".into(),
+        value: 1.0,
+        notification: "sent".into(),
+        message: format!("event {id}"),
+        at,
+    }
+}
+
+/// A delivery of rule 7 of project 1, created a day before its last update.
+pub fn alert_delivery(id: &str, status: &str, updated_at: DateTime<Utc>) -> AlertDeliveryRecord {
+    AlertDeliveryRecord {
+        delivery_id: id.to_owned(),
+        rule_id: 7,
+        project_id: 1,
+        alert_event_id: format!("event-of-{id}"),
+        url: "http://127.0.0.1:9/hook".into(),
+        payload: "{}".into(),
+        status: status.into(),
+        attempts: u32::from(status != "pending"),
+        next_attempt_at: updated_at,
+        last_error: String::new(),
+        last_status_code: 0,
+        created_at: updated_at - chrono::Duration::days(1),
+        updated_at,
+    }
+}
+
+/// The `alert_events` ids and the (id, status) of rule 7's deliveries, sorted (alert
+/// history tests).
+pub async fn alert_history(engine: &dyn Engine) -> (Vec<String>, Vec<(String, String)>) {
+    let mut events: Vec<String> = engine
+        .alert_events(&stackhouse::engine::AlertEventQuery {
+            limit: 100,
+            ..stackhouse::engine::AlertEventQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_id)
+        .collect();
+    events.sort();
+    let mut deliveries: Vec<(String, String)> = engine
+        .alert_deliveries(&stackhouse::engine::AlertDeliveryQuery::OfRule {
+            rule_id: 7,
+            limit: 100,
+            offset: 0,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| (delivery.delivery_id, delivery.status))
+        .collect();
+    deliveries.sort();
+    (events, deliveries)
 }

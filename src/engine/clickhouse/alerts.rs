@@ -11,8 +11,21 @@ use super::rows::{from_epoch_seconds, to_epoch_seconds, version_now};
 use super::{classify, ClickHouseEngine};
 use crate::engine::{
     winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite,
-    AlertEventQuery, AlertEventRecord, AlertRuleRecord, AlertStateRecord, EngineResult,
+    AlertEventQuery, AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord,
+    EngineError, EngineResult, FINISHED_DELIVERY_STATUSES,
 };
+
+/// Deliveries deleted by one mutation at most (their ids are inlined in it).
+const PRUNE_DELIVERIES_PER_MUTATION: usize = 5_000;
+/// Longest the engine waits for its own delete mutation to finish before reporting failure.
+const MUTATION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A finished delivery to prune: its key and the newest version it had when read.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct PrunableDelivery {
+    delivery_id: String,
+    latest_version: u64,
+}
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct AlertRuleRow {
@@ -404,6 +417,117 @@ impl ClickHouseEngine {
         }
         let claims = self.alert_claim_rows(&claim.claim_key).await?;
         Ok(winning_claim(&claims) == Some(claim))
+    }
+}
+
+impl ClickHouseEngine {
+    /// Retention on ClickHouse: `ALTER TABLE ... DELETE` mutations (18.16 has no TTL), each
+    /// sent only when a count finds rows to delete (a mutation rewrites the parts it touches),
+    /// and waited for, so the rows are gone when this returns. A finished delivery is deleted
+    /// in all its versions up to the newest one read, by key: `transform` maps each pruned
+    /// key to that version and every other key to 0, so a version written after the read (a
+    /// newer `pending` one) is kept, as is every version of every other delivery.
+    pub(super) async fn prune_alert_rows(
+        &self,
+        events_before: chrono::DateTime<chrono::Utc>,
+        claims_before: chrono::DateTime<chrono::Utc>,
+    ) -> EngineResult<AlertPruneCounts> {
+        let events_cut = to_epoch_seconds(events_before);
+        let events = self
+            .delete_where("alert_events", &format!("at < {events_cut}"))
+            .await?;
+        let claims_cut = u64::try_from(claims_before.timestamp_millis()).unwrap_or_default();
+        let claims = self
+            .delete_where("alert_claims", &format!("claimed_at_ms < {claims_cut}"))
+            .await?;
+        let finished: Vec<PrunableDelivery> = self
+            .query(
+                self.client
+                    .query(
+                        "SELECT delivery_id, latest_version FROM ( \
+                           SELECT delivery_id, argMax(status, version) AS current_status, \
+                                  argMax(updated_at, version) AS current_updated, \
+                                  max(version) AS latest_version \
+                           FROM alert_deliveries GROUP BY delivery_id) AS current_deliveries \
+                         WHERE has(?, current_status) AND current_updated < ? \
+                         ORDER BY delivery_id",
+                    )
+                    .bind(FINISHED_DELIVERY_STATUSES.to_vec())
+                    .bind(events_cut),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        for chunk in finished.chunks(PRUNE_DELIVERIES_PER_MUTATION) {
+            let ids: Vec<&str> = chunk.iter().map(|d| d.delivery_id.as_str()).collect();
+            let versions: Vec<u64> = chunk.iter().map(|d| d.latest_version).collect();
+            let delete = self
+                .client
+                .query(
+                    "ALTER TABLE alert_deliveries \
+                     DELETE WHERE version <= transform(delivery_id, ?, ?, toUInt64(0))",
+                )
+                .bind(ids)
+                .bind(versions);
+            self.mutate("alert_deliveries", delete).await?;
+        }
+        Ok(AlertPruneCounts {
+            events,
+            deliveries: finished.len() as u64,
+            claims,
+        })
+    }
+
+    /// Deletes the rows of `table` matching `condition` (when there are any); how many.
+    async fn delete_where(&self, table: &str, condition: &str) -> EngineResult<u64> {
+        let count = self
+            .query(
+                self.client
+                    .query(&format!("SELECT count() FROM {table} WHERE {condition}")),
+            )
+            .fetch_one::<u64>()
+            .await
+            .map_err(classify)?;
+        if count > 0 {
+            let delete = self
+                .client
+                .query(&format!("ALTER TABLE {table} DELETE WHERE {condition}"));
+            self.mutate(table, delete).await?;
+        }
+        Ok(count)
+    }
+
+    /// Sends a delete mutation on `table` and waits until the server has applied every
+    /// mutation of the table (18.16 knows no `mutations_sync`).
+    async fn mutate(&self, table: &str, delete: clickhouse::query::Query) -> EngineResult<()> {
+        self.query(delete).execute().await.map_err(classify)?;
+        let deadline = tokio::time::Instant::now() + MUTATION_TIMEOUT;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let pending = self
+                .query(
+                    self.client
+                        .query(
+                            "SELECT count() FROM system.mutations \
+                             WHERE database = currentDatabase() AND table = ? AND is_done = 0",
+                        )
+                        .bind(table),
+                )
+                .fetch_one::<u64>()
+                .await
+                .map_err(classify)?;
+            if pending == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Unavailable(format!(
+                    "the delete mutation on {table} did not finish within {} s",
+                    MUTATION_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 }
 

@@ -30,10 +30,11 @@ use rows::{
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
-    EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals, HourlyCount,
-    IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary, Project, ProjectKey, SpanRange,
-    SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
+    EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
+    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary, Project,
+    ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
+    TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -1049,6 +1050,14 @@ impl Engine for ClickHouseEngine {
         settle: std::time::Duration,
     ) -> EngineResult<bool> {
         self.claim_alert_row(claim, settle).await
+    }
+
+    async fn prune_alert_history(
+        &self,
+        events_before: DateTime<Utc>,
+        claims_before: DateTime<Utc>,
+    ) -> EngineResult<AlertPruneCounts> {
+        self.prune_alert_rows(events_before, claims_before).await
     }
 
     // --- traces (issue 9): in spans.rs ---

@@ -3,28 +3,40 @@
 //! line, synced before a write returns; a torn last line from a crash is ignored on replay),
 //! and registered as DataFusion tables for analyst SQL. Claims are an in-memory
 //! check-and-set: the data directory admits one process.
+//!
+//! Retention ([`AlertStore::prune`]) rewrites the log as a snapshot of what is kept (one
+//! record per rule, state, event and delivery, newest version only) into `alerts.log.tmp`,
+//! syncs it, renames it over `alerts.log` and syncs the directory: a crash leaves either the
+//! old log or the whole new one, and a reopen never brings pruned rows back.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Float64Array, RecordBatch, UInt16Array, UInt32Array, UInt8Array};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
+use super::codec::sync_parent_directory;
 use super::event_batch::timestamp_type;
 use super::sql::{field, texts, times, u64s, LiveTable};
 use super::EmbeddedError;
 use crate::engine::{
-    AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertRuleRecord, AlertStateRecord, EngineError, EngineResult,
+    delivery_is_finished, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord,
+    AlertEvaluationWrite, AlertEventQuery, AlertEventRecord, AlertPruneCounts, AlertRuleRecord,
+    AlertStateRecord, EngineError, EngineResult,
 };
 
 const LOG_FILE: &str = "alerts.log";
+/// The snapshot a prune writes before renaming it over [`LOG_FILE`].
+const SNAPSHOT_FILE: &str = "alerts.log.tmp";
+/// Rows per record in a snapshot.
+const SNAPSHOT_CHUNK: usize = 1_000;
 
 /// One line of `alerts.log`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,11 +96,78 @@ impl AlertTables {
     }
 }
 
+impl AlertTables {
+    /// Whether retention removes this delivery: finished, and last updated before the cut.
+    fn delivery_expired(delivery: &AlertDeliveryRecord, before: DateTime<Utc>) -> bool {
+        delivery_is_finished(delivery) && delivery.updated_at < before
+    }
+
+    /// How many events and deliveries a prune at `before` removes.
+    fn expired(&self, before: DateTime<Utc>) -> (u64, u64) {
+        let events = self.events.iter().filter(|e| e.at < before).count();
+        let deliveries = self
+            .deliveries
+            .values()
+            .filter(|d| Self::delivery_expired(d, before))
+            .count();
+        (events as u64, deliveries as u64)
+    }
+
+    /// Writes, one JSON record a line, everything a prune at `before` keeps.
+    fn write_snapshot(&self, before: DateTime<Utc>, out: &mut impl Write) -> std::io::Result<()> {
+        let mut line = |record: &AlertLogRecord| -> std::io::Result<()> {
+            serde_json::to_writer(&mut *out, record)?;
+            out.write_all(b"\n")
+        };
+        for rule in self.rules.values() {
+            line(&AlertLogRecord::Rule(rule.clone()))?;
+        }
+        let states: Vec<&AlertStateRecord> = self.states.values().collect();
+        for chunk in states.chunks(SNAPSHOT_CHUNK) {
+            line(&AlertLogRecord::Evaluation {
+                states: chunk.iter().map(|&s| s.clone()).collect(),
+                events: Vec::new(),
+                deliveries: Vec::new(),
+            })?;
+        }
+        let events: Vec<&AlertEventRecord> =
+            self.events.iter().filter(|e| e.at >= before).collect();
+        for chunk in events.chunks(SNAPSHOT_CHUNK) {
+            line(&AlertLogRecord::Evaluation {
+                states: Vec::new(),
+                events: chunk.iter().map(|&e| e.clone()).collect(),
+                deliveries: Vec::new(),
+            })?;
+        }
+        let deliveries: Vec<&AlertDeliveryRecord> = self
+            .deliveries
+            .values()
+            .filter(|d| !Self::delivery_expired(d, before))
+            .collect();
+        for chunk in deliveries.chunks(SNAPSHOT_CHUNK) {
+            line(&AlertLogRecord::Deliveries {
+                deliveries: chunk.iter().map(|&d| d.clone()).collect(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Drops from memory what [`AlertTables::write_snapshot`] left out.
+    fn prune(&mut self, before: DateTime<Utc>) {
+        self.events.retain(|e| e.at >= before);
+        self.deliveries
+            .retain(|_, d| !Self::delivery_expired(d, before));
+    }
+}
+
 /// The embedded engine's alerting storage.
 pub struct AlertStore {
     tables: Arc<RwLock<AlertTables>>,
+    /// The append handle of `alerts.log` (swapped for the snapshot's by a prune).
     log: Arc<Mutex<File>>,
-    claims: Mutex<HashSet<String>>,
+    directory: PathBuf,
+    /// Claimed keys and when (ms since the epoch) they were claimed.
+    claims: Mutex<HashMap<String, u64>>,
 }
 
 /// Whether the file is empty or its last byte is a newline.
@@ -140,7 +219,8 @@ impl AlertStore {
         Ok(AlertStore {
             tables: Arc::new(RwLock::new(tables)),
             log: Arc::new(Mutex::new(log)),
-            claims: Mutex::new(HashSet::new()),
+            directory: directory.to_owned(),
+            claims: Mutex::new(HashMap::new()),
         })
     }
 
@@ -266,7 +346,77 @@ impl AlertStore {
     }
 
     pub fn claim(&self, claim: &AlertClaim) -> bool {
-        self.claims.lock().insert(claim.claim_key.clone())
+        match self.claims.lock().entry(claim.claim_key.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(claim.claimed_at_ms);
+                true
+            }
+        }
+    }
+
+    /// Retention: forgets claims made before `claims_before`; drops the events from before
+    /// `events_before` and the finished deliveries last updated before it, from memory and
+    /// from `alerts.log` (rewritten as a snapshot, see the module documentation).
+    pub async fn prune(
+        &self,
+        events_before: DateTime<Utc>,
+        claims_before: DateTime<Utc>,
+    ) -> EngineResult<AlertPruneCounts> {
+        let claims_cut = u64::try_from(claims_before.timestamp_millis()).unwrap_or_default();
+        let claims = {
+            let mut claims = self.claims.lock();
+            let before = claims.len();
+            claims.retain(|_, claimed_at_ms| *claimed_at_ms >= claims_cut);
+            (before - claims.len()) as u64
+        };
+        let log = self.log.clone();
+        let tables = self.tables.clone();
+        let directory = self.directory.clone();
+        let (events, deliveries) =
+            tokio::task::spawn_blocking(move || -> Result<(u64, u64), EmbeddedError> {
+                // Under the log lock no record is appended: the snapshot is the whole state.
+                let mut file = log.lock();
+                let expired = tables.read().expired(events_before);
+                if expired == (0, 0) {
+                    return Ok(expired);
+                }
+                let snapshot = directory.join(SNAPSHOT_FILE);
+                match std::fs::remove_file(&snapshot) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(error.into())
+                    }
+                    _ => {}
+                }
+                // Opened for appending before the rename: after it, this handle is the log's.
+                let new_log = OpenOptions::new()
+                    .create_new(true)
+                    .append(true)
+                    .open(&snapshot)?;
+                {
+                    let mut writer = std::io::BufWriter::new(&new_log);
+                    tables.read().write_snapshot(events_before, &mut writer)?;
+                    writer.flush()?;
+                }
+                new_log.sync_all()?;
+                let path = directory.join(LOG_FILE);
+                std::fs::rename(&snapshot, &path)?;
+                // From here the snapshot is the log (the old file is unlinked): appends go to it
+                // and memory matches it, even if syncing the directory then fails (an I/O error,
+                // reported to the caller).
+                *file = new_log;
+                tables.write().prune(events_before);
+                sync_parent_directory(&path)?;
+                Ok(expired)
+            })
+            .await
+            .map_err(|error| EngineError::Unavailable(format!("alert log task failed: {error}")))?
+            .map_err(EngineError::from)?;
+        Ok(AlertPruneCounts {
+            events,
+            deliveries,
+            claims,
+        })
     }
 
     /// Registers `alert_rules`, `alert_events` and `alert_deliveries` for analyst SQL.
@@ -418,5 +568,58 @@ mod tests {
         AlertStore::open(directory.path()).expect("nor after the separator");
         let log = std::fs::read(directory.path().join(LOG_FILE)).expect("read");
         assert_eq!(log, b"{\"torn\n");
+    }
+
+    fn event(id: &str, at: DateTime<Utc>) -> AlertEventRecord {
+        AlertEventRecord {
+            event_id: id.into(),
+            rule_id: 1,
+            project_id: 1,
+            group_key: String::new(),
+            outcome: "ok".into(),
+            value: 0.0,
+            notification: String::new(),
+            message: String::new(),
+            at,
+        }
+    }
+
+    fn all_events(store: &AlertStore) -> Vec<String> {
+        let query = AlertEventQuery {
+            limit: 10,
+            ..AlertEventQuery::default()
+        };
+        store
+            .events(&query)
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_prune_left_half_done_by_a_crash_loses_nothing() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let now = Utc::now();
+        let store = AlertStore::open(directory.path()).expect("open");
+        let write = AlertEvaluationWrite {
+            events: vec![
+                event("old", now - chrono::Duration::days(9)),
+                event("new", now),
+            ],
+            ..AlertEvaluationWrite::default()
+        };
+        store.record_evaluation(&write).await.expect("write");
+        drop(store);
+        // A crash after writing part of a snapshot, before the rename: the log is untouched.
+        std::fs::write(directory.path().join(SNAPSHOT_FILE), b"{\"record\":\"ru").expect("write");
+        let store = AlertStore::open(directory.path()).expect("reopen");
+        assert_eq!(all_events(&store), ["new", "old"]);
+        let cut = now - chrono::Duration::days(1);
+        let counts = store.prune(cut, cut).await.expect("prune");
+        assert_eq!(counts.events, 1);
+        assert!(!directory.path().join(SNAPSHOT_FILE).exists());
+        drop(store);
+        let store = AlertStore::open(directory.path()).expect("reopen after the prune");
+        assert_eq!(all_events(&store), ["new"]);
     }
 }

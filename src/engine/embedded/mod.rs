@@ -65,10 +65,10 @@ use self::side_tables::SideTables;
 use self::wal::Wal;
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
-    AlertEventRecord, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine, EngineError,
-    EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals, HourlyCount,
-    IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord,
-    SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
+    EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
+    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange,
+    SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -1371,6 +1371,14 @@ impl Engine for EmbeddedEngine {
 
     async fn claim_alert_work(&self, claim: &AlertClaim, _settle: Duration) -> EngineResult<bool> {
         Ok(self.alerts.claim(claim))
+    }
+
+    async fn prune_alert_history(
+        &self,
+        events_before: DateTime<Utc>,
+        claims_before: DateTime<Utc>,
+    ) -> EngineResult<AlertPruneCounts> {
+        self.alerts.prune(events_before, claims_before).await
     }
 
     // --- traces (issue 9): the span store is in spans.rs ---
