@@ -351,10 +351,16 @@ pub fn to_records(batch: &RecordBatch) -> Result<Vec<EventRecord>, EmbeddedError
     Ok(records)
 }
 
-/// Encodes a batch as an Arrow IPC stream (the write-ahead log's event payload).
+/// Encodes a batch as an Arrow IPC stream (the write-ahead log's event payload), its buffers
+/// LZ4-compressed: event text (stack frames, details, grouping explanations) shrinks several
+/// times, and with it the bytes each write syncs and the memory the encoding needs. Readers
+/// decompress whatever the stream says it holds, so logs written uncompressed still replay.
 pub fn to_ipc(batch: &RecordBatch) -> Result<Vec<u8>, EmbeddedError> {
-    use datafusion::arrow::ipc::writer::StreamWriter;
-    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    use datafusion::arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+    use datafusion::arrow::ipc::CompressionType;
+    let options =
+        IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+    let mut writer = StreamWriter::try_new_with_options(Vec::new(), &batch.schema(), options)?;
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)

@@ -21,7 +21,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::metadata::{KeyValue, SortingColumn};
+use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +29,19 @@ use super::codec::sync_parent_directory;
 use super::event_batch::{events_schema, EventColumns};
 use super::EmbeddedError;
 
-/// Rows per batch while merging and writing.
+/// Most rows per batch while merging, writing and reading ...
 const BATCH_ROWS: usize = 8192;
+/// ... and about the most bytes of decoded events per batch: events with long stacks take
+/// 10+ KB each in memory, so 8,192 of them per batch, times the merge's inputs (each may hold
+/// two batches while an output chunk is built), took most of a gigabyte.
+const BATCH_BYTES: usize = 8 << 20;
+/// Fewest rows per batch, however large the events.
+const MIN_BATCH_ROWS: usize = 64;
+
+/// Rows per batch for events of `row_bytes` bytes each (decoded).
+fn batch_rows(row_bytes: usize) -> usize {
+    (BATCH_BYTES / row_bytes.max(1)).clamp(MIN_BATCH_ROWS, BATCH_ROWS)
+}
 
 /// One segment, as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,8 +181,10 @@ pub fn write_sorted(
     let properties = writer_properties(row_group_rows, seq_range.0, seq_range.1);
     let mut writer = SegmentWriter::create(path, properties)?;
     let sources: Vec<&RecordBatch> = batches.iter().collect();
-    let mut indices = Vec::with_capacity(BATCH_ROWS);
-    for chunk in order.chunks(BATCH_ROWS) {
+    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let chunk_rows = batch_rows(bytes / order.len().max(1));
+    let mut indices = Vec::with_capacity(chunk_rows);
+    for chunk in order.chunks(chunk_rows) {
         indices.clear();
         indices.extend(chunk.iter().map(|&(_, batch, row)| (batch, row)));
         writer.write(&interleave_record_batch(&sources, &indices)?)?;
@@ -184,16 +197,34 @@ pub fn read(
     path: &Path,
     columns: Option<&[&str]>,
 ) -> Result<ParquetRecordBatchReader, EmbeddedError> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(BATCH_ROWS);
-    let builder = match columns {
-        Some(columns) => {
-            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-            builder.with_projection(mask)
-        }
-        None => builder,
+    let Some(columns) = columns else {
+        return Ok(read_rows(path)?.0);
     };
-    Ok(builder.build()?)
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    Ok(builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()?)
+}
+
+/// Reads whole rows of a segment in batches of about [`BATCH_BYTES`]; also returns the rows
+/// per batch.
+fn read_rows(path: &Path) -> Result<(ParquetRecordBatchReader, usize), EmbeddedError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
+    let rows = batch_rows(row_bytes(builder.metadata()));
+    Ok((builder.with_batch_size(rows).build()?, rows))
+}
+
+/// Average decoded bytes per row of a segment, from its row groups' metadata.
+fn row_bytes(metadata: &ParquetMetaData) -> usize {
+    let (rows, bytes) = metadata
+        .row_groups()
+        .iter()
+        .fold((0i64, 0i64), |(rows, bytes), group| {
+            (rows + group.num_rows(), bytes + group.total_byte_size())
+        });
+    usize::try_from(bytes / rows.max(1)).unwrap_or(0)
 }
 
 /// One input of a merge: its reader and the batch it is in.
@@ -249,9 +280,12 @@ pub fn merge(
     cancel: &AtomicBool,
 ) -> Result<(u64, u64), EmbeddedError> {
     let mut sources = Vec::with_capacity(inputs.len());
+    let mut chunk_rows = BATCH_ROWS;
     for path in inputs {
+        let (reader, rows) = read_rows(path)?;
+        chunk_rows = chunk_rows.min(rows);
         sources.push(MergeInput {
-            reader: read(path, None)?,
+            reader,
             batch: None,
             row: 0,
             slot: None,
@@ -268,7 +302,7 @@ pub fn merge(
     let properties = writer_properties(row_group_rows, seq_range.0, seq_range.1);
     let mut writer = SegmentWriter::create(output, properties)?;
     let mut chunk_sources: Vec<RecordBatch> = Vec::new();
-    let mut indices: Vec<(usize, usize)> = Vec::with_capacity(BATCH_ROWS);
+    let mut indices: Vec<(usize, usize)> = Vec::with_capacity(chunk_rows);
     while let Some(Reverse((_, index))) = heap.pop() {
         let source = &mut sources[index];
         let Some((batch, _)) = &source.batch else {
@@ -289,7 +323,7 @@ pub fn merge(
                 heap.push(Reverse((key, index)));
             }
         }
-        if indices.len() == BATCH_ROWS {
+        if indices.len() == chunk_rows {
             flush_chunk(&mut writer, &mut chunk_sources, &mut indices, &mut sources)?;
             if cancel.load(Ordering::Relaxed) {
                 writer.abandon();
