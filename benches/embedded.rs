@@ -8,7 +8,8 @@
 //! with fresh ids, times and users, so the numbers measure the engine, not JSON parsing.
 //!
 //! `cargo bench --bench embedded`; knobs: `EMBEDDED_BENCH_EVENTS` (default 1,000,000),
-//! `EMBEDDED_BENCH_BATCH` (events per write, default 20,000), `EMBEDDED_BENCH_DIR` (data
+//! `EMBEDDED_BENCH_BATCH` and `EMBEDDED_BENCH_BATCH_BYTES` (at most so many events and bytes of
+//! them in memory per write; defaults: the server's batch writer's), `EMBEDDED_BENCH_DIR` (data
 //! directory; default a temporary one).
 #![allow(clippy::unwrap_used)]
 
@@ -103,7 +104,9 @@ fn main() {
         return; // `cargo bench -- --list` / `cargo test --benches` probe
     }
     let total: usize = env_or("EMBEDDED_BENCH_EVENTS", 1_000_000);
-    let batch_size: usize = env_or("EMBEDDED_BENCH_BATCH", 20_000);
+    let writer = stackhouse::config::WriterConfig::default();
+    let batch_size: usize = env_or("EMBEDDED_BENCH_BATCH", writer.batch_max_events);
+    let batch_max_bytes: usize = env_or("EMBEDDED_BENCH_BATCH_BYTES", writer.batch_max_bytes);
     let temporary = tempfile::tempdir().unwrap();
     let directory = std::env::var_os("EMBEDDED_BENCH_DIR")
         .map(std::path::PathBuf::from)
@@ -146,8 +149,9 @@ fn main() {
         while written < total {
             let count = batch_size.min(total - written);
             let mut batch = WriteBatch::default();
-            batch.events.reserve(count);
-            for _ in 0..count {
+            let mut batch_bytes = 0usize;
+            // Cut like the server's batch writer: by events or by bytes, whichever comes first.
+            while batch.events.len() < count && batch_bytes < batch_max_bytes {
                 let (template, side) = &templates[(rng.next() % templates.len() as u64) as usize];
                 let mut record = template.clone();
                 record.event_id = format!("{:016x}{:016x}", rng.next(), rng.next());
@@ -161,8 +165,10 @@ fn main() {
                 record.user_id = format!("user-{user}");
                 batch.new_issues.extend(side.new_issues.iter().cloned());
                 batch.new_mappings.extend(side.new_mappings.iter().cloned());
+                batch_bytes += record.memory_bytes();
                 batch.events.push(record);
             }
+            let count = batch.events.len();
             // The writer sends each pending issue once per batch.
             batch.new_issues.sort_by_key(|issue| issue.issue_id);
             batch.new_issues.dedup_by_key(|issue| issue.issue_id);
@@ -182,8 +188,10 @@ fn main() {
         let stats = engine.stats();
 
         println!(
-            "embedded engine benchmark: {total} events ({} B average as JSON), {batch_size} per write",
-            template_bytes / templates.len()
+            "embedded engine benchmark: {total} events ({} B average as JSON), at most {batch_size} events or {} MiB per write ({:.0} events on average)",
+            template_bytes / templates.len(),
+            batch_max_bytes >> 20,
+            total as f64 / write_latencies.len() as f64
         );
         println!(
             "  ingest (Engine::write, log synced per write): {:.0} events/s ({total} in {ingest_seconds:.1} s; write {})",

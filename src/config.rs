@@ -140,8 +140,14 @@ pub struct WriterConfig {
     /// Events that may wait in the queue at once; when full, ingest answers 503 with
     /// `Retry-After` instead of growing memory. Default 100,000.
     pub queue_capacity_events: usize,
-    /// A batch holds at most this many events. Default 20,000.
+    /// ... and bytes of events (their size in memory, about 2-4 times their JSON): large
+    /// events fill the queue before the event count does. Default 256 MiB.
+    pub queue_capacity_bytes: usize,
+    /// A batch holds at most this many events (default 20,000) ...
     pub batch_max_events: usize,
+    /// ... and about this many bytes of events (a batch is converted, logged and indexed in
+    /// memory as a whole, so this bounds what one write needs). Default 32 MiB.
+    pub batch_max_bytes: usize,
     /// How long, in milliseconds, a batch waits for more events after its first before it is
     /// written. Default 0: group commit — the writer writes at once whatever is queued, and the
     /// requests that arrive during a write make up the next batch, so batches grow with the
@@ -157,7 +163,9 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             queue_capacity_events: 100_000,
+            queue_capacity_bytes: 256 << 20,
             batch_max_events: 20_000,
+            batch_max_bytes: 32 << 20,
             flush_interval_ms: 0,
             max_retries: 5,
         }

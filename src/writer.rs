@@ -2,9 +2,10 @@
 //!
 //! Requests hand over their events and wait; one task gathers what is queued into large batches
 //! (flushed on size or time), writes each batch once, and answers every waiting request only
-//! after the batch is durable. The queue is bounded in *events* by a semaphore: when it is full,
-//! [`BatchWriter::submit`] fails at once with [`WriteError::QueueFull`] (ingest answers 503 with
-//! `Retry-After`) instead of letting memory grow.
+//! after the batch is durable. The queue is bounded in events and in bytes of events (each by
+//! a semaphore): when either is full, [`BatchWriter::submit`] fails at once with
+//! [`WriteError::QueueFull`] (ingest answers 503 with `Retry-After`) instead of letting memory
+//! grow. Batches are bounded the same two ways, so one write's memory is bounded too.
 //!
 //! Two kinds of failure, as the engine reports them: an unavailable engine is retried with
 //! backoff (then the waiting requests get 503 and nothing was acknowledged); a batch the engine
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::WriterConfig;
-use crate::engine::{Engine, EngineError, WriteBatch};
+use crate::engine::{Engine, EngineError, EventRecord, WriteBatch};
 use crate::group::Grouper;
 use crate::tracker::StatusTracker;
 
@@ -37,9 +38,14 @@ pub enum WriteError {
 
 struct Pending {
     batch: WriteBatch,
-    _permit: OwnedSemaphorePermit,
+    /// Bytes of its events in memory ([`EventRecord::memory_bytes`]).
+    bytes: usize,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     done: oneshot::Sender<Result<(), WriteError>>,
 }
+
+/// The byte semaphore counts kibibytes, so its permits fit a `u32` for any sane capacity.
+const PERMIT_BYTES: usize = 1024;
 
 /// The handle requests submit batches through.
 #[derive(Clone)]
@@ -47,6 +53,9 @@ pub struct BatchWriter {
     sender: mpsc::UnboundedSender<Pending>,
     permits: Arc<Semaphore>,
     capacity: usize,
+    /// Kibibytes of events that may wait.
+    byte_permits: Arc<Semaphore>,
+    capacity_kib: usize,
 }
 
 impl BatchWriter {
@@ -58,12 +67,15 @@ impl BatchWriter {
         config: WriterConfig,
     ) -> BatchWriter {
         let capacity = config.queue_capacity_events.max(1);
+        let capacity_kib = (config.queue_capacity_bytes / PERMIT_BYTES).max(1);
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(flush_loop(engine, grouper, tracker, config, receiver));
         BatchWriter {
             sender,
             permits: Arc::new(Semaphore::new(capacity)),
             capacity,
+            byte_permits: Arc::new(Semaphore::new(capacity_kib)),
+            capacity_kib,
         }
     }
 
@@ -77,23 +89,56 @@ impl BatchWriter {
         if batch.is_empty() {
             return Ok(());
         }
-        let events = u32::try_from(batch.events.len().clamp(1, self.capacity))
-            .map_err(|_| WriteError::QueueFull)?;
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_many_owned(events)
-            .map_err(|_| WriteError::QueueFull)?;
+        // A request larger than the whole queue takes all of it (and waits for an empty one).
+        let bytes: usize = batch.events.iter().map(EventRecord::memory_bytes).sum();
+        let events = acquire(&self.permits, batch.events.len(), self.capacity)?;
+        let kib = acquire(
+            &self.byte_permits,
+            bytes.div_ceil(PERMIT_BYTES),
+            self.capacity_kib,
+        )?;
         let (done, wait) = oneshot::channel();
         self.sender
             .send(Pending {
                 batch,
-                _permit: permit,
+                bytes,
+                _permits: (events, kib),
                 done,
             })
             .map_err(|_| WriteError::ShuttingDown)?;
         wait.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
+}
+
+/// How much a batch being gathered holds.
+#[derive(Default)]
+struct BatchSize {
+    events: usize,
+    bytes: usize,
+}
+
+impl BatchSize {
+    fn add(&mut self, pending: &Pending) {
+        self.events += pending.batch.events.len();
+        self.bytes += pending.bytes;
+    }
+
+    fn full(&self, config: &WriterConfig) -> bool {
+        self.events >= config.batch_max_events || self.bytes >= config.batch_max_bytes
+    }
+}
+
+/// Takes `wanted` permits (at least one, at most `capacity`) if they are free now.
+fn acquire(
+    permits: &Arc<Semaphore>,
+    wanted: usize,
+    capacity: usize,
+) -> Result<OwnedSemaphorePermit, WriteError> {
+    let wanted = u32::try_from(wanted.clamp(1, capacity)).map_err(|_| WriteError::QueueFull)?;
+    permits
+        .clone()
+        .try_acquire_many_owned(wanted)
+        .map_err(|_| WriteError::QueueFull)
 }
 
 async fn flush_loop(
@@ -106,23 +151,24 @@ async fn flush_loop(
     let flush_interval = Duration::from_millis(config.flush_interval_ms);
     while let Some(first) = receiver.recv().await {
         let deadline = Instant::now() + flush_interval;
-        let mut queued_events = first.batch.events.len();
+        let mut size = BatchSize::default();
+        size.add(&first);
         let mut pending = vec![first];
         // Group commit: everything that queued up during the previous write joins this batch.
-        while queued_events < config.batch_max_events {
+        while !size.full(&config) {
             match receiver.try_recv() {
                 Ok(next) => {
-                    queued_events += next.batch.events.len();
+                    size.add(&next);
                     pending.push(next);
                 }
                 Err(_) => break,
             }
         }
-        while queued_events < config.batch_max_events && !flush_interval.is_zero() {
+        while !size.full(&config) && !flush_interval.is_zero() {
             tokio::select! {
                 next = receiver.recv() => match next {
                     Some(next) => {
-                        queued_events += next.batch.events.len();
+                        size.add(&next);
                         pending.push(next);
                     }
                     None => break,

@@ -868,8 +868,23 @@ async fn cors_preflight_allows_what_browser_sdks_send() {
 async fn a_full_write_queue_answers_envelopes_503_with_retry_after() {
     let mut config = Config::default();
     config.writer.queue_capacity_events = 1;
+    a_full_queue_answers_503("envelope_queue", config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_queue_full_of_bytes_answers_envelopes_503_too() {
+    let mut config = Config::default();
+    // Room for a thousand events, but for one kibibyte of them: one event fills it.
+    config.writer.queue_capacity_events = 1_000;
+    config.writer.queue_capacity_bytes = 1024;
+    a_full_queue_answers_503("envelope_queue_bytes", config).await;
+}
+
+/// With `config`'s queue, one envelope fills it until its flush: a second is refused with
+/// 503 and `Retry-After`, and accepted once the queue drained.
+async fn a_full_queue_answers_503(name: &str, mut config: Config) {
     config.writer.flush_interval_ms = 1_500;
-    let server = start("envelope_queue", config).await;
+    let server = start(name, config).await;
     // The first envelope holds the only slot until its flush, 1.5 s later.
     let first = {
         let (http, url, auth) = (

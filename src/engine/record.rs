@@ -84,6 +84,57 @@ pub enum RecordError {
 }
 
 impl EventRecord {
+    /// About how many bytes of memory the record holds (its struct, text and lists): what
+    /// the batch writer's byte bounds count.
+    pub fn memory_bytes(&self) -> usize {
+        let texts = [
+            &self.event_id,
+            &self.grouping_version,
+            &self.grouping_explanation,
+            &self.title,
+            &self.culprit,
+            &self.platform,
+            &self.level,
+            &self.logger,
+            &self.environment,
+            &self.release,
+            &self.dist,
+            &self.server_name,
+            &self.transaction,
+            &self.message,
+            &self.user_key,
+            &self.user_id,
+            &self.user_email,
+            &self.user_ip,
+            &self.user_username,
+            &self.request_method,
+            &self.request_url,
+            &self.trace_id,
+            &self.span_id,
+            &self.sdk_name,
+            &self.sdk_version,
+            &self.details,
+        ];
+        let lists = [
+            &self.exception_types,
+            &self.exception_values,
+            &self.frame_modules,
+            &self.frame_functions,
+            &self.frame_filenames,
+            &self.tag_keys,
+            &self.tag_values,
+        ];
+        std::mem::size_of::<Self>()
+            + texts.iter().map(|text| text.len()).sum::<usize>()
+            + lists
+                .iter()
+                .flat_map(|list| list.iter())
+                .map(|item| std::mem::size_of::<String>() + item.len())
+                .sum::<usize>()
+            + self.frame_linenos.len() * std::mem::size_of::<u32>()
+            + self.frame_in_app.len()
+    }
+
     /// Flattens an event for storage.
     pub fn from_event(
         project_id: u64,
