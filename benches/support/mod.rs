@@ -3,6 +3,11 @@
 #![allow(dead_code)] // each benchmark uses its part
 
 use chrono::Utc;
+
+/// The binary's allocator (`src/main.rs`), so engine benchmarks measure the memory it uses.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use serde_json::json;
 use stackhouse::engine::EventRecord;
 
