@@ -1,4 +1,4 @@
-//! Criterion bench: parsing a ~3 KB sentry-python event with 30 frames (alone, from a decoded value, inside an envelope) and a recorded-shape Django event.
+//! Criterion bench: parsing a ~3 KB sentry-python event with 30 frames (alone, from a decoded value, inside an envelope), a recorded-shape Django event and a transaction with 20 spans.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +7,7 @@ use std::hint::black_box;
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
-use stackhouse_protocol::{parse_event_json, parse_event_value, Envelope};
+use stackhouse_protocol::{parse_event_json, parse_event_value, parse_transaction_json, Envelope};
 
 /// A Django-style exception event as sentry-python sends it (about 3 KB): 30 frames (library
 /// frames around a few in-app ones), tags, user, request, trace context, two breadcrumbs.
@@ -67,6 +67,39 @@ fn python_event(frame_count: usize) -> Value {
     })
 }
 
+/// A sentry-python transaction: a request span with `span_count` database / cache spans.
+fn python_transaction(span_count: usize) -> Value {
+    let spans: Vec<Value> = (0..span_count)
+        .map(|index| {
+            json!({
+                "span_id": format!("{:016x}", 0x9c2a_6db8_c790_0000_u64 + index as u64),
+                "parent_span_id": "9c2a6db8c79068a2",
+                "trace_id": "771a43a4192642f0b136d5159a501700",
+                "op": if index % 2 == 0 { "db.query" } else { "cache.get" },
+                "description": format!("SELECT id, sku FROM shop_item WHERE id = %s -- {index}"),
+                "start_timestamp": 1_730_800_000.0 + index as f64 * 0.001,
+                "timestamp": 1_730_800_000.000_5 + index as f64 * 0.001,
+                "status": "ok",
+                "same_process_as_parent": true,
+                "data": {"db.system": "postgresql", "thread.id": 140_132},
+            })
+        })
+        .collect();
+    json!({
+        "type": "transaction",
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+        "transaction": "/api/checkout/{order_id}",
+        "start_timestamp": 1_730_799_999.9,
+        "timestamp": 1_730_800_000.2,
+        "platform": "python",
+        "release": "shop@2.14.0",
+        "environment": "production",
+        "tags": {"shop.region": "eu-west"},
+        "contexts": {"trace": {"trace_id": "771a43a4192642f0b136d5159a501700", "span_id": "9c2a6db8c79068a2", "op": "http.server", "status": "ok"}},
+        "spans": spans,
+    })
+}
+
 fn bench_parse(criterion: &mut Criterion) {
     let received: DateTime<Utc> = DateTime::from_timestamp(1_730_800_000, 0).unwrap();
     let event = python_event(30);
@@ -121,5 +154,15 @@ fn bench_parse(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse);
+fn bench_transaction(criterion: &mut Criterion) {
+    let bytes = serde_json::to_vec(&python_transaction(20)).unwrap();
+    let mut group = criterion.benchmark_group("python_transaction_20_spans");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse_transaction_json", |bench| {
+        bench.iter(|| parse_transaction_json(black_box(&bytes)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_transaction);
 criterion_main!(benches);

@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod envelope;
 pub mod event;
+mod json;
 mod logentry;
 pub mod sentry;
 pub mod transaction;

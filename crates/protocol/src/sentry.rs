@@ -9,6 +9,7 @@
 //! an object rejects the event. Sizes are bounded here (frames, breadcrumbs, message, tags) so
 //! nothing downstream has to defend against a single huge event.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -20,6 +21,7 @@ use crate::event::{
     Breadcrumb, Contexts, ErrorEvent, Exception, Frame, Level, Mechanism, NamedVersion, Request,
     Sdk, Stacktrace, TraceContext, User,
 };
+use crate::json::{JsonValue, Object};
 use crate::logentry::{format_params, Params};
 
 /// A parsed event plus the fields that were malformed and dropped.
@@ -71,16 +73,17 @@ pub const MAX_LISTED_ISSUES: usize = 100;
 
 /// Parses one event from JSON bytes. `received` is used when the event carries no timestamp.
 ///
-/// Same result as [`parse_event_value`] on the decoded JSON, but faster: subtrees the event
-/// model does not keep (`modules`, frame `vars`, `debug_meta`, request bodies, ...) are
-/// validated and skipped instead of decoded.
+/// Same result as [`parse_event_value`] on the decoded JSON, but faster: the JSON is decoded
+/// into a tree that borrows its strings from `bytes`, and subtrees the event model does not
+/// keep (`modules`, frame `vars`, `debug_meta`, request bodies, ...) are validated and skipped
+/// instead of decoded.
 pub fn parse_event_json(
     bytes: &[u8],
     received: DateTime<Utc>,
 ) -> Result<ParsedEvent, EventParseError> {
     let value = prune::decode_event(bytes)
         .map_err(|error| EventParseError::InvalidJson(error.to_string()))?;
-    parse_event_value(value, received)
+    parse_event_tree(value, received)
 }
 
 /// Parses one event from an already-decoded JSON value. `received` is used when the event
@@ -89,9 +92,17 @@ pub fn parse_event_value(
     value: serde_json::Value,
     received: DateTime<Utc>,
 ) -> Result<ParsedEvent, EventParseError> {
+    parse_event_tree(JsonValue::from(value), received)
+}
+
+/// The walk both entry points share.
+fn parse_event_tree(
+    value: JsonValue<'_>,
+    received: DateTime<Utc>,
+) -> Result<ParsedEvent, EventParseError> {
     let object = match value {
-        Value::Object(object) => object,
-        other => return Err(EventParseError::NotAnObject(json_type_name(&other))),
+        JsonValue::Object(object) => object,
+        other => return Err(EventParseError::NotAnObject(other.type_name())),
     };
     let mut walker = Walker::default();
     let event = walker.event(object, received);
@@ -202,20 +213,25 @@ impl Walker {
         });
     }
 
-    pub(crate) fn record_wrong_type(&mut self, path: Path<'_>, expected: &str, got: &Value) {
-        let reason = format!("expected {expected}, got {}", json_type_name(got));
+    pub(crate) fn record_wrong_type(
+        &mut self,
+        path: Path<'_>,
+        expected: &str,
+        got: &JsonValue<'_>,
+    ) {
+        let reason = format!("expected {expected}, got {}", got.type_name());
         self.record(path, reason);
     }
 
     /// The object at `path`; anything else is recorded as `expected` and dropped.
-    pub(crate) fn object(
+    pub(crate) fn object<'v>(
         &mut self,
-        value: Value,
+        value: JsonValue<'v>,
         path: Path<'_>,
         expected: &str,
-    ) -> Option<Map<String, Value>> {
+    ) -> Option<Object<'v>> {
         match value {
-            Value::Object(object) => Some(object),
+            JsonValue::Object(object) => Some(object),
             other => {
                 self.record_wrong_type(path, expected, &other);
                 None
@@ -224,11 +240,11 @@ impl Walker {
     }
 
     /// Like [`Walker::object`], with null read as absent rather than as a wrong type.
-    pub(crate) fn optional_object(
+    pub(crate) fn optional_object<'v>(
         &mut self,
-        value: Value,
+        value: JsonValue<'v>,
         path: Path<'_>,
-    ) -> Option<Map<String, Value>> {
+    ) -> Option<Object<'v>> {
         if value.is_null() {
             return None;
         }
@@ -237,7 +253,7 @@ impl Walker {
 
     // ---- the event ----
 
-    fn event(&mut self, object: Map<String, Value>, received: DateTime<Utc>) -> ErrorEvent {
+    fn event(&mut self, object: Object<'_>, received: DateTime<Utc>) -> ErrorEvent {
         let root = Path::Root;
         let mut event = ErrorEvent::new(Uuid::nil(), received);
         let mut event_id = None;
@@ -248,7 +264,7 @@ impl Walker {
 
         for (key, value) in object {
             let path = root.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "event_id" => event_id = self.event_id(value, path),
                 "timestamp" => {
                     if let Some(timestamp) = self.timestamp(value, path) {
@@ -302,16 +318,16 @@ impl Walker {
         event
     }
 
-    fn event_id(&mut self, value: Value, path: Path<'_>) -> Option<Uuid> {
+    fn event_id(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Uuid> {
         let text = match value {
-            Value::Null => return None,
-            Value::String(text) => text,
+            JsonValue::Null => return None,
+            JsonValue::String(text) => text,
             other => {
                 self.record(
                     path,
                     format!(
                         "expected a UUID string, got {}; generated a new id",
-                        json_type_name(&other)
+                        other.type_name()
                     ),
                 );
                 return None;
@@ -332,7 +348,7 @@ impl Walker {
         }
     }
 
-    fn timestamp(&mut self, value: Value, path: Path<'_>) -> Option<DateTime<Utc>> {
+    fn timestamp(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<DateTime<Utc>> {
         if value.is_null() {
             return None;
         }
@@ -348,7 +364,7 @@ impl Walker {
     /// A timestamp that may be absent (breadcrumbs, spans): a bad one is recorded and dropped.
     pub(crate) fn optional_timestamp(
         &mut self,
-        value: Value,
+        value: JsonValue<'_>,
         path: Path<'_>,
     ) -> Option<DateTime<Utc>> {
         if value.is_null() {
@@ -363,8 +379,8 @@ impl Walker {
         }
     }
 
-    fn level(&mut self, value: Value, path: Path<'_>) -> Option<Level> {
-        let text = self.optional_string(value, path)?;
+    fn level(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Level> {
+        let text = self.optional_text(value, path)?;
         let level = Level::parse(&text);
         if level.is_none() {
             self.record(
@@ -379,22 +395,41 @@ impl Walker {
 
     /// A string field. Numbers and booleans are accepted and written out (`release: 1.2` is a
     /// common mistake, not a reason to lose the release); empty strings count as absent.
-    pub(crate) fn optional_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
-        let text = self.lenient_string(value, path)?;
-        if text.is_empty() {
-            None
-        } else {
-            Some(text)
-        }
+    pub(crate) fn optional_string(
+        &mut self,
+        value: JsonValue<'_>,
+        path: Path<'_>,
+    ) -> Option<String> {
+        self.optional_text(value, path).map(Cow::into_owned)
     }
 
     /// Like [`Self::optional_string`] but keeps empty strings.
-    pub(crate) fn lenient_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    pub(crate) fn lenient_string(
+        &mut self,
+        value: JsonValue<'_>,
+        path: Path<'_>,
+    ) -> Option<String> {
+        self.lenient_text(value, path).map(Cow::into_owned)
+    }
+
+    /// [`Self::optional_string`] still borrowed from the input, for fields that are only
+    /// inspected (a level, an id) and need no copy.
+    pub(crate) fn optional_text<'v>(
+        &mut self,
+        value: JsonValue<'v>,
+        path: Path<'_>,
+    ) -> Option<Cow<'v, str>> {
+        self.lenient_text(value, path)
+            .filter(|text| !text.is_empty())
+    }
+
+    /// [`Self::lenient_string`] still borrowed from the input.
+    fn lenient_text<'v>(&mut self, value: JsonValue<'v>, path: Path<'_>) -> Option<Cow<'v, str>> {
         match value {
-            Value::Null => None,
-            Value::String(text) => Some(text),
-            Value::Number(number) => Some(number.to_string()),
-            Value::Bool(flag) => Some(flag.to_string()),
+            JsonValue::Null => None,
+            JsonValue::String(text) => Some(text),
+            JsonValue::Number(number) => Some(Cow::Owned(number.to_string())),
+            JsonValue::Bool(flag) => Some(Cow::Borrowed(if flag { "true" } else { "false" })),
             other => {
                 self.record_wrong_type(path, "a string", &other);
                 None
@@ -402,12 +437,12 @@ impl Walker {
         }
     }
 
-    fn optional_bool(&mut self, value: Value, path: Path<'_>) -> Option<bool> {
+    fn optional_bool(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<bool> {
         match value {
-            Value::Null => None,
-            Value::Bool(flag) => Some(flag),
-            Value::String(text) if text.eq_ignore_ascii_case("true") => Some(true),
-            Value::String(text) if text.eq_ignore_ascii_case("false") => Some(false),
+            JsonValue::Null => None,
+            JsonValue::Bool(flag) => Some(flag),
+            JsonValue::String(text) if text.eq_ignore_ascii_case("true") => Some(true),
+            JsonValue::String(text) if text.eq_ignore_ascii_case("false") => Some(false),
             other => {
                 self.record_wrong_type(path, "a boolean", &other);
                 None
@@ -417,10 +452,10 @@ impl Walker {
 
     /// A non-negative integer that fits in `u32`: a JSON number (integral floats accepted) or a
     /// numeric string.
-    fn optional_u32(&mut self, value: Value, path: Path<'_>) -> Option<u32> {
+    fn optional_u32(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<u32> {
         let parsed = match &value {
-            Value::Null => return None,
-            Value::Number(number) => {
+            JsonValue::Null => return None,
+            JsonValue::Number(number) => {
                 if let Some(unsigned) = number.as_u64() {
                     u32::try_from(unsigned).ok()
                 } else {
@@ -431,16 +466,16 @@ impl Walker {
                         .map(|float| float as u32)
                 }
             }
-            Value::String(text) => text.trim().parse::<u32>().ok(),
+            JsonValue::String(text) => text.trim().parse::<u32>().ok(),
             _ => None,
         };
         if parsed.is_none() {
             let reason = match &value {
-                Value::Number(number) => format!("not a line/column number: {number}"),
-                Value::String(text) => {
+                JsonValue::Number(number) => format!("not a line/column number: {number}"),
+                JsonValue::String(text) => {
                     format!("not a number: {:?}", truncated_for_report(text))
                 }
-                other => format!("expected a number, got {}", json_type_name(other)),
+                other => format!("expected a number, got {}", other.type_name()),
             };
             self.record(path, reason);
         }
@@ -448,7 +483,7 @@ impl Walker {
     }
 
     /// A string capped at [`MAX_MESSAGE_BYTES`], recording the cut.
-    fn capped_text(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    fn capped_text(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<String> {
         let mut text = self.optional_string(value, path)?;
         self.cap_bytes(&mut text, MAX_MESSAGE_BYTES, path);
         Some(text)
@@ -468,16 +503,16 @@ impl Walker {
 
     /// `message` or `logentry`: a plain string (the formatted message) or
     /// `{formatted, message, params}`.
-    fn logentry(&mut self, value: Value, path: Path<'_>) -> Option<LogEntry> {
+    fn logentry(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<LogEntry> {
         let object = match value {
-            Value::Null => return None,
-            Value::String(text) => {
+            JsonValue::Null => return None,
+            JsonValue::String(text) => {
                 return Some(LogEntry {
-                    formatted: Some(text),
+                    formatted: Some(text.into_owned()),
                     ..LogEntry::default()
                 })
             }
-            Value::Object(object) => object,
+            JsonValue::Object(object) => object,
             other => {
                 self.record_wrong_type(path, "a string or an object", &other);
                 return None;
@@ -486,14 +521,16 @@ impl Walker {
         let mut entry = LogEntry::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "formatted" => entry.formatted = self.optional_string(value, field_path),
                 "message" => entry.message = self.optional_string(value, field_path),
                 "params" => {
                     entry.params = match value {
-                        Value::Null => None,
-                        Value::Array(values) => Some(Params::Positional(values)),
-                        Value::Object(values) => Some(Params::Named(values)),
+                        JsonValue::Null => None,
+                        JsonValue::Array(values) => Some(Params::Positional(
+                            values.into_iter().map(JsonValue::into_value).collect(),
+                        )),
+                        JsonValue::Object(values) => Some(Params::Named(values.into_map())),
                         other => {
                             self.record_wrong_type(field_path, "a list or an object", &other);
                             None
@@ -550,19 +587,19 @@ impl Walker {
     // ---- exceptions and stacks ----
 
     /// `exception`: `{values: [...]}`, a bare list, or (old SDKs) a single exception object.
-    fn exceptions(&mut self, value: Value, path: Path<'_>) -> Vec<Exception> {
+    fn exceptions(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<Exception> {
         let (values, values_path_key) = match value {
-            Value::Null => return Vec::new(),
-            Value::Array(values) => (values, None),
-            Value::Object(mut object) => match object.remove("values") {
-                Some(Value::Array(values)) => (values, Some("values")),
-                Some(Value::Null) => return Vec::new(),
+            JsonValue::Null => return Vec::new(),
+            JsonValue::Array(values) => (values, None),
+            JsonValue::Object(mut object) => match object.remove("values") {
+                Some(JsonValue::Array(values)) => (values, Some("values")),
+                Some(JsonValue::Null) => return Vec::new(),
                 Some(other) => {
                     self.record_wrong_type(path.key("values"), "a list", &other);
                     return Vec::new();
                 }
                 None if object.contains_key("type") || object.contains_key("value") => {
-                    (vec![Value::Object(object)], None)
+                    (vec![JsonValue::Object(object)], None)
                 }
                 None => return Vec::new(),
             },
@@ -585,13 +622,13 @@ impl Walker {
         exceptions
     }
 
-    fn exception(&mut self, value: Value, path: Path<'_>) -> Option<Exception> {
+    fn exception(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Exception> {
         let object = self.object(value, path, "an exception object")?;
         let mut ty = None;
         let mut exception = Exception::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "type" => ty = self.optional_string(value, field_path),
                 "value" => exception.value = self.capped_text(value, field_path),
                 "module" => exception.module = self.optional_string(value, field_path),
@@ -609,13 +646,13 @@ impl Walker {
         Some(exception)
     }
 
-    fn mechanism(&mut self, value: Value, path: Path<'_>) -> Option<Mechanism> {
+    fn mechanism(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Mechanism> {
         let object = self.optional_object(value, path)?;
         let mut ty = None;
         let mut mechanism = Mechanism::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "type" => ty = self.optional_string(value, field_path),
                 "handled" => mechanism.handled = self.optional_bool(value, field_path),
                 "synthetic" => mechanism.synthetic = self.optional_bool(value, field_path),
@@ -629,18 +666,18 @@ impl Walker {
 
     /// `{frames: [...]}` (or, leniently, a bare list of frames). A stack trace without frames
     /// is absent.
-    fn stacktrace(&mut self, value: Value, path: Path<'_>) -> Option<Stacktrace> {
+    fn stacktrace(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Stacktrace> {
         let (frames, frames_path) = match value {
-            Value::Null => return None,
-            Value::Object(mut object) => match object.remove("frames") {
-                Some(Value::Array(frames)) => (frames, path.key("frames")),
-                None | Some(Value::Null) => return None,
+            JsonValue::Null => return None,
+            JsonValue::Object(mut object) => match object.remove("frames") {
+                Some(JsonValue::Array(frames)) => (frames, path.key("frames")),
+                None | Some(JsonValue::Null) => return None,
                 Some(other) => {
                     self.record_wrong_type(path.key("frames"), "a list", &other);
                     return None;
                 }
             },
-            Value::Array(frames) => (frames, path),
+            JsonValue::Array(frames) => (frames, path),
             other => {
                 self.record_wrong_type(path, "an object with frames", &other);
                 return None;
@@ -654,7 +691,7 @@ impl Walker {
         }
     }
 
-    fn frames(&mut self, values: Vec<Value>, path: Path<'_>) -> Vec<Frame> {
+    fn frames(&mut self, values: Vec<JsonValue<'_>>, path: Path<'_>) -> Vec<Frame> {
         let total = values.len();
         let cut_range = if total > MAX_FRAMES {
             self.record(
@@ -681,12 +718,12 @@ impl Walker {
         frames
     }
 
-    fn frame(&mut self, value: Value, path: Path<'_>) -> Option<Frame> {
+    fn frame(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Frame> {
         let object = self.object(value, path, "a frame object")?;
         let mut frame = Frame::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "function" => frame.function = self.optional_string(value, field_path),
                 "module" => frame.module = self.optional_string(value, field_path),
                 "package" => frame.package = self.optional_string(value, field_path),
@@ -710,10 +747,10 @@ impl Walker {
 
     /// Source lines around a frame. A `null` line (the SDK could not read it) stays as an empty
     /// line so the lines keep their positions.
-    fn context_lines(&mut self, value: Value, path: Path<'_>) -> Vec<String> {
+    fn context_lines(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<String> {
         let lines = match value {
-            Value::Null => return Vec::new(),
-            Value::Array(lines) => lines,
+            JsonValue::Null => return Vec::new(),
+            JsonValue::Array(lines) => lines,
             other => {
                 self.record_wrong_type(path, "a list of strings", &other);
                 return Vec::new();
@@ -722,8 +759,8 @@ impl Walker {
         let mut kept = Vec::with_capacity(lines.len());
         for (index, line) in lines.into_iter().enumerate() {
             match line {
-                Value::String(text) => kept.push(text),
-                Value::Null => kept.push(String::new()),
+                JsonValue::String(text) => kept.push(text.into_owned()),
+                JsonValue::Null => kept.push(String::new()),
                 other => {
                     self.record_wrong_type(path.index(index), "a string", &other);
                     kept.push(String::new());
@@ -734,12 +771,12 @@ impl Walker {
     }
 
     /// `"0x7ff6..."` as sent; a number becomes its `0x` hex form.
-    fn instruction_addr(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    fn instruction_addr(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<String> {
         match value {
-            Value::Null => None,
-            Value::String(text) if !text.is_empty() => Some(text),
-            Value::String(_) => None,
-            Value::Number(number) => match number.as_u64() {
+            JsonValue::Null => None,
+            JsonValue::String(text) if !text.is_empty() => Some(text.into_owned()),
+            JsonValue::String(_) => None,
+            JsonValue::Number(number) => match number.as_u64() {
                 Some(address) => Some(format!("{address:#x}")),
                 None => {
                     self.record(path, format!("not an address: {number}"));
@@ -754,13 +791,13 @@ impl Walker {
     }
 
     /// `threads`: `{values: [...]}` or a bare list.
-    fn threads(&mut self, value: Value, path: Path<'_>) -> Vec<Thread> {
+    fn threads(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<Thread> {
         let (values, values_path) = match value {
-            Value::Null => return Vec::new(),
-            Value::Array(values) => (values, path),
-            Value::Object(mut object) => match object.remove("values") {
-                Some(Value::Array(values)) => (values, path.key("values")),
-                None | Some(Value::Null) => return Vec::new(),
+            JsonValue::Null => return Vec::new(),
+            JsonValue::Array(values) => (values, path),
+            JsonValue::Object(mut object) => match object.remove("values") {
+                Some(JsonValue::Array(values)) => (values, path.key("values")),
+                None | Some(JsonValue::Null) => return Vec::new(),
                 Some(other) => {
                     self.record_wrong_type(path.key("values"), "a list", &other);
                     return Vec::new();
@@ -784,7 +821,7 @@ impl Walker {
             };
             for (key, value) in object {
                 let field_path = thread_path.key(&key);
-                match key.as_str() {
+                match key.as_ref() {
                     "crashed" => {
                         thread.crashed = self.optional_bool(value, field_path).unwrap_or(false)
                     }
@@ -804,27 +841,27 @@ impl Walker {
 
     /// `tags`: an object, or a list of `[key, value]` pairs. Values are stringified, `null`
     /// values skipped, duplicate keys resolved last-wins (keeping the first position).
-    pub(crate) fn tags(&mut self, value: Value, path: Path<'_>) -> Vec<(String, String)> {
+    pub(crate) fn tags(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<(String, String)> {
         let mut tags = TagSet::default();
         match value {
-            Value::Null => {}
-            Value::Object(object) => {
+            JsonValue::Null => {}
+            JsonValue::Object(object) => {
                 for (key, value) in object {
                     let tag_path = path.key(&key);
                     self.tag(&mut tags, key.clone(), value, tag_path);
                 }
             }
-            Value::Array(pairs) => {
+            JsonValue::Array(pairs) => {
                 for (index, pair) in pairs.into_iter().enumerate() {
                     let pair_path = path.index(index);
                     match pair {
-                        Value::Array(mut pair) if pair.len() == 2 => {
-                            let value = pair.pop().unwrap_or(Value::Null);
-                            let key = pair.pop().unwrap_or(Value::Null);
+                        JsonValue::Array(mut pair) if pair.len() == 2 => {
+                            let value = pair.pop().unwrap_or(JsonValue::Null);
+                            let key = pair.pop().unwrap_or(JsonValue::Null);
                             let key = match key {
-                                Value::String(key) => key,
-                                Value::Number(number) => number.to_string(),
-                                Value::Bool(flag) => flag.to_string(),
+                                JsonValue::String(key) => key,
+                                JsonValue::Number(number) => Cow::Owned(number.to_string()),
+                                JsonValue::Bool(flag) => Cow::Owned(flag.to_string()),
                                 other => {
                                     self.record_wrong_type(pair_path, "a string key", &other);
                                     continue;
@@ -832,14 +869,11 @@ impl Walker {
                             };
                             self.tag(&mut tags, key, value, pair_path);
                         }
-                        Value::Null => {}
+                        JsonValue::Null => {}
                         other => {
                             self.record(
                                 pair_path,
-                                format!(
-                                    "expected a [key, value] pair, got {}",
-                                    json_type_name(&other)
-                                ),
+                                format!("expected a [key, value] pair, got {}", other.type_name()),
                             );
                         }
                     }
@@ -850,12 +884,12 @@ impl Walker {
         tags.into_vec()
     }
 
-    fn tag(&mut self, tags: &mut TagSet, mut key: String, value: Value, path: Path<'_>) {
+    fn tag(&mut self, tags: &mut TagSet, key: Cow<'_, str>, value: JsonValue<'_>, path: Path<'_>) {
         let mut value = match value {
-            Value::Null => return,
-            Value::String(text) => text,
-            Value::Number(number) => number.to_string(),
-            Value::Bool(flag) => flag.to_string(),
+            JsonValue::Null => return,
+            JsonValue::String(text) => text.into_owned(),
+            JsonValue::Number(number) => number.to_string(),
+            JsonValue::Bool(flag) => flag.to_string(),
             other => {
                 self.record_wrong_type(path, "a string, number or boolean", &other);
                 return;
@@ -865,6 +899,7 @@ impl Walker {
             self.record(path, "empty tag key");
             return;
         }
+        let mut key = key.into_owned();
         if truncate_to_chars(&mut key, MAX_TAG_KEY_CHARS) {
             self.record(
                 path,
@@ -882,12 +917,12 @@ impl Walker {
 
     /// `user`. An `ip_address` of `{{auto}}` is kept as sent: only the server knows the client
     /// address ([`ErrorEvent::resolve_auto_ip_address`]).
-    fn user(&mut self, value: Value, path: Path<'_>) -> Option<User> {
+    fn user(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<User> {
         let object = self.optional_object(value, path)?;
         let mut user = User::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "id" => user.id = self.optional_string(value, field_path),
                 "email" => user.email = self.optional_string(value, field_path),
                 "ip_address" => user.ip_address = self.optional_string(value, field_path),
@@ -902,16 +937,16 @@ impl Walker {
         }
     }
 
-    fn request(&mut self, value: Value, path: Path<'_>) -> Option<Request> {
+    fn request(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Request> {
         let object = self.optional_object(value, path)?;
         let mut request = Request::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "url" => request.url = self.optional_string(value, field_path),
                 "method" => {
                     request.method = self
-                        .optional_string(value, field_path)
+                        .optional_text(value, field_path)
                         .map(|method| method.to_ascii_uppercase())
                 }
                 "query_string" => request.query_string = self.query_string(value, field_path),
@@ -928,9 +963,9 @@ impl Walker {
 
     /// A query string as sent (`"a=1&b=2"`, leading `?` removed), or an object / list of pairs
     /// joined back into that form.
-    fn query_string(&mut self, value: Value, path: Path<'_>) -> Option<String> {
+    fn query_string(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<String> {
         let pairs = match value {
-            Value::String(text) => {
+            JsonValue::String(text) => {
                 let text = text.strip_prefix('?').unwrap_or(&text);
                 return if text.is_empty() {
                     None
@@ -957,24 +992,24 @@ impl Walker {
 
     /// An object or a list of `[key, value]` pairs → string pairs (headers, query strings).
     /// Values are stringified; a value that is a list yields one pair per element.
-    fn pairs(&mut self, value: Value, path: Path<'_>) -> Vec<(String, String)> {
+    fn pairs(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
         match value {
-            Value::Null => {}
-            Value::Object(object) => {
+            JsonValue::Null => {}
+            JsonValue::Object(object) => {
                 for (key, value) in object {
                     let pair_path = path.key(&key);
                     self.push_pair(&mut pairs, key.clone(), value, pair_path);
                 }
             }
-            Value::Array(list) => {
+            JsonValue::Array(list) => {
                 for (index, pair) in list.into_iter().enumerate() {
                     let pair_path = path.index(index);
                     match pair {
-                        Value::Array(mut pair) if pair.len() == 2 => {
-                            let value = pair.pop().unwrap_or(Value::Null);
+                        JsonValue::Array(mut pair) if pair.len() == 2 => {
+                            let value = pair.pop().unwrap_or(JsonValue::Null);
                             match pair.pop() {
-                                Some(Value::String(key)) => {
+                                Some(JsonValue::String(key)) => {
                                     self.push_pair(&mut pairs, key, value, pair_path)
                                 }
                                 Some(other) => {
@@ -986,10 +1021,7 @@ impl Walker {
                         other => {
                             self.record(
                                 pair_path,
-                                format!(
-                                    "expected a [key, value] pair, got {}",
-                                    json_type_name(&other)
-                                ),
+                                format!("expected a [key, value] pair, got {}", other.type_name()),
                             );
                         }
                     }
@@ -1003,23 +1035,23 @@ impl Walker {
     fn push_pair(
         &mut self,
         pairs: &mut Vec<(String, String)>,
-        key: String,
-        value: Value,
+        key: Cow<'_, str>,
+        value: JsonValue<'_>,
         path: Path<'_>,
     ) {
         match value {
-            Value::Null => {}
-            Value::Array(values) => {
+            JsonValue::Null => {}
+            JsonValue::Array(values) => {
                 for (index, value) in values.into_iter().enumerate() {
                     if let Some(text) = scalar_to_string(value) {
-                        pairs.push((key.clone(), text));
+                        pairs.push((key.to_string(), text));
                     } else {
                         self.record(path.index(index), "expected a string");
                     }
                 }
             }
             value => match scalar_to_string(value) {
-                Some(text) => pairs.push((key, text)),
+                Some(text) => pairs.push((key.into_owned(), text)),
                 None => self.record(path, "expected a string"),
             },
         }
@@ -1027,62 +1059,61 @@ impl Walker {
 
     // ---- contexts ----
 
-    fn contexts(&mut self, value: Value, path: Path<'_>) -> Contexts {
+    fn contexts(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Contexts {
         let mut contexts = Contexts::default();
         let Some(object) = self.optional_object(value, path) else {
             return contexts;
         };
+        let mut others = Vec::new();
         for (key, value) in object {
             let context_path = path.key(&key);
             if value.is_null() {
                 continue;
             }
-            match key.as_str() {
+            match key.as_ref() {
                 "trace" => contexts.trace = self.trace_context(value, context_path),
                 "os" => contexts.os = self.named_version(value, context_path),
                 "browser" => contexts.browser = self.named_version(value, context_path),
                 "runtime" => contexts.runtime = self.named_version(value, context_path),
                 "device" => contexts.device = self.named_version(value, context_path),
-                _ => {
-                    contexts.other.insert(key, value);
-                }
+                _ => others.push((key, value)),
             }
         }
         // A context's `type` says what it is when its key does not (sentry-rust sends its
-        // runtime as `"rust": {"type": "runtime", ...}`). Such a context fills an empty slot.
-        let typed_keys: Vec<(String, String)> = contexts
-            .other
-            .iter()
-            .filter_map(|(key, value)| {
-                let ty = value.get("type")?.as_str()?;
-                matches!(ty, "os" | "browser" | "runtime" | "device")
-                    .then(|| (key.clone(), ty.to_owned()))
-            })
-            .collect();
-        for (key, ty) in typed_keys {
-            let slot = match ty.as_str() {
-                "os" => &mut contexts.os,
-                "browser" => &mut contexts.browser,
-                "runtime" => &mut contexts.runtime,
-                _ => &mut contexts.device,
+        // runtime as `"rust": {"type": "runtime", ...}`). Such a context fills a slot still empty
+        // once the named ones are read (in key order: the first one wins, even when it turns out
+        // to hold no name or version); the others stay as sent.
+        for (key, value) in others {
+            let slot = match value.get_str("type") {
+                Some("os") => Some(&mut contexts.os),
+                Some("browser") => Some(&mut contexts.browser),
+                Some("runtime") => Some(&mut contexts.runtime),
+                Some("device") => Some(&mut contexts.device),
+                _ => None,
             };
-            if slot.is_some() {
-                continue;
-            }
-            if let Some(value) = contexts.other.remove(&key) {
-                *slot = self.named_version(value, path.key(&key));
+            match slot {
+                Some(slot) if slot.is_none() => {
+                    *slot = self.named_version(value, path.key(&key));
+                }
+                _ => {
+                    contexts.other.insert(key.into_owned(), value.into_value());
+                }
             }
         }
         contexts
     }
 
-    pub(crate) fn trace_context(&mut self, value: Value, path: Path<'_>) -> Option<TraceContext> {
+    pub(crate) fn trace_context(
+        &mut self,
+        value: JsonValue<'_>,
+        path: Path<'_>,
+    ) -> Option<TraceContext> {
         let object = self.object(value, path, "an object")?;
         let mut trace_id = None;
         let mut trace = TraceContext::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "trace_id" => trace_id = self.hex_id(value, 32, field_path),
                 "span_id" => trace.span_id = self.hex_id(value, 16, field_path),
                 "parent_span_id" => trace.parent_span_id = self.hex_id(value, 16, field_path),
@@ -1099,10 +1130,15 @@ impl Walker {
 
     /// A hex id of exactly `digits` hex digits, lowercased. A UUID-formatted trace id (with
     /// dashes) is accepted too, as some SDKs send that.
-    pub(crate) fn hex_id(&mut self, value: Value, digits: usize, path: Path<'_>) -> Option<String> {
+    pub(crate) fn hex_id(
+        &mut self,
+        value: JsonValue<'_>,
+        digits: usize,
+        path: Path<'_>,
+    ) -> Option<String> {
         let text = match value {
-            Value::Null => return None,
-            Value::String(text) => text,
+            JsonValue::Null => return None,
+            JsonValue::String(text) => text,
             other => {
                 self.record_wrong_type(path, "a hex string", &other);
                 return None;
@@ -1125,14 +1161,14 @@ impl Walker {
 
     /// `{name, version}` contexts. Devices rarely send a `name`, so their `model` (else
     /// `family`) stands in. A context with neither name nor version is absent.
-    fn named_version(&mut self, value: Value, path: Path<'_>) -> Option<NamedVersion> {
+    fn named_version(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<NamedVersion> {
         let object = self.object(value, path, "an object")?;
         let mut named = NamedVersion::default();
         let mut model = None;
         let mut family = None;
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "name" => named.name = self.optional_string(value, field_path),
                 "version" => named.version = self.optional_string(value, field_path),
                 "model" => model = self.optional_string(value, field_path),
@@ -1149,13 +1185,13 @@ impl Walker {
 
     // ---- sdk, breadcrumbs, fingerprint, extra ----
 
-    fn sdk(&mut self, value: Value, path: Path<'_>) -> Option<Sdk> {
+    fn sdk(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Sdk> {
         let object = self.optional_object(value, path)?;
         let mut name = None;
         let mut version = None;
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "name" => name = self.optional_string(value, field_path),
                 "version" => version = self.optional_string(value, field_path),
                 _ => {}
@@ -1172,13 +1208,13 @@ impl Walker {
     }
 
     /// `breadcrumbs`: a list or `{values: [...]}`; only the latest [`MAX_BREADCRUMBS`] are kept.
-    fn breadcrumbs(&mut self, value: Value, path: Path<'_>) -> Vec<Breadcrumb> {
+    fn breadcrumbs(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Vec<Breadcrumb> {
         let (values, values_path) = match value {
-            Value::Null => return Vec::new(),
-            Value::Array(values) => (values, path),
-            Value::Object(mut object) => match object.remove("values") {
-                Some(Value::Array(values)) => (values, path.key("values")),
-                None | Some(Value::Null) => return Vec::new(),
+            JsonValue::Null => return Vec::new(),
+            JsonValue::Array(values) => (values, path),
+            JsonValue::Object(mut object) => match object.remove("values") {
+                Some(JsonValue::Array(values)) => (values, path.key("values")),
+                None | Some(JsonValue::Null) => return Vec::new(),
                 Some(other) => {
                     self.record_wrong_type(path.key("values"), "a list", &other);
                     return Vec::new();
@@ -1207,18 +1243,18 @@ impl Walker {
         breadcrumbs
     }
 
-    fn breadcrumb(&mut self, value: Value, path: Path<'_>) -> Option<Breadcrumb> {
+    fn breadcrumb(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Breadcrumb> {
         let object = self.object(value, path, "a breadcrumb object")?;
         let mut breadcrumb = Breadcrumb::default();
         for (key, value) in object {
             let field_path = path.key(&key);
-            match key.as_str() {
+            match key.as_ref() {
                 "timestamp" => breadcrumb.timestamp = self.optional_timestamp(value, field_path),
                 "type" => breadcrumb.ty = self.optional_string(value, field_path),
                 "category" => breadcrumb.category = self.optional_string(value, field_path),
                 "level" => breadcrumb.level = self.level(value, field_path),
                 "message" => breadcrumb.message = self.capped_text(value, field_path),
-                "data" if !value.is_null() => breadcrumb.data = Some(value),
+                "data" if !value.is_null() => breadcrumb.data = Some(value.into_value()),
                 _ => {}
             }
         }
@@ -1227,10 +1263,10 @@ impl Walker {
 
     /// `fingerprint`: a list of strings (numbers and booleans written out). An empty list means
     /// "no client fingerprint".
-    fn fingerprint(&mut self, value: Value, path: Path<'_>) -> Option<Vec<String>> {
+    fn fingerprint(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Option<Vec<String>> {
         let values = match value {
-            Value::Null => return None,
-            Value::Array(values) => values,
+            JsonValue::Null => return None,
+            JsonValue::Array(values) => values,
             other => {
                 self.record_wrong_type(path, "a list of strings", &other);
                 return None;
@@ -1239,9 +1275,9 @@ impl Walker {
         let mut parts = Vec::with_capacity(values.len());
         for (index, value) in values.into_iter().enumerate() {
             match value {
-                Value::String(text) => parts.push(text),
-                Value::Number(number) => parts.push(number.to_string()),
-                Value::Bool(flag) => parts.push(flag.to_string()),
+                JsonValue::String(text) => parts.push(text.into_owned()),
+                JsonValue::Number(number) => parts.push(number.to_string()),
+                JsonValue::Bool(flag) => parts.push(flag.to_string()),
                 other => self.record_wrong_type(path.index(index), "a string", &other),
             }
         }
@@ -1252,8 +1288,10 @@ impl Walker {
         }
     }
 
-    fn extra(&mut self, value: Value, path: Path<'_>) -> Map<String, Value> {
-        self.optional_object(value, path).unwrap_or_default()
+    fn extra(&mut self, value: JsonValue<'_>, path: Path<'_>) -> Map<String, Value> {
+        self.optional_object(value, path)
+            .map(Object::into_map)
+            .unwrap_or_default()
     }
 }
 
@@ -1261,22 +1299,43 @@ impl Walker {
 #[derive(Default)]
 struct TagSet {
     tags: Vec<(String, String)>,
+    /// Where each key is in `tags`, built only once there are more than
+    /// [`TagSet::SCANNED_TAGS`] (a handful of tags is found faster by looking at each).
     positions: HashMap<String, usize>,
 }
 
 impl TagSet {
+    const SCANNED_TAGS: usize = 16;
+
     fn insert(&mut self, key: String, value: String) {
-        match self.positions.get(&key) {
-            Some(&position) => {
+        match self.position(&key) {
+            Some(position) => {
                 if let Some(slot) = self.tags.get_mut(position) {
                     slot.1 = value;
                 }
             }
             None => {
-                self.positions.insert(key.clone(), self.tags.len());
+                if !self.positions.is_empty() {
+                    self.positions.insert(key.clone(), self.tags.len());
+                }
                 self.tags.push((key, value));
             }
         }
+    }
+
+    fn position(&mut self, key: &str) -> Option<usize> {
+        if self.tags.len() <= Self::SCANNED_TAGS {
+            return self.tags.iter().position(|(tag_key, _)| tag_key == key);
+        }
+        if self.positions.is_empty() {
+            self.positions = self
+                .tags
+                .iter()
+                .enumerate()
+                .map(|(position, (tag_key, _))| (tag_key.clone(), position))
+                .collect();
+        }
+        self.positions.get(key).copied()
     }
 
     fn into_vec(self) -> Vec<(String, String)> {
@@ -1305,28 +1364,28 @@ fn pick_thread_stacktrace(mut threads: Vec<Thread>) -> Option<Stacktrace> {
 }
 
 /// Strings, numbers and booleans as text; anything else is not a scalar.
-fn scalar_to_string(value: Value) -> Option<String> {
+fn scalar_to_string(value: JsonValue<'_>) -> Option<String> {
     match value {
-        Value::String(text) => Some(text),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
+        JsonValue::String(text) => Some(text.into_owned()),
+        JsonValue::Number(number) => Some(number.to_string()),
+        JsonValue::Bool(flag) => Some(flag.to_string()),
         _ => None,
     }
 }
 
 /// Parses an RFC 3339 string (a missing offset means UTC), a numeric string, or an epoch number
 /// of seconds (fractions allowed).
-pub(crate) fn parse_timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_timestamp(value: &JsonValue<'_>) -> Result<DateTime<Utc>, String> {
     match value {
-        Value::Number(number) => match number.as_f64() {
+        JsonValue::Number(number) => match number.as_f64() {
             Some(seconds) => epoch_seconds_to_datetime(seconds),
             None => Err(format!("not a timestamp: {number}")),
         },
-        Value::String(text) => parse_timestamp_str(text)
+        JsonValue::String(text) => parse_timestamp_str(text)
             .ok_or_else(|| format!("not a timestamp: {:?}", truncated_for_report(text))),
         other => Err(format!(
             "expected an RFC 3339 string or epoch seconds, got {}",
-            json_type_name(other)
+            other.type_name()
         )),
     }
 }
@@ -1368,13 +1427,12 @@ pub(crate) fn epoch_seconds_to_datetime(seconds: f64) -> Result<DateTime<Utc>, S
 /// `digits` hex digits (a 32-digit id may also be dash-separated like a UUID), lowercased.
 pub(crate) fn normalize_hex_id(text: &str, digits: usize) -> Option<String> {
     let text = text.trim();
-    let compact: String = if digits == 32 && text.len() == 36 {
-        Uuid::parse_str(text).ok()?.simple().to_string()
-    } else {
-        text.to_owned()
-    };
-    if compact.len() == digits && compact.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        Some(compact.to_ascii_lowercase())
+    if digits == 32 && text.len() == 36 {
+        // A UUID's simple form is 32 lowercase hex digits already.
+        return Some(Uuid::parse_str(text).ok()?.simple().to_string());
+    }
+    if text.len() == digits && text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        Some(text.to_ascii_lowercase())
     } else {
         None
     }

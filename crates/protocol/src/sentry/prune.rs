@@ -1,27 +1,19 @@
-//! Decoding event JSON bytes into a `Value` while skipping the subtrees the event walker never reads.
+//! Which subtrees of an event the decoder skips because the event walker never reads them.
 //!
 //! Real SDK payloads spend much of their bytes on data Stackhouse does not keep: `modules` (every
 //! installed package), `debug_meta`, frame `vars` (sentry-python sends locals for every frame),
-//! `raw_stacktrace`, request bodies, cookies and environment. Building a `serde_json::Value` for
-//! those costs an allocation per key and per string only to drop them again. This decoder walks
-//! the same JSON with a small map of where those subtrees live and skips them with `IgnoredAny`
-//! (still fully validated, never allocated). Everything else decodes exactly as
-//! `serde_json::from_slice::<Value>` would, so the walker sees the same input either way: the
-//! property tests check that `parse_event_json(bytes)` equals
+//! `raw_stacktrace`, request bodies, cookies and environment. Building a tree for those costs
+//! allocations only to drop them again. [`Shape`] is a small map of where those subtrees live;
+//! the decoder skips them (validated as serde_json validates what it ignores, never built).
+//! Everything else decodes exactly as it would without skipping, so the walker sees the same
+//! input either way: the property tests check that `parse_event_json(bytes)` equals
 //! `parse_event_value(from_slice(bytes))`.
 
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use crate::json::{self, JsonValue, Skip};
 
 /// Decodes `bytes` as an event, skipping the subtrees the walker ignores.
-pub(crate) fn decode_event(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = Pruned(Shape::Event).deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(value)
+pub(crate) fn decode_event(bytes: &[u8]) -> Result<JsonValue<'_>, serde_json::Error> {
+    json::decode(bytes, Shape::Event)
 }
 
 /// Where in the event a value sits, which decides what inside it can be skipped.
@@ -44,7 +36,7 @@ enum Shape {
     Request,
 }
 
-impl Shape {
+impl Skip for Shape {
     /// The shape of the value under `key` of an object of this shape; `None` to skip it.
     fn child_of_object(self, key: &str) -> Option<Shape> {
         match (self, key) {
@@ -85,129 +77,16 @@ impl Shape {
     }
 }
 
-/// Decodes one value of the given shape.
-struct Pruned(Shape);
-
-impl<'de> DeserializeSeed<'de> for Pruned {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        if self.0 == Shape::Keep {
-            return serde::Deserialize::deserialize(deserializer);
-        }
-        deserializer.deserialize_any(PrunedVisitor(self.0))
-    }
-}
-
-struct PrunedVisitor(Shape);
-
-impl<'de> Visitor<'de> for PrunedVisitor {
-    type Value = Value;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_owned()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let child = self.0.child_of_list();
-        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-        while let Some(value) = seq.next_element_seed(Pruned(child))? {
-            values.push(value);
-        }
-        Ok(Value::Array(values))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match self.0.child_of_object(&key) {
-                Some(child) => {
-                    let value = map.next_value_seed(Pruned(child))?;
-                    object.insert(key.into_owned(), value);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Value::Object(object))
-    }
-}
-
-/// An object key, borrowed from the input when it has no escapes (so skipped keys cost nothing).
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Cow<'de, str>, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a string key")
-    }
-
-    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Borrowed(value))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(value.to_owned()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(value))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn decode_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+        decode_event(bytes).map(JsonValue::into_value)
+    }
 
     #[test]
     fn skips_only_what_the_walker_ignores() {
@@ -224,7 +103,7 @@ mod tests {
             "request": {"url": "u", "data": {"big": "body"}, "cookies": "a=b", "env": {}, "headers": {"data": "kept"}},
             "breadcrumbs": [{"data": {"vars": "kept"}}],
         });
-        let decoded = decode_event(&serde_json::to_vec(&input).unwrap()).unwrap();
+        let decoded = decode_value(&serde_json::to_vec(&input).unwrap()).unwrap();
         assert_eq!(
             decoded,
             json!({
@@ -242,18 +121,18 @@ mod tests {
 
     #[test]
     fn escaped_keys_and_invalid_json() {
-        let decoded = decode_event(br#"{"mod\u0075les": {"a": 1}, "re\u006cease": "1"}"#).unwrap();
+        let decoded = decode_value(br#"{"mod\u0075les": {"a": 1}, "re\u006cease": "1"}"#).unwrap();
         assert_eq!(decoded, json!({"release": "1"}));
-        let error = decode_event(br#"{"modules": {"a": }}"#).unwrap_err();
+        let error = decode_value(br#"{"modules": {"a": }}"#).unwrap_err();
         assert_eq!(
             error.to_string(),
             serde_json::from_slice::<Value>(br#"{"modules": {"a": }}"#)
                 .unwrap_err()
                 .to_string()
         );
-        assert!(decode_event(b"{} trailing").is_err());
+        assert!(decode_value(b"{} trailing").is_err());
         assert_eq!(
-            decode_event(b"[1, {\"a\": 2}]").unwrap(),
+            decode_value(b"[1, {\"a\": 2}]").unwrap(),
             json!([1, {"a": 2}])
         );
     }

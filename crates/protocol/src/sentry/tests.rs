@@ -350,6 +350,19 @@ fn tags_as_object_or_pairs() {
 }
 
 #[test]
+fn many_tags_keep_first_positions_and_last_values() {
+    // Enough tags that duplicates are found through the key index rather than by scanning.
+    let pairs: Vec<Value> = (0..3)
+        .flat_map(|round| (0..20).map(move |key| json!([format!("k{key}"), format!("{round}")])))
+        .collect();
+    let parsed = parse(json!({ "tags": pairs }));
+    let expected: Vec<(String, String)> = (0..20)
+        .map(|key| (format!("k{key}"), "2".to_owned()))
+        .collect();
+    assert_eq!(parsed.event.tags, expected);
+}
+
+#[test]
 fn tags_are_length_capped() {
     let parsed = parse(json!({"tags": {"k".repeat(250): "v".repeat(300), "ok": {"no": 1}}}));
     let (key, value) = &parsed.event.tags[0];
