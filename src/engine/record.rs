@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stackhouse_protocol::{
-    Breadcrumb, Contexts, ErrorEvent, Exception, Level, Request, Sdk, Stacktrace, User,
+    Breadcrumb, Contexts, ErrorEvent, Exception, Frame, Level, Request, Sdk, Stacktrace, User,
 };
 use uuid::Uuid;
 
@@ -72,6 +72,115 @@ pub struct EventDetails {
     pub fingerprint: Option<Vec<String>>,
     pub message_template: Option<String>,
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What `details` is written from: [`EventDetails`] borrowed from the event (no copies), with
+/// exceptions and frames written without their absent fields. A frame's nulls and empty lists
+/// were most of its JSON (and `details` most of a stored event); reading fills them back in,
+/// so rows written either way read the same.
+#[derive(Serialize)]
+struct DetailsOut<'a> {
+    exceptions: Vec<ExceptionOut<'a>>,
+    stacktrace: Option<StacktraceOut<'a>>,
+    contexts: &'a Contexts,
+    breadcrumbs: &'a [Breadcrumb],
+    request: Option<&'a Request>,
+    fingerprint: Option<&'a [String]>,
+    message_template: Option<&'a str>,
+    extra: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// An [`Exception`] without its absent fields.
+struct ExceptionOut<'a>(&'a Exception);
+
+impl Serialize for ExceptionOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let exception = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", &exception.ty)?;
+        if let Some(value) = &exception.value {
+            map.serialize_entry("value", value)?;
+        }
+        if let Some(module) = &exception.module {
+            map.serialize_entry("module", module)?;
+        }
+        if let Some(mechanism) = &exception.mechanism {
+            map.serialize_entry("mechanism", mechanism)?;
+        }
+        if let Some(stacktrace) = &exception.stacktrace {
+            map.serialize_entry("stacktrace", &StacktraceOut(stacktrace))?;
+        }
+        map.end()
+    }
+}
+
+/// A [`Stacktrace`] whose frames are written without their absent fields.
+struct StacktraceOut<'a>(&'a Stacktrace);
+
+impl Serialize for StacktraceOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("frames", &FramesOut(&self.0.frames))?;
+        map.end()
+    }
+}
+
+struct FramesOut<'a>(&'a [Frame]);
+
+impl Serialize for FramesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(FrameOut))
+    }
+}
+
+/// A [`Frame`] without its absent fields.
+struct FrameOut<'a>(&'a Frame);
+
+impl Serialize for FrameOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let frame = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        let texts = [
+            ("function", &frame.function),
+            ("module", &frame.module),
+            ("package", &frame.package),
+            ("filename", &frame.filename),
+            ("abs_path", &frame.abs_path),
+        ];
+        for (key, text) in texts {
+            if let Some(text) = text {
+                map.serialize_entry(key, text)?;
+            }
+        }
+        if let Some(lineno) = frame.lineno {
+            map.serialize_entry("lineno", &lineno)?;
+        }
+        if let Some(colno) = frame.colno {
+            map.serialize_entry("colno", &colno)?;
+        }
+        if let Some(in_app) = frame.in_app {
+            map.serialize_entry("in_app", &in_app)?;
+        }
+        if let Some(context_line) = &frame.context_line {
+            map.serialize_entry("context_line", context_line)?;
+        }
+        if !frame.pre_context.is_empty() {
+            map.serialize_entry("pre_context", &frame.pre_context)?;
+        }
+        if !frame.post_context.is_empty() {
+            map.serialize_entry("post_context", &frame.post_context)?;
+        }
+        if let Some(address) = &frame.instruction_addr {
+            map.serialize_entry("instruction_addr", address)?;
+        }
+        if let Some(platform) = &frame.platform {
+            map.serialize_entry("platform", platform)?;
+        }
+        map.end()
+    }
 }
 
 /// A stored row that cannot be turned back into an event.
@@ -148,15 +257,15 @@ impl EventRecord {
             .unwrap_or_default();
         let user = event.user.clone().unwrap_or_default();
         let request = event.request.as_ref();
-        let details = EventDetails {
-            exceptions: event.exceptions.clone(),
-            stacktrace: event.stacktrace.clone(),
-            contexts: event.contexts.clone(),
-            breadcrumbs: event.breadcrumbs.clone(),
-            request: event.request.clone(),
-            fingerprint: event.fingerprint.clone(),
-            message_template: event.message_template.clone(),
-            extra: event.extra.clone(),
+        let details = DetailsOut {
+            exceptions: event.exceptions.iter().map(ExceptionOut).collect(),
+            stacktrace: event.stacktrace.as_ref().map(StacktraceOut),
+            contexts: &event.contexts,
+            breadcrumbs: &event.breadcrumbs,
+            request,
+            fingerprint: event.fingerprint.as_deref(),
+            message_template: event.message_template.as_deref(),
+            extra: &event.extra,
         };
         let trace = event.contexts.trace.as_ref();
         EventRecord {
@@ -292,7 +401,7 @@ fn non_empty(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stackhouse_protocol::{Frame, TraceContext};
+    use stackhouse_protocol::TraceContext;
 
     #[test]
     fn record_round_trips_the_event() {
@@ -331,5 +440,82 @@ mod tests {
         assert_eq!(record.title, "ValueError: bad");
         let back = record.to_event().expect("round trip");
         assert_eq!(back, event);
+    }
+
+    fn event_with_a_full_frame() -> ErrorEvent {
+        let mut event = ErrorEvent::new(Uuid::new_v4(), DateTime::<Utc>::UNIX_EPOCH);
+        event.platform = "python".into();
+        event.fingerprint = Some(vec!["{{ default }}".into(), "checkout".into()]);
+        event.message_template = Some("order %s failed".into());
+        let full = Frame {
+            function: Some("charge".into()),
+            module: Some("shop.pay".into()),
+            package: Some("shop".into()),
+            filename: Some("shop/pay.py".into()),
+            abs_path: Some("/srv/shop/pay.py".into()),
+            lineno: Some(41),
+            colno: Some(7),
+            in_app: Some(true),
+            context_line: Some("    raise PaymentError(order)".into()),
+            pre_context: vec!["def charge(order):".into()],
+            post_context: vec!["".into()],
+            instruction_addr: Some("0x1f".into()),
+            platform: Some("python".into()),
+        };
+        let bare = Frame {
+            function: Some("main".into()),
+            ..Frame::default()
+        };
+        event.exceptions.push(Exception {
+            ty: "PaymentError".into(),
+            value: None,
+            module: Some("shop.errors".into()),
+            mechanism: Some(stackhouse_protocol::Mechanism {
+                ty: "django".into(),
+                handled: Some(false),
+                ..Default::default()
+            }),
+            stacktrace: Some(Stacktrace {
+                frames: vec![bare.clone(), full],
+            }),
+        });
+        event.stacktrace = Some(Stacktrace { frames: vec![bare] });
+        event
+    }
+
+    #[test]
+    fn details_leave_absent_frame_fields_out_and_read_back_the_same() {
+        let event = event_with_a_full_frame();
+        let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
+        let record = EventRecord::from_event(1, &event, DateTime::<Utc>::UNIX_EPOCH, &fingerprint);
+        assert!(!record.details.contains("null"), "{}", record.details);
+        assert!(
+            record.details.contains(r#"{"function":"main"}"#),
+            "{}",
+            record.details
+        );
+        assert_eq!(record.to_event().expect("round trip"), event);
+    }
+
+    #[test]
+    fn details_written_with_every_field_still_read() {
+        // Rows stored before details left absent fields out carry them as nulls and [].
+        let event = event_with_a_full_frame();
+        let fingerprint = stackhouse_grouping::fingerprint_event(&event, &Default::default());
+        let mut record =
+            EventRecord::from_event(1, &event, DateTime::<Utc>::UNIX_EPOCH, &fingerprint);
+        let full = EventDetails {
+            exceptions: event.exceptions.clone(),
+            stacktrace: event.stacktrace.clone(),
+            contexts: event.contexts.clone(),
+            breadcrumbs: event.breadcrumbs.clone(),
+            request: event.request.clone(),
+            fingerprint: event.fingerprint.clone(),
+            message_template: event.message_template.clone(),
+            extra: event.extra.clone(),
+        };
+        record.details = serde_json::to_string(&full).expect("serializable");
+        assert!(record.details.contains(r#""colno":null"#));
+        assert_eq!(record.to_event().expect("old details"), event);
     }
 }

@@ -255,7 +255,10 @@ pub struct Frame {
     pub colno: Option<u32>,
     pub in_app: Option<bool>,
     pub context_line: Option<String>,
+    // Stored events leave empty lists out (`src/engine/record.rs`), so they may be missing.
+    #[serde(default)]
     pub pre_context: Vec<String>,
+    #[serde(default)]
     pub post_context: Vec<String>,
     pub instruction_addr: Option<String>,
     /// The frame's own platform when it differs from the event's (mixed stacks).

@@ -23,9 +23,9 @@ use clickhouse::Client;
 pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
-    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, FingerprintTotalsRow, HistoryRow,
-    HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
-    TagCountRow, WindowCountsRow,
+    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, EventRowRef, FingerprintTotalsRow,
+    HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
+    StateRow, TagCountRow, WindowCountsRow,
 };
 
 use super::{
@@ -217,6 +217,15 @@ impl ClickHouseEngine {
     async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        self.insert_row_values::<T>(table, rows).await
+    }
+
+    /// [`Self::insert_rows`] for row types that borrow their data (`T::Value<'_>` is the row
+    /// with the borrow's lifetime).
+    async fn insert_row_values<T>(&self, table: &str, rows: &[T::Value<'_>]) -> EngineResult<()>
+    where
+        T: clickhouse::Row + clickhouse::RowWrite,
     {
         if rows.is_empty() {
             return Ok(());
@@ -574,8 +583,9 @@ impl Engine for ClickHouseEngine {
             .map(StateRow::from_record)
             .collect();
         self.insert_rows("issue_state", &states).await?;
-        let events: Vec<EventRow> = batch.events.iter().map(EventRow::from).collect();
-        self.insert_rows("events", &events).await
+        let events: Vec<EventRowRef<'_>> = batch.events.iter().map(EventRowRef::from).collect();
+        self.insert_row_values::<EventRowRef<'_>>("events", &events)
+            .await
     }
 
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
