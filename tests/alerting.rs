@@ -479,9 +479,11 @@ async fn regression_alert_fires_within_one_interval(backend: Backend) {
     .await;
     let elapsed = sent_at.elapsed();
     assert_eq!(fired.body["groupKey"], issue.as_str());
-    // One interval, plus the scheduler tick and the delivery itself.
+    // One interval, plus the scheduler tick, the evaluation and the delivery itself (1.5 s of
+    // slack: the CI machine runs the other test binaries on the same two cores; a miss by a
+    // whole interval still fails).
     assert!(
-        elapsed < Duration::from_secs(interval) + Duration::from_millis(900),
+        elapsed < Duration::from_secs(interval) + Duration::from_millis(1500),
         "took {elapsed:?}"
     );
 }
