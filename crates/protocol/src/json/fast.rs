@@ -81,6 +81,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// After an object's or list's entry: `Some(false)` past a comma (another entry follows),
+    /// `Some(true)` past the `close` bracket, `None` for anything else.
+    fn entries_end(&mut self, close: u8) -> Option<bool> {
+        self.skip_whitespace();
+        let byte = self.peek()?;
+        if byte != b',' && byte != close {
+            return None;
+        }
+        self.position += 1;
+        Some(byte == close)
+    }
+
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
         (self.depth <= MAX_DEPTH).then_some(())
@@ -124,14 +136,8 @@ impl<'a> Parser<'a> {
                     }
                     None => self.skip_value()?,
                 }
-                self.skip_whitespace();
-                match self.peek()? {
-                    b',' => self.position += 1,
-                    b'}' => {
-                        self.position += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.entries_end(b'}')? {
+                    break;
                 }
             }
         }
@@ -152,14 +158,8 @@ impl<'a> Parser<'a> {
             loop {
                 let value = self.value(child)?;
                 self.values.push(value);
-                self.skip_whitespace();
-                match self.peek()? {
-                    b',' => self.position += 1,
-                    b']' => {
-                        self.position += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.entries_end(b']')? {
+                    break;
                 }
             }
         }
@@ -326,14 +326,8 @@ impl<'a> Parser<'a> {
                         self.skip_string()?;
                         self.expect(b':')?;
                         self.skip_value()?;
-                        self.skip_whitespace();
-                        match self.peek()? {
-                            b',' => self.position += 1,
-                            b'}' => {
-                                self.position += 1;
-                                break;
-                            }
-                            _ => return None,
+                        if self.entries_end(b'}')? {
+                            break;
                         }
                     }
                 }
@@ -349,14 +343,8 @@ impl<'a> Parser<'a> {
                 } else {
                     loop {
                         self.skip_value()?;
-                        self.skip_whitespace();
-                        match self.peek()? {
-                            b',' => self.position += 1,
-                            b']' => {
-                                self.position += 1;
-                                break;
-                            }
-                            _ => return None,
+                        if self.entries_end(b']')? {
+                            break;
                         }
                     }
                 }
