@@ -366,6 +366,10 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
     };
     let mut frequency = common("FREQUENCY", "frequency");
     frequency["threshold"] = json!(2);
+    // The same query and window as `frequency`: one evaluation group, one query per slot, and
+    // each rule still decides by its own threshold.
+    let mut frequency_high = common("FREQUENCY", "frequency-high");
+    frequency_high["threshold"] = json!(100);
     let mut users = common("USER_IMPACT", "users");
     users["threshold"] = json!(1);
     let mut spike = common("SPIKE", "spike");
@@ -379,6 +383,7 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
         create_rule(&server, frequency).await,
         create_rule(&server, users).await,
         create_rule(&server, spike).await,
+        create_rule(&server, frequency_high).await,
     ];
     let (server, receiver) = (&server, &receiver);
 
@@ -438,6 +443,11 @@ async fn builtin_rules_fire_exactly_when_their_condition_holds(backend: Backend)
         ["firing"],
         "new issues notify once, no resolution"
     );
+    // The rule grouped with `frequency` evaluated all along and never crossed its threshold.
+    assert!(receiver.at("frequency-high").is_empty());
+    let high = outcomes(server, &rules[4]).await;
+    assert!(high.len() >= 4, "{high:?}");
+    assert!(high.iter().all(|(outcome, _)| outcome == "ok"), "{high:?}");
 }
 
 async fn regression_alert_fires_within_one_interval(backend: Backend) {
@@ -757,7 +767,7 @@ async fn history_is_pruned_by_one_instance_per_period(backend: Backend) {
         claimed_at_ms: (now - chrono::Duration::days(3)).timestamp_millis() as u64,
     };
     assert!(engine
-        .claim_alert_work(&old_claim, Duration::ZERO)
+        .claim_one_alert_work(&old_claim, Duration::ZERO)
         .await
         .unwrap());
     let config = AlertsConfig {

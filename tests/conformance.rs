@@ -19,9 +19,9 @@ use common::{
 use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
-    AlertClaim, AlertEvaluationWrite, AlertPruneCounts, Engine, EventFilter, EventRecord,
-    FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus, IssueSummary, SpanRange,
-    SpanRecord, WriteBatch,
+    AlertClaim, AlertEvaluationWrite, AlertPruneCounts, AlertStateRecord, Engine, EventFilter,
+    EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus, IssueSummary,
+    SpanRange, SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -35,6 +35,7 @@ conformance!(
     reopening_gives_identical_answers,
     span_ranges_count_and_sample_whole_traces,
     alert_history_prune_keeps_recent_rows_and_pending_deliveries,
+    alert_reads_and_claims_cover_a_whole_evaluation_group_at_once,
 );
 
 fn iso(seconds: i64) -> String {
@@ -1155,11 +1156,11 @@ async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: B
             .await
             .unwrap();
         assert!(engine
-            .claim_alert_work(&claim("old-slot", now - Duration::days(2)), settle)
+            .claim_one_alert_work(&claim("old-slot", now - Duration::days(2)), settle)
             .await
             .unwrap());
         assert!(engine
-            .claim_alert_work(&claim("recent-slot", now - Duration::hours(1)), settle)
+            .claim_one_alert_work(&claim("recent-slot", now - Duration::hours(1)), settle)
             .await
             .unwrap());
         assert_eq!(alert_history(engine).await.0.len(), 4);
@@ -1183,11 +1184,11 @@ async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: B
         );
         // The old claim is gone (its key can be claimed again), the recent one holds.
         assert!(engine
-            .claim_alert_work(&claim("old-slot", now), settle)
+            .claim_one_alert_work(&claim("old-slot", now), settle)
             .await
             .unwrap());
         assert!(!engine
-            .claim_alert_work(&claim("recent-slot", now), settle)
+            .claim_one_alert_work(&claim("recent-slot", now), settle)
             .await
             .unwrap());
         // Nothing more to prune at the same cut.
@@ -1221,4 +1222,109 @@ async fn alert_history_prune_keeps_recent_rows_and_pending_deliveries(backend: B
         alert_history(handle.engine.as_ref()).await,
         (events, deliveries)
     );
+}
+
+fn alert_state(rule_id: u64, group_key: &str, status: &str, at: DateTime<Utc>) -> AlertStateRecord {
+    AlertStateRecord {
+        rule_id,
+        group_key: group_key.to_owned(),
+        status: status.to_owned(),
+        since: at,
+        last_notified_at: (status == "firing").then_some(at),
+        value: 2.0,
+        updated_at: at,
+    }
+}
+
+/// What one evaluation group reads and claims in one exchange each: the states of several
+/// rules (newest version per group key), their sent notifications since a time, and claims on
+/// several slots (a taken key loses, the others win).
+async fn alert_reads_and_claims_cover_a_whole_evaluation_group_at_once(backend: Backend) {
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let handle = backend.open();
+    let engine = handle.engine.as_ref();
+    engine.migrate().await.unwrap();
+    let mut sent_early = alert_event("e-early", 11, now - Duration::hours(2));
+    sent_early.notification = "sent".into();
+    let mut suppressed = alert_event("e-suppressed", 11, now - Duration::minutes(5));
+    suppressed.notification = "suppressed_cooldown".into();
+    engine
+        .record_alert_evaluation(&AlertEvaluationWrite {
+            states: vec![
+                alert_state(11, "a", "firing", now - Duration::minutes(3)),
+                alert_state(11, "b", "ok", now - Duration::minutes(3)),
+                alert_state(12, "", "firing", now - Duration::minutes(2)),
+                alert_state(99, "", "firing", now - Duration::minutes(2)),
+            ],
+            events: vec![
+                alert_event("e-1", 11, now - Duration::minutes(30)),
+                alert_event("e-2", 11, now - Duration::minutes(1)),
+                alert_event("e-3", 12, now),
+                alert_event("e-other", 99, now),
+                sent_early,
+                suppressed,
+            ],
+            deliveries: Vec::new(),
+        })
+        .await
+        .unwrap();
+    // Versions are write times on ClickHouse: the newer state comes later.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    engine
+        .record_alert_evaluation(&AlertEvaluationWrite {
+            states: vec![alert_state(11, "a", "resolved", now)],
+            ..AlertEvaluationWrite::default()
+        })
+        .await
+        .unwrap();
+
+    let states = engine.alert_states(&[12, 11, 13]).await.unwrap();
+    let summary: Vec<(u64, &str, &str)> = states
+        .iter()
+        .map(|state| {
+            (
+                state.rule_id,
+                state.group_key.as_str(),
+                state.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(11, "a", "resolved"), (11, "b", "ok"), (12, "", "firing")]
+    );
+    assert_eq!(
+        states[2],
+        alert_state(12, "", "firing", now - Duration::minutes(2))
+    );
+    assert!(engine.alert_states(&[]).await.unwrap().is_empty());
+    assert_eq!(engine.alert_states(&[12]).await.unwrap().len(), 1);
+
+    let sent = engine
+        .alert_notifications_sent(&[11, 12, 13], now - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(sent.into_iter().collect::<Vec<_>>(), vec![(11, 2), (12, 1)]);
+    assert!(engine
+        .alert_notifications_sent(&[], now - Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let settle = std::time::Duration::ZERO;
+    let first = [claim("slot-1", now), claim("slot-2", now)];
+    assert_eq!(
+        engine.claim_alert_work(&first, settle).await.unwrap(),
+        vec![true, true]
+    );
+    let second = [claim("slot-2", now), claim("slot-3", now)];
+    assert_eq!(
+        engine.claim_alert_work(&second, settle).await.unwrap(),
+        vec![false, true]
+    );
+    assert!(engine
+        .claim_alert_work(&[], settle)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -3,8 +3,14 @@
 //! rows become observations, the observations a step of the state machine, and the step the
 //! rows to store (states, `alert_events`, pending deliveries). Validation at save time runs the
 //! same path once over a zero-width window.
+//!
+//! Rules that run the same query over the same window (an equal [`EvaluationKey`]: say, many
+//! frequency rules of one project with different thresholds) are evaluated as one
+//! [`RuleGroup`]: one read of their states, one of their notification counts, and one run of
+//! the query, whose rows each rule then decides by its own threshold. A round's cost grows with
+//! the number of distinct queries, not of rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -14,8 +20,8 @@ use super::rules::{bind_window, Condition, InvalidRule, RuleSpec};
 use super::state::{step, GroupState, GroupStatus, Notification, Observation, Step};
 use crate::access::Access;
 use crate::engine::{
-    AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery, AlertEventRecord, AlertRuleRecord,
-    AlertStateRecord, Engine, EngineError, SqlLimits, SqlResult,
+    AlertDeliveryRecord, AlertEvaluationWrite, AlertEventRecord, AlertRuleRecord, AlertStateRecord,
+    Engine, EngineError, SqlLimits, SqlResult,
 };
 use crate::sql::cell_text;
 
@@ -46,27 +52,71 @@ pub fn spec_of(record: &AlertRuleRecord) -> Result<RuleSpec, EngineError> {
     })
 }
 
-/// Runs the rule's query over the window ending at `now` and decides each row.
-pub async fn observe(
+/// What decides the query a rule runs: rules with equal keys run the same SQL over the same
+/// window, so they are evaluated as one group with one query per slot (the scheduler gives a
+/// key one phase, so its rules are due together). Thresholds, cooldowns, caps and webhooks do
+/// not change the query and are not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EvaluationKey {
+    pub project_id: u64,
+    pub interval_secs: u64,
+    pub window_secs: u64,
+    /// The spike baseline: the one built-in parameter that is in the query.
+    pub baseline_secs: Option<u64>,
+    /// The SQL with its window placeholders still in (a built-in's, or the rule's own).
+    pub query: String,
+}
+
+impl EvaluationKey {
+    pub fn of(rule: &RuleSpec) -> EvaluationKey {
+        let (query, baseline_secs) = match &rule.condition {
+            Condition::Sql { query, .. } => (query.clone(), None),
+            condition => (
+                builtin_query(condition).unwrap_or_default(),
+                match condition {
+                    Condition::Spike { baseline_secs, .. } => Some(*baseline_secs),
+                    _ => None,
+                },
+            ),
+        };
+        EvaluationKey {
+            project_id: rule.project_id,
+            interval_secs: rule.interval_secs,
+            window_secs: rule.window_secs,
+            baseline_secs,
+            query,
+        }
+    }
+
+    /// A hash of the key that every instance and release computes alike (the scheduler's
+    /// phase seed).
+    pub fn seed(&self) -> u64 {
+        let mut bytes = Vec::with_capacity(self.query.len() + 32);
+        for number in [
+            self.project_id,
+            self.interval_secs,
+            self.window_secs,
+            self.baseline_secs.map_or(0, |secs| secs.saturating_add(1)),
+        ] {
+            bytes.extend_from_slice(&number.to_le_bytes());
+        }
+        bytes.extend_from_slice(self.query.as_bytes());
+        twox_hash::XxHash64::oneshot(0x414c_4552_5453, &bytes)
+    }
+}
+
+/// Runs the key's query over `[window_start, window_end)`, scoped to its project.
+async fn run_query(
     engine: &dyn Engine,
-    rule: &RuleSpec,
+    key: &EvaluationKey,
     window_start: DateTime<Utc>,
     window_end: DateTime<Utc>,
-) -> Result<Vec<Observation>, EvaluationError> {
-    let (query, baseline_start) = match &rule.condition {
-        Condition::Sql { query, .. } => (query.clone(), None),
-        condition => {
-            let baseline = match condition {
-                Condition::Spike { baseline_secs, .. } => {
-                    Some(window_start - seconds(*baseline_secs))
-                }
-                _ => None,
-            };
-            (builtin_query(condition).unwrap_or_default(), baseline)
-        }
-    };
+) -> Result<SqlResult, EvaluationError> {
+    let baseline_start = key
+        .baseline_secs
+        .map(|baseline_secs| window_start - seconds(baseline_secs));
     let bound = bind_window(
-        &query,
+        &key.query,
         engine.sql_dialect(),
         window_start,
         window_end,
@@ -75,18 +125,26 @@ pub async fn observe(
     let prepared = crate::sql::prepare(
         &bound,
         engine.sql_dialect(),
-        &Access::projects([rule.project_id]),
+        &Access::projects([key.project_id]),
     )
     .map_err(|rejection| EvaluationError::Rule(format!("the SQL is refused: {rejection}")))?;
-    let result = match engine.sql(&prepared, &ALERT_SQL_LIMITS).await {
-        Ok(result) => result,
-        Err(EngineError::Rejected(message)) => {
-            return Err(EvaluationError::Rule(format!(
-                "the SQL does not run: {message}"
-            )))
-        }
-        Err(other) => return Err(other.into()),
-    };
+    match engine.sql(&prepared, &ALERT_SQL_LIMITS).await {
+        Ok(result) => Ok(result),
+        Err(EngineError::Rejected(message)) => Err(EvaluationError::Rule(format!(
+            "the SQL does not run: {message}"
+        ))),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Runs the rule's query over the window and decides each row.
+pub async fn observe(
+    engine: &dyn Engine,
+    rule: &RuleSpec,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> Result<Vec<Observation>, EvaluationError> {
+    let result = run_query(engine, &EvaluationKey::of(rule), window_start, window_end).await?;
     observations_from(rule, &result).map_err(EvaluationError::Rule)
 }
 
@@ -196,6 +254,43 @@ pub async fn validate(engine: &dyn Engine, rule: &RuleSpec) -> Result<(), Invali
     }
 }
 
+/// A stored rule and its definition.
+#[derive(Debug, Clone)]
+pub struct LoadedRule {
+    pub record: AlertRuleRecord,
+    pub spec: RuleSpec,
+}
+
+/// Rules that share an [`EvaluationKey`].
+#[derive(Debug, Clone)]
+pub struct RuleGroup {
+    pub key: EvaluationKey,
+    pub rules: Vec<LoadedRule>,
+}
+
+/// Groups rules by evaluation key (in key order, each group's rules in the order given). A
+/// rule whose definition cannot be read is returned apart with the reason.
+pub fn group_rules(
+    records: impl IntoIterator<Item = AlertRuleRecord>,
+) -> (Vec<RuleGroup>, Vec<(AlertRuleRecord, EngineError)>) {
+    let mut groups: BTreeMap<EvaluationKey, Vec<LoadedRule>> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for record in records {
+        match spec_of(&record) {
+            Ok(spec) => groups
+                .entry(EvaluationKey::of(&spec))
+                .or_default()
+                .push(LoadedRule { record, spec }),
+            Err(error) => unreadable.push((record, error)),
+        }
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(key, rules)| RuleGroup { key, rules })
+        .collect();
+    (groups, unreadable)
+}
+
 /// One evaluation of a stored rule at `now`: reads its states and recent notifications,
 /// observes, steps, and returns what to store. Nothing is written here.
 pub async fn evaluate(
@@ -203,44 +298,75 @@ pub async fn evaluate(
     record: &AlertRuleRecord,
     now: DateTime<Utc>,
 ) -> Result<AlertEvaluationWrite, EngineError> {
-    let rule = spec_of(record)?;
-    let previous: BTreeMap<String, GroupState> = engine
-        .alert_states(record.rule_id)
-        .await?
-        .into_iter()
-        .map(|state| {
-            (
-                state.group_key.clone(),
-                GroupState {
-                    status: GroupStatus::parse(&state.status),
-                    since: state.since,
-                    last_notified_at: state.last_notified_at,
-                    value: state.value,
-                },
-            )
-        })
-        .collect();
-    let sent_last_hour = if rule.max_notifications_per_hour == 0 {
-        0
-    } else {
-        let sent = engine
-            .alert_events(&AlertEventQuery {
-                rule_id: Some(record.rule_id),
-                since: Some(now - Duration::hours(1)),
-                sent_only: true,
-                limit: rule.max_notifications_per_hour as usize + 1,
-                offset: 0,
-            })
-            .await?;
-        u32::try_from(sent.len()).unwrap_or(u32::MAX)
+    let spec = spec_of(record)?;
+    let group = RuleGroup {
+        key: EvaluationKey::of(&spec),
+        rules: vec![LoadedRule {
+            record: record.clone(),
+            spec,
+        }],
     };
-    let window_start = now - seconds(rule.window_secs);
-    let observations = match observe(engine, &rule, window_start, now).await {
-        Ok(observations) => observations,
+    evaluate_group(engine, &group, now).await
+}
+
+/// One evaluation of a group of rules at `now` (the end of their common window): one read of
+/// every rule's states, one of their notification counts over the last hour, and the group's
+/// query run once; then each rule decides the rows by its own threshold and steps its own
+/// state. Returns what to store for all of them, as one write. Nothing is written here.
+pub async fn evaluate_group(
+    engine: &dyn Engine,
+    group: &RuleGroup,
+    now: DateTime<Utc>,
+) -> Result<AlertEvaluationWrite, EngineError> {
+    let rule_ids: Vec<u64> = group.rules.iter().map(|rule| rule.record.rule_id).collect();
+    let mut previous: HashMap<u64, BTreeMap<String, GroupState>> = HashMap::new();
+    for state in engine.alert_states(&rule_ids).await? {
+        previous.entry(state.rule_id).or_default().insert(
+            state.group_key,
+            GroupState {
+                status: GroupStatus::parse(&state.status),
+                since: state.since,
+                last_notified_at: state.last_notified_at,
+                value: state.value,
+            },
+        );
+    }
+    let capped: Vec<u64> = group
+        .rules
+        .iter()
+        .filter(|rule| rule.spec.max_notifications_per_hour > 0)
+        .map(|rule| rule.record.rule_id)
+        .collect();
+    let sent = engine
+        .alert_notifications_sent(&capped, now - Duration::hours(1))
+        .await?;
+    let window_start = now - seconds(group.key.window_secs);
+    let result = match run_query(engine, &group.key, window_start, now).await {
+        Ok(result) => Ok(result),
         Err(EvaluationError::Engine(error)) => return Err(error),
-        Err(EvaluationError::Rule(message)) => {
+        Err(EvaluationError::Rule(message)) => Err(message),
+    };
+    let mut write = AlertEvaluationWrite::default();
+    let empty = BTreeMap::new();
+    for LoadedRule { record, spec } in &group.rules {
+        let observations = result
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|result| observations_from(spec, result));
+        let one = match observations {
+            Ok(observations) => {
+                let sent_last_hour = sent.get(&record.rule_id).copied().unwrap_or(0);
+                let step = step(
+                    spec,
+                    previous.get(&record.rule_id).unwrap_or(&empty),
+                    &observations,
+                    now,
+                    u32::try_from(sent_last_hour).unwrap_or(u32::MAX),
+                );
+                to_write(record, spec, &step, now)
+            }
             // A rule that stopped working (a column renamed, a timeout) is recorded, not fatal.
-            return Ok(AlertEvaluationWrite {
+            Err(message) => AlertEvaluationWrite {
                 events: vec![AlertEventRecord {
                     event_id: new_id(),
                     rule_id: record.rule_id,
@@ -253,11 +379,13 @@ pub async fn evaluate(
                     at: now,
                 }],
                 ..AlertEvaluationWrite::default()
-            });
-        }
-    };
-    let step = step(&rule, &previous, &observations, now, sent_last_hour);
-    Ok(to_write(record, &rule, &step, now))
+            },
+        };
+        write.states.extend(one.states);
+        write.events.extend(one.events);
+        write.deliveries.extend(one.deliveries);
+    }
+    Ok(write)
 }
 
 fn new_id() -> String {

@@ -255,7 +255,7 @@ impl Deliverer {
             claimed_at_ms: now_ms(),
         };
         let settle = Duration::from_millis(self.config.claim_settle_ms);
-        if !self.engine.claim_alert_work(&claim, settle).await? {
+        if !self.engine.claim_one_alert_work(&claim, settle).await? {
             return Ok(());
         }
         let body = delivery.payload.clone().into_bytes();

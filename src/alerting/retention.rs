@@ -116,7 +116,7 @@ impl Pruner {
             claimed_at_ms: now_ms(),
         };
         let settle = Duration::from_millis(self.config.claim_settle_ms);
-        if !self.engine.claim_alert_work(&claim, settle).await? {
+        if !self.engine.claim_one_alert_work(&claim, settle).await? {
             return Ok(None);
         }
         let longest_interval = self

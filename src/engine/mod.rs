@@ -376,10 +376,18 @@ pub trait Engine: Send + Sync + 'static {
     async fn alert_rules(&self) -> EngineResult<Vec<AlertRuleRecord>>;
     /// Stores what one evaluation decided: group states, `alert_events` rows, new deliveries.
     async fn record_alert_evaluation(&self, write: &AlertEvaluationWrite) -> EngineResult<()>;
-    /// The current state of every group key of a rule.
-    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>>;
+    /// The current state of every group key of these rules (one read for a whole evaluation
+    /// group), ordered by rule id, then group key.
+    async fn alert_states(&self, rule_ids: &[u64]) -> EngineResult<Vec<AlertStateRecord>>;
     /// `alert_events` rows, newest first.
     async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>>;
+    /// How many notifications each of these rules has sent (`alert_events` rows whose
+    /// notification is `sent`) at or after `since`; rules that sent none are left out.
+    async fn alert_notifications_sent(
+        &self,
+        rule_ids: &[u64],
+        since: DateTime<Utc>,
+    ) -> EngineResult<std::collections::BTreeMap<u64, u64>>;
     /// Stores new versions of deliveries (attempt outcomes).
     async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()>;
     /// Deliveries, current version of each.
@@ -387,14 +395,28 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         query: &AlertDeliveryQuery,
     ) -> EngineResult<Vec<AlertDeliveryRecord>>;
-    /// Claims a unit of alerting work for this instance; true if this claim won (see
-    /// `crate::alerting::scheduler` for the protocol and its limits). `settle` is how long to
-    /// wait for competing claims where the engine cannot decide atomically.
+    /// Claims units of alerting work for this instance (the slots of one evaluation group's
+    /// rules, or one delivery attempt) in one exchange; for each claim, in order, true if it
+    /// won (see `crate::alerting::scheduler` for the protocol and its limits). `settle` is how
+    /// long to wait for competing claims where the engine cannot decide atomically; it is
+    /// waited once for the whole set.
     async fn claim_alert_work(
+        &self,
+        claims: &[AlertClaim],
+        settle: std::time::Duration,
+    ) -> EngineResult<Vec<bool>>;
+    /// [`Engine::claim_alert_work`] for one claim: true if it won.
+    async fn claim_one_alert_work(
         &self,
         claim: &AlertClaim,
         settle: std::time::Duration,
-    ) -> EngineResult<bool>;
+    ) -> EngineResult<bool> {
+        Ok(self
+            .claim_alert_work(std::slice::from_ref(claim), settle)
+            .await?
+            .first()
+            == Some(&true))
+    }
     /// Retention (`alerts.history_days`): deletes the `alert_events` rows from before
     /// `events_before`, the finished deliveries (`delivered`, `failed`: every stored version
     /// of each) last updated before it, and the claims made before `claims_before`. Deliveries

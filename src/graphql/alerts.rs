@@ -323,7 +323,7 @@ impl AlertRule {
         let context = ctx.data::<GraphqlContext>()?;
         Ok(context
             .engine
-            .alert_states(self.record.rule_id)
+            .alert_states(&[self.record.rule_id])
             .await
             .map_err(engine_error)?
             .into_iter()

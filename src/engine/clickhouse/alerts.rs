@@ -2,13 +2,16 @@
 //! other versioned side tables are (argMax per key), the claim protocol of
 //! [`crate::alerting::scheduler`], and the documented `alert_*` tables for analyst SQL.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{from_epoch_seconds, to_epoch_seconds, version_now};
-use super::{classify, ClickHouseEngine};
+use super::{classify, id_set, ClickHouseEngine};
 use crate::engine::{
     winning_claim, AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite,
     AlertEventQuery, AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord,
@@ -84,6 +87,12 @@ struct AlertDeliveryRow {
     created_at: u32,
     updated_at: u32,
     version: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+struct SentCountRow {
+    rule_id: u64,
+    sent: u64,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -249,21 +258,23 @@ impl ClickHouseEngine {
 
     pub(super) async fn alert_state_rows(
         &self,
-        rule_id: u64,
+        rule_ids: &[u64],
     ) -> EngineResult<Vec<AlertStateRecord>> {
+        if rule_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT rule_id, group_key, argMax(status, version) AS current_status, \
+                    argMax(since, version) AS current_since, \
+                    argMax(last_notified_at, version) AS current_notified, \
+                    argMax(value, version) AS current_value, \
+                    argMax(updated_at, version) AS current_updated, max(version) AS latest_version \
+             FROM alert_states WHERE rule_id IN {} \
+             GROUP BY rule_id, group_key ORDER BY rule_id, group_key",
+            id_set(rule_ids)
+        );
         let rows: Vec<AlertStateRow> = self
-            .query(
-                self.client
-                    .query(
-                        "SELECT rule_id, group_key, argMax(status, version) AS current_status, \
-                                argMax(since, version) AS current_since, \
-                                argMax(last_notified_at, version) AS current_notified, \
-                                argMax(value, version) AS current_value, \
-                                argMax(updated_at, version) AS current_updated, max(version) AS latest_version \
-                         FROM alert_states WHERE rule_id = ? GROUP BY rule_id, group_key ORDER BY group_key",
-                    )
-                    .bind(rule_id),
-            )
+            .query(self.client.query(&sql))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -279,6 +290,31 @@ impl ClickHouseEngine {
                 value: row.value,
                 updated_at: from_epoch_seconds(row.updated_at),
             })
+            .collect())
+    }
+
+    pub(super) async fn alert_sent_counts(
+        &self,
+        rule_ids: &[u64],
+        since: DateTime<Utc>,
+    ) -> EngineResult<BTreeMap<u64, u64>> {
+        if rule_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT rule_id, count() AS sent FROM alert_events \
+             WHERE rule_id IN {} AND at >= {} AND notification = 'sent' GROUP BY rule_id",
+            id_set(rule_ids),
+            to_epoch_seconds(since)
+        );
+        let rows: Vec<SentCountRow> = self
+            .query(self.client.query(&sql))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.rule_id, row.sent))
             .collect())
     }
 
@@ -366,15 +402,17 @@ impl ClickHouseEngine {
         Ok(rows.into_iter().map(delivery_record).collect())
     }
 
-    async fn alert_claim_rows(&self, claim_key: &str) -> EngineResult<Vec<AlertClaim>> {
+    /// Every claim stored on these keys.
+    async fn alert_claim_rows(&self, claim_keys: &[&str]) -> EngineResult<Vec<AlertClaim>> {
         let rows: Vec<AlertClaimRow> = self
             .query(
                 self.client
                     .query(
                         "SELECT claim_key, instance, nonce, claimed_at_ms, claimed_on \
-                         FROM alert_claims WHERE claim_key = ?",
+                         FROM alert_claims \
+                         WHERE claim_key IN (SELECT arrayJoin(CAST(? AS Array(String))))",
                     )
-                    .bind(claim_key),
+                    .bind(claim_keys),
             )
             .fetch_all()
             .await
@@ -390,33 +428,66 @@ impl ClickHouseEngine {
             .collect())
     }
 
-    /// See `crate::alerting::scheduler`: skip a key already claimed; else write the claim,
-    /// wait `settle`, and win if it is the earliest claim on the key.
-    pub(super) async fn claim_alert_row(
+    /// See `crate::alerting::scheduler`: skip the keys already claimed; write the others'
+    /// claims in one insert, wait `settle` once, and win each key whose earliest claim is ours.
+    /// Three statements, however many claims.
+    pub(super) async fn claim_alert_rows(
         &self,
-        claim: &AlertClaim,
+        claims: &[AlertClaim],
         settle: Duration,
-    ) -> EngineResult<bool> {
-        if !self.alert_claim_rows(&claim.claim_key).await?.is_empty() {
-            return Ok(false);
+    ) -> EngineResult<Vec<bool>> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
         }
-        let days = claim.claimed_at_ms / 86_400_000;
-        self.insert_rows(
-            "alert_claims",
-            &[AlertClaimRow {
+        let keys: Vec<&str> = claims
+            .iter()
+            .map(|claim| claim.claim_key.as_str())
+            .collect();
+        let taken: HashSet<String> = self
+            .alert_claim_rows(&keys)
+            .await?
+            .into_iter()
+            .map(|claim| claim.claim_key)
+            .collect();
+        let mine: Vec<&AlertClaim> = claims
+            .iter()
+            .filter(|claim| !taken.contains(&claim.claim_key))
+            .collect();
+        if mine.is_empty() {
+            return Ok(vec![false; claims.len()]);
+        }
+        let rows: Vec<AlertClaimRow> = mine
+            .iter()
+            .map(|claim| AlertClaimRow {
                 claim_key: claim.claim_key.clone(),
                 instance: claim.instance.clone(),
                 nonce: claim.nonce,
                 claimed_at_ms: claim.claimed_at_ms,
-                claimed_on: u16::try_from(days).unwrap_or(u16::MAX),
-            }],
-        )
-        .await?;
+                claimed_on: u16::try_from(claim.claimed_at_ms / 86_400_000).unwrap_or(u16::MAX),
+            })
+            .collect();
+        self.insert_rows("alert_claims", &rows).await?;
         if !settle.is_zero() {
             tokio::time::sleep(settle).await;
         }
-        let claims = self.alert_claim_rows(&claim.claim_key).await?;
-        Ok(winning_claim(&claims) == Some(claim))
+        let mine_keys: Vec<&str> = mine.iter().map(|claim| claim.claim_key.as_str()).collect();
+        let mut by_key: HashMap<String, Vec<AlertClaim>> = HashMap::new();
+        for claim in self.alert_claim_rows(&mine_keys).await? {
+            by_key
+                .entry(claim.claim_key.clone())
+                .or_default()
+                .push(claim);
+        }
+        Ok(claims
+            .iter()
+            .map(|claim| {
+                !taken.contains(&claim.claim_key)
+                    && by_key
+                        .get(&claim.claim_key)
+                        .and_then(|stored| winning_claim(stored))
+                        == Some(claim)
+            })
+            .collect())
     }
 }
 

@@ -405,7 +405,7 @@ const MAX_QUERY_SIZE: &str = "67108864";
 /// A set of ids for `column IN <set>`. A tuple `(1, 2, ...)` is one syntax-tree node per id,
 /// and 50,000 nodes is the server's limit (`max_ast_elements`); an array literal is one node, so
 /// the issue list of a project with 100,000 issues fits (with `MAX_QUERY_SIZE`).
-fn id_set(ids: &[u64]) -> String {
+pub(super) fn id_set(ids: &[u64]) -> String {
     let list = ids
         .iter()
         .map(u64::to_string)
@@ -1035,12 +1035,20 @@ impl Engine for ClickHouseEngine {
         self.record_alert_evaluation_rows(write).await
     }
 
-    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>> {
-        self.alert_state_rows(rule_id).await
+    async fn alert_states(&self, rule_ids: &[u64]) -> EngineResult<Vec<AlertStateRecord>> {
+        self.alert_state_rows(rule_ids).await
     }
 
     async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>> {
         self.alert_event_rows(query).await
+    }
+
+    async fn alert_notifications_sent(
+        &self,
+        rule_ids: &[u64],
+        since: DateTime<Utc>,
+    ) -> EngineResult<std::collections::BTreeMap<u64, u64>> {
+        self.alert_sent_counts(rule_ids, since).await
     }
 
     async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()> {
@@ -1056,10 +1064,10 @@ impl Engine for ClickHouseEngine {
 
     async fn claim_alert_work(
         &self,
-        claim: &AlertClaim,
+        claims: &[AlertClaim],
         settle: std::time::Duration,
-    ) -> EngineResult<bool> {
-        self.claim_alert_row(claim, settle).await
+    ) -> EngineResult<Vec<bool>> {
+        self.claim_alert_rows(claims, settle).await
     }
 
     async fn prune_alert_history(

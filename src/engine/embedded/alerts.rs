@@ -9,7 +9,7 @@
 //! syncs it, renames it over `alerts.log` and syncs the directory: a crash leaves either the
 //! old log or the whole new one, and a reopen never brings pruned rows back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -267,14 +267,34 @@ impl AlertStore {
         .await
     }
 
-    pub fn states(&self, rule_id: u64) -> Vec<AlertStateRecord> {
-        self.tables
-            .read()
-            .states
-            .range((rule_id, String::new())..)
-            .take_while(|((id, _), _)| *id == rule_id)
-            .map(|(_, state)| state.clone())
+    /// The states of these rules, by rule id, then group key.
+    pub fn states(&self, rule_ids: &[u64]) -> Vec<AlertStateRecord> {
+        let mut ids = rule_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let tables = self.tables.read();
+        ids.into_iter()
+            .flat_map(|rule_id| {
+                tables
+                    .states
+                    .range((rule_id, String::new())..)
+                    .take_while(move |((id, _), _)| *id == rule_id)
+                    .map(|(_, state)| state.clone())
+            })
             .collect()
+    }
+
+    /// Notifications sent per rule at or after `since` (rules that sent none left out).
+    pub fn sent_counts(&self, rule_ids: &[u64], since: DateTime<Utc>) -> BTreeMap<u64, u64> {
+        let wanted: HashSet<u64> = rule_ids.iter().copied().collect();
+        let mut counts = BTreeMap::new();
+        for event in &self.tables.read().events {
+            if event.notification == "sent" && event.at >= since && wanted.contains(&event.rule_id)
+            {
+                *counts.entry(event.rule_id).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 
     pub fn events(&self, query: &AlertEventQuery) -> Vec<AlertEventRecord> {

@@ -1350,12 +1350,20 @@ impl Engine for EmbeddedEngine {
         self.alerts.record_evaluation(write).await
     }
 
-    async fn alert_states(&self, rule_id: u64) -> EngineResult<Vec<AlertStateRecord>> {
-        Ok(self.alerts.states(rule_id))
+    async fn alert_states(&self, rule_ids: &[u64]) -> EngineResult<Vec<AlertStateRecord>> {
+        Ok(self.alerts.states(rule_ids))
     }
 
     async fn alert_events(&self, query: &AlertEventQuery) -> EngineResult<Vec<AlertEventRecord>> {
         Ok(self.alerts.events(query))
+    }
+
+    async fn alert_notifications_sent(
+        &self,
+        rule_ids: &[u64],
+        since: DateTime<Utc>,
+    ) -> EngineResult<std::collections::BTreeMap<u64, u64>> {
+        Ok(self.alerts.sent_counts(rule_ids, since))
     }
 
     async fn put_alert_deliveries(&self, deliveries: &[AlertDeliveryRecord]) -> EngineResult<()> {
@@ -1369,8 +1377,15 @@ impl Engine for EmbeddedEngine {
         Ok(self.alerts.deliveries(query))
     }
 
-    async fn claim_alert_work(&self, claim: &AlertClaim, _settle: Duration) -> EngineResult<bool> {
-        Ok(self.alerts.claim(claim))
+    async fn claim_alert_work(
+        &self,
+        claims: &[AlertClaim],
+        _settle: Duration,
+    ) -> EngineResult<Vec<bool>> {
+        Ok(claims
+            .iter()
+            .map(|claim| self.alerts.claim(claim))
+            .collect())
     }
 
     async fn prune_alert_history(
