@@ -5,8 +5,9 @@
 //
 // Environment: STACKHOUSE_URL (the server), E2E_DSN (the project's DSN), E2E_TOKEN (an API
 // token, empty for a dev-mode or token-less server), E2E_SEND_AGAIN (a command that makes the
-// SDK send its errors once more), CHROMIUM (default /usr/bin/chromium), UPDATE_SCREENSHOTS=1 to
-// copy the screenshots into dashboard/screenshots/.
+// SDK send its errors once more), E2E_ENGINE (the server's engine, named in the last line),
+// E2E_OUT_DIR (where screenshots go, default e2e/out/), CHROMIUM (default /usr/bin/chromium),
+// UPDATE_SCREENSHOTS=1 to copy the screenshots into dashboard/screenshots/.
 
 import { copyFileSync, mkdirSync } from "node:fs";
 import { execSync } from "node:child_process";
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { launch } from "./browser.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outDir = join(here, "out");
+const outDir = process.env.E2E_OUT_DIR || join(here, "out");
 const committedDir = join(here, "..", "screenshots");
 mkdirSync(outDir, { recursive: true });
 
@@ -475,5 +476,6 @@ for (const scenario of scenarios) {
 }
 if (consoleErrors.length) console.log(`page errors seen: ${consoleErrors.join(" | ")}`);
 await browser.close();
-console.log(`e2e: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+// scripts/test.sh sums these lines (one per engine): the counts must stay fields 2, 4 and 6.
+console.log(`e2e: ${passed} passed, ${failed} failed, ${skipped} skipped (${process.env.E2E_ENGINE || "embedded"} engine)`);
 process.exit(failed ? 1 : 0);
