@@ -356,6 +356,7 @@ const scenarios = [
       await page.goto(shared);
       await page.waitForSelector("[data-testid=edges-table]", { timeout: 10_000 });
       if ((await edgeCalls()).join() !== around.join()) throw new Error(`${shared} opened afresh shows other edges: ${(await edgeCalls()).join("; ")}`);
+      await screenshot(page, "service-map-custom", { keep: false });
       const chip = await page.textContent("[data-testid=custom-range]");
       if (!chip?.includes("→")) throw new Error(`the custom range chip says ${chip}`);
       // A range that ends before it starts is refused in the form; the URL keeps the last range.
