@@ -1,8 +1,9 @@
-// The service dependency map of a project over a time range: a small layered SVG graph
-// (callers left of the services they call) and dense tables of the edges (calls, errors, p95)
-// and of the services' part in errors (originated here, first seen downstream, passed on).
+// The service dependency map of a project over a time range (a preset, or a custom from/to kept
+// in the URL): a small layered SVG graph (callers left of the services they call) and dense
+// tables of the edges (calls, errors, p95) and of the services' part in errors (originated here,
+// first seen downstream, passed on).
 
-import { useMemo } from "react";
+import { type FormEvent, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import { useSession } from "../App";
@@ -20,25 +21,49 @@ const MAP_RANGES = [
   { key: "30d", label: "30 days", minutes: 30 * 24 * 60 },
 ];
 
+/** A custom range kept in the URL as `from` and `to` (ISO instants; no `to` means "until now"). */
+type CustomRange = { from: string; to: string | null };
+
+function customRangeOf(params: URLSearchParams): CustomRange | null {
+  const from = params.get("from");
+  if (!from || Number.isNaN(Date.parse(from))) return null;
+  const to = params.get("to");
+  return { from: new Date(from).toISOString(), to: to && !Number.isNaN(Date.parse(to)) ? new Date(to).toISOString() : null };
+}
+
 export function ServiceMapPage() {
   const { caps, projectId } = useSession();
   const [params, setParams] = useSearchParams();
+  const custom = customRangeOf(params);
   const rangeKey = params.get("range") ?? "24h";
   const range = MAP_RANGES.find((r) => r.key === rangeKey) ?? MAP_RANGES[2];
   const focus = params.get("service");
-  // The range is fixed when chosen (not on every render), so the cache can answer re-renders.
-  const from = useMemo(() => new Date(Date.now() - range.minutes * 60_000).toISOString(), [range]);
+  const [editing, setEditing] = useState(false);
+  // A preset's start is fixed when chosen (not on every render), so the cache can answer re-renders.
+  const presetFrom = useMemo(() => new Date(Date.now() - range.minutes * 60_000).toISOString(), [range]);
+  const variables = custom ? { projectId, from: custom.from, ...(custom.to ? { to: custom.to } : {}) } : { projectId, from: presetFrom };
   const [result, refetch] = useQuery<{ serviceMap: ServiceMap }>({
     query: SERVICE_MAP,
-    variables: { projectId, from },
+    variables,
     pause: !caps.serviceMap || !projectId,
   });
 
-  const set = (key: string, value: string | null) => {
+  const update = (changes: Record<string, string | null>) => {
     const next = new URLSearchParams(params);
-    if (value === null) next.delete(key);
-    else next.set(key, value);
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) next.delete(key);
+      else next.set(key, value);
+    }
     setParams(next);
+  };
+  const set = (key: string, value: string | null) => update({ [key]: value });
+  const choosePreset = (key: string) => {
+    setEditing(false);
+    update({ range: key, from: null, to: null });
+  };
+  const applyCustom = (chosen: CustomRange) => {
+    setEditing(false);
+    update({ range: null, from: chosen.from, to: chosen.to });
   };
 
   let body;
@@ -56,11 +81,12 @@ export function ServiceMapPage() {
     body = <Loading what="the service map" />;
   } else {
     const map = result.data.serviceMap;
+    const when = custom ? `between ${absoluteTime(map.from)} and ${absoluteTime(map.to)}` : `in the last ${range.label}`;
     body =
       map.spans === 0 ? (
         <Empty>
-          No span in the last {range.label}. Send traces over OTLP/HTTP to <code>/v1/traces</code> (header{" "}
-          <code>x-stackhouse-key</code>) or enable tracing in a Sentry SDK.
+          No span {when}. Send traces over OTLP/HTTP to <code>/v1/traces</code> (header <code>x-stackhouse-key</code>) or
+          enable tracing in a Sentry SDK.
         </Empty>
       ) : (
         <MapView map={map} focus={focus} setFocus={(s) => set("service", s === focus ? null : s)} />
@@ -73,17 +99,67 @@ export function ServiceMapPage() {
         <h1>Service map</h1>
         <div className="chips" role="group" aria-label="Time range">
           {MAP_RANGES.map((r) => (
-            <button key={r.key} className={`chip ${r.key === range.key ? "chip-on" : ""}`} onClick={() => set("range", r.key)}>
+            <button key={r.key} className={`chip ${!custom && r.key === range.key ? "chip-on" : ""}`} onClick={() => choosePreset(r.key)}>
               {r.label}
             </button>
           ))}
+          <button
+            className={`chip ${custom ? "chip-on" : ""}`}
+            data-testid="custom-range"
+            aria-expanded={editing}
+            onClick={() => setEditing(!editing)}
+          >
+            {custom ? `${absoluteTime(custom.from)} → ${custom.to ? absoluteTime(custom.to) : "now"}` : "custom…"}
+          </button>
         </div>
         <button className="btn btn-small" onClick={() => refetch({ requestPolicy: "network-only" })}>
           Refresh
         </button>
       </div>
+      {editing && <RangeForm initial={custom} onApply={applyCustom} onCancel={() => setEditing(false)} />}
       {body}
     </div>
+  );
+}
+
+/** `datetime-local` works in the browser's zone; the dashboard shows UTC, so its inputs are UTC. */
+const toInput = (iso: string) => iso.slice(0, 16);
+const fromInput = (value: string) => (value ? new Date(`${value}:00Z`).toISOString() : null);
+
+function RangeForm({ initial, onApply, onCancel }: { initial: CustomRange | null; onApply: (r: CustomRange) => void; onCancel: () => void }) {
+  const [from, setFrom] = useState(initial ? toInput(initial.from) : toInput(new Date(Date.now() - 3600_000).toISOString()));
+  const [to, setTo] = useState(initial?.to ? toInput(initial.to) : "");
+  const [error, setError] = useState<string | null>(null);
+  const apply = (event: FormEvent) => {
+    event.preventDefault();
+    const start = fromInput(from);
+    const end = fromInput(to);
+    if (!start) return setError("Choose where the range starts.");
+    if (Date.parse(start) >= (end ? Date.parse(end) : Date.now())) return setError(end ? "The range must start before it ends." : "The range must start in the past.");
+    setError(null);
+    onApply({ from: start, to: end });
+  };
+  return (
+    <form className="range-form" data-testid="range-form" onSubmit={apply}>
+      <label>
+        from (UTC) <input type="datetime-local" id="range-from" value={from} onChange={(e) => setFrom(e.target.value)} required />
+      </label>
+      <label>
+        to (UTC) <input type="datetime-local" id="range-to" value={to} onChange={(e) => setTo(e.target.value)} />
+      </label>
+      <span className="muted small">empty “to”: until now</span>
+      <button className="btn btn-small" type="submit" data-testid="apply-range">
+        Apply
+      </button>
+      <button className="btn btn-small" type="button" onClick={onCancel}>
+        Cancel
+      </button>
+      {error && (
+        <span className="field-error" data-testid="range-error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
   );
 }
 
