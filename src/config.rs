@@ -27,6 +27,11 @@ pub struct Config {
     pub clickhouse_user: Option<String>,
     /// ClickHouse password. Default: none.
     pub clickhouse_password: Option<String>,
+    /// Seconds this instance's in-memory copy of the issue ranking (events, first and last
+    /// seen per fingerprint) may age before a list request reloads it from ClickHouse. Its own
+    /// events are ranked at once; this is how soon other instances' events move issues in its
+    /// list. Default 10.
+    pub clickhouse_ranking_refresh_secs: u64,
     /// Directory for the embedded engine's data (write-ahead log, Parquet segments).
     /// Default `./stackhouse-data`.
     pub data_dir: PathBuf,
@@ -80,6 +85,8 @@ impl Default for Config {
             clickhouse_database: "stackhouse".to_owned(),
             clickhouse_user: None,
             clickhouse_password: None,
+            clickhouse_ranking_refresh_secs: crate::engine::clickhouse::DEFAULT_RANKING_REFRESH
+                .as_secs(),
             data_dir: PathBuf::from("stackhouse-data"),
             ingest: IngestConfig::default(),
             writer: WriterConfig::default(),

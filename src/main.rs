@@ -12,6 +12,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -47,6 +48,14 @@ struct Cli {
         hide_env_values = true
     )]
     clickhouse_password: Option<String>,
+    /// Seconds this instance's copy of the issue ranking may age before a list request reloads
+    /// it: how soon other instances' events move issues in this one's list (default 10).
+    #[arg(
+        long,
+        global = true,
+        env = "STACKHOUSE_CLICKHOUSE_RANKING_REFRESH_SECS"
+    )]
+    clickhouse_ranking_refresh_secs: Option<u64>,
     /// Directory for the embedded engine's data (default ./stackhouse-data).
     #[arg(long, global = true, env = "STACKHOUSE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -198,6 +207,9 @@ impl Cli {
         if let Some(password) = &self.clickhouse_password {
             config.clickhouse_password = Some(password.clone());
         }
+        if let Some(seconds) = self.clickhouse_ranking_refresh_secs {
+            config.clickhouse_ranking_refresh_secs = seconds;
+        }
         if let Some(data_dir) = &self.data_dir {
             config.data_dir = data_dir.clone();
         }
@@ -252,10 +264,10 @@ async fn graphql_call(
 fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     match &config.clickhouse_url {
         Some(url) => Ok(Arc::new(ClickHouseEngine::new(ClickHouseSettings {
-            url: url.clone(),
-            database: config.clickhouse_database.clone(),
             user: config.clickhouse_user.clone(),
             password: config.clickhouse_password.clone(),
+            ranking_refresh: Duration::from_secs(config.clickhouse_ranking_refresh_secs),
+            ..ClickHouseSettings::new(url.clone(), config.clickhouse_database.clone())
         }))),
         None => {
             let engine = EmbeddedEngine::open(&config.data_dir, config.embedded.clone())

@@ -7,11 +7,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{clickhouse_engine, fresh_database, python_event, TestServer};
+use common::{clickhouse_engine, clickhouse_url, fresh_database, python_event, Ingest, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::{Engine, EventFilter, WriteBatch};
 
 const ISSUES_QUERY: &str = r#"
 query($project: ID!) {
@@ -529,4 +533,143 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("has no fingerprints"));
+}
+
+/// Per-fingerprint events of a project as an engine ranks them.
+async fn ranked_events(engine: &dyn Engine, project_id: u64) -> BTreeMap<u64, u64> {
+    engine
+        .fingerprint_totals(project_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|totals| (totals.fingerprint, totals.events))
+        .collect()
+}
+
+/// The issue ranking's in-memory copy (`engine/clickhouse/ranking.rs`): this instance's own
+/// writes count at once, another instance's after a reload, and reloads that race this
+/// instance's writes count nothing twice and miss nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a_reload() {
+    let database = fresh_database("ranking");
+    let engine_with = |refresh: Duration| -> Arc<dyn Engine> {
+        Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+            ranking_refresh: refresh,
+            ..ClickHouseSettings::new(clickhouse_url(), database.as_str())
+        }))
+    };
+    // `a` reloads on every read (when no reload is running): as many reloads racing its writes
+    // as can be had. `b` is another instance on the same database.
+    let a = engine_with(Duration::ZERO);
+    let b = engine_with(Duration::from_secs(3600));
+    a.migrate().await.unwrap();
+    let project = a
+        .create_project("ranking", "ab".repeat(16).as_str())
+        .await
+        .unwrap();
+    let ingest = Ingest::load(a.as_ref()).await;
+    let now = Utc::now().timestamp() as f64;
+    let event = |bug: &str, environment: &str| {
+        let mut event = python_event(&format!("{bug}Error"), "failed", &[bug], Some("u1"), now);
+        event["environment"] = json!(environment);
+        event
+    };
+    let fingerprint_of = |batch: &WriteBatch| batch.events[0].fingerprint;
+
+    let first = ingest
+        .write(
+            a.as_ref(),
+            project.id,
+            &vec![event("checkout", "production"); 3],
+        )
+        .await;
+    let checkout = fingerprint_of(&first);
+    assert_eq!(
+        ranked_events(a.as_ref(), project.id).await,
+        BTreeMap::from([(checkout, 3)])
+    );
+
+    // Own writes: ranked at once, environments too.
+    let canary = ingest
+        .write(
+            a.as_ref(),
+            project.id,
+            &[event("refund", "canary"), event("checkout", "canary")],
+        )
+        .await;
+    let refund = canary.events[0].fingerprint;
+    assert_eq!(
+        ranked_events(a.as_ref(), project.id).await,
+        BTreeMap::from([(checkout, 4), (refund, 1)])
+    );
+    let in_canary = |environment: &str| EventFilter {
+        environment: Some(environment.to_owned()),
+        ..EventFilter::default()
+    };
+    let mut found = a
+        .matching_fingerprints(project.id, &in_canary("canary"))
+        .await
+        .unwrap();
+    found.sort_unstable();
+    let mut expected = vec![checkout, refund];
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+
+    // Another instance's write: ranked by `a` once a reload has run.
+    let other = ingest
+        .write(
+            b.as_ref(),
+            project.id,
+            &vec![event("invoice", "staging"); 4],
+        )
+        .await;
+    let invoice = fingerprint_of(&other);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ranked_events(a.as_ref(), project.id).await.get(&invoice) != Some(&4) {
+        assert!(
+            Instant::now() < deadline,
+            "another instance's events never ranked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        a.matching_fingerprints(project.id, &in_canary("staging"))
+            .await
+            .unwrap(),
+        vec![invoice]
+    );
+
+    // Writes racing reloads: a reader keeps starting reloads while 40 batches are written.
+    let writer = {
+        let a = a.clone();
+        let batches: Vec<WriteBatch> = (0..40)
+            .map(|n| {
+                let bug = ["checkout", "refund", "invoice"][n % 3];
+                ingest.prepare(project.id, &vec![event(bug, "production"); 1 + n % 4])
+            })
+            .collect();
+        tokio::spawn(async move {
+            for batch in &batches {
+                a.write(batch).await.unwrap();
+            }
+            batches
+                .iter()
+                .map(|batch| batch.events.len() as u64)
+                .sum::<u64>()
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        ranked_events(a.as_ref(), project.id).await;
+        reads += 1;
+    }
+    let raced = writer.await.unwrap();
+    assert!(reads > 1, "the reader never overlapped the writer");
+    // Let a reload that is still running land, then compare with a fresh instance's first
+    // load (a recount of what ClickHouse holds).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = ranked_events(a.as_ref(), project.id).await;
+    let fresh = ranked_events(engine_with(Duration::from_secs(3600)).as_ref(), project.id).await;
+    assert_eq!(settled, fresh);
+    assert_eq!(settled.values().sum::<u64>(), 3 + 2 + 4 + raced);
 }

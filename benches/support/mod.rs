@@ -68,6 +68,8 @@ pub async fn write_retrying(
 /// The engine a benchmark runs on: ClickHouse when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set (a
 /// fresh, migrated database `stackhouse_{name}_bench_{pid}`), else the embedded engine in
 /// `directory` (also returned as itself, for what only it has, such as `flush`).
+/// `STACKHOUSE_BENCH_DATABASE` names the ClickHouse database instead, so a benchmark that finds
+/// its data already there (see `benches/issues.rs`) can skip writing it again.
 pub async fn bench_engine(
     name: &str,
     directory: &std::path::Path,
@@ -81,12 +83,9 @@ pub async fn bench_engine(
     let (engine, embedded): (std::sync::Arc<dyn Engine>, _) =
         match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
             Ok(url) => {
-                let engine = ClickHouseEngine::new(ClickHouseSettings {
-                    url,
-                    database: format!("stackhouse_{name}_bench_{}", std::process::id()),
-                    user: None,
-                    password: None,
-                });
+                let database = std::env::var("STACKHOUSE_BENCH_DATABASE")
+                    .unwrap_or_else(|_| format!("stackhouse_{name}_bench_{}", std::process::id()));
+                let engine = ClickHouseEngine::new(ClickHouseSettings::new(url, database));
                 (std::sync::Arc::new(engine), None)
             }
             Err(_) => {
@@ -98,7 +97,12 @@ pub async fn bench_engine(
             }
         };
     engine.migrate().await.expect("the engine migrates");
-    println!("engine: {}", engine.name());
+    match std::env::var("STACKHOUSE_BENCH_DATABASE") {
+        Ok(database) if embedded.is_none() => {
+            println!("engine: {} (database {database})", engine.name())
+        }
+        _ => println!("engine: {}", engine.name()),
+    }
     (engine, embedded)
 }
 

@@ -30,12 +30,10 @@ pub fn clickhouse_url() -> String {
 }
 
 pub fn clickhouse_engine(database: &str) -> Arc<dyn Engine> {
-    Arc::new(ClickHouseEngine::new(ClickHouseSettings {
-        url: clickhouse_url(),
-        database: database.to_owned(),
-        user: None,
-        password: None,
-    }))
+    Arc::new(ClickHouseEngine::new(ClickHouseSettings::new(
+        clickhouse_url(),
+        database,
+    )))
 }
 
 /// A unique database name for one test.

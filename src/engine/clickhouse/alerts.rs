@@ -176,7 +176,7 @@ impl ClickHouseEngine {
 
     pub(super) async fn alert_rule_rows(&self) -> EngineResult<Vec<AlertRuleRecord>> {
         let rows: Vec<AlertRuleRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT rule_id, argMax(project_id, version) AS current_project, \
                         argMax(name, version) AS current_name, argMax(kind, version) AS current_kind, \
                         argMax(definition, version) AS current_definition, \
@@ -274,7 +274,7 @@ impl ClickHouseEngine {
             id_set(rule_ids)
         );
         let rows: Vec<AlertStateRow> = self
-            .query(self.client.query(&sql))
+            .query(self.connection.client.query(&sql))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -308,7 +308,7 @@ impl ClickHouseEngine {
             to_epoch_seconds(since)
         );
         let rows: Vec<SentCountRow> = self
-            .query(self.client.query(&sql))
+            .query(self.connection.client.query(&sql))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -340,7 +340,7 @@ impl ClickHouseEngine {
             query.limit
         );
         let rows: Vec<AlertEventRow> = self
-            .query(self.client.query(&sql))
+            .query(self.connection.client.query(&sql))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -395,7 +395,7 @@ impl ClickHouseEngine {
             ),
         };
         let rows: Vec<AlertDeliveryRow> = self
-            .query(self.client.query(&sql))
+            .query(self.connection.client.query(&sql))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -406,7 +406,8 @@ impl ClickHouseEngine {
     async fn alert_claim_rows(&self, claim_keys: &[&str]) -> EngineResult<Vec<AlertClaim>> {
         let rows: Vec<AlertClaimRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(
                         "SELECT claim_key, instance, nonce, claimed_at_ms, claimed_on \
                          FROM alert_claims \
@@ -513,7 +514,8 @@ impl ClickHouseEngine {
             .await?;
         let finished: Vec<PrunableDelivery> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(
                         "SELECT delivery_id, latest_version FROM ( \
                            SELECT delivery_id, argMax(status, version) AS current_status, \
@@ -533,6 +535,7 @@ impl ClickHouseEngine {
             let ids: Vec<&str> = chunk.iter().map(|d| d.delivery_id.as_str()).collect();
             let versions: Vec<u64> = chunk.iter().map(|d| d.latest_version).collect();
             let delete = self
+                .connection
                 .client
                 .query(
                     "ALTER TABLE alert_deliveries \
@@ -553,7 +556,8 @@ impl ClickHouseEngine {
     async fn delete_where(&self, table: &str, condition: &str) -> EngineResult<u64> {
         let count = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(&format!("SELECT count() FROM {table} WHERE {condition}")),
             )
             .fetch_one::<u64>()
@@ -561,6 +565,7 @@ impl ClickHouseEngine {
             .map_err(classify)?;
         if count > 0 {
             let delete = self
+                .connection
                 .client
                 .query(&format!("ALTER TABLE {table} DELETE WHERE {condition}"));
             self.mutate(table, delete).await?;
@@ -577,7 +582,8 @@ impl ClickHouseEngine {
         loop {
             let pending = self
                 .query(
-                    self.client
+                    self.connection
+                        .client
                         .query(
                             "SELECT count() FROM system.mutations \
                              WHERE database = currentDatabase() AND table = ? AND is_done = 0",

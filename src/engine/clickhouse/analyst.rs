@@ -161,7 +161,7 @@ impl ClickHouseEngine {
 
     pub(super) async fn api_token_rows(&self) -> EngineResult<Vec<ApiTokenRecord>> {
         let rows: Vec<ApiTokenRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT token_id, argMax(secret_hash, version) AS current_hash, \
                         argMax(name, version) AS current_name, argMax(project_ids, version) AS current_projects, \
                         min(created_at) AS first_created, argMax(revoked, version) AS current_revoked, \

@@ -8,13 +8,15 @@
 mod alerts;
 mod analyst;
 mod migrations;
+mod ranking;
 mod rows;
 mod spans;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,9 +25,9 @@ use clickhouse::Client;
 pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
-    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, EventRowRef, FingerprintTotalsRow,
-    HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
-    StateRow, TagCountRow, WindowCountsRow,
+    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, EventRowRef, HistoryRow,
+    HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
+    TagCountRow, WindowCountsRow,
 };
 
 use super::{
@@ -44,13 +46,70 @@ pub struct ClickHouseSettings {
     pub database: String,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// How old this instance's copy of the issue ranking may get before a list request starts
+    /// reloading it (see `ranking.rs`): how long another instance's events may take to move
+    /// an issue in this instance's list.
+    pub ranking_refresh: Duration,
 }
+
+impl ClickHouseSettings {
+    /// Settings for `url` and `database`: the server's default user, the default ranking
+    /// refresh ([`DEFAULT_RANKING_REFRESH`]).
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> ClickHouseSettings {
+        ClickHouseSettings {
+            url: url.into(),
+            database: database.into(),
+            user: None,
+            password: None,
+            ranking_refresh: DEFAULT_RANKING_REFRESH,
+        }
+    }
+}
+
+/// [`ClickHouseSettings::ranking_refresh`] unless configured.
+pub const DEFAULT_RANKING_REFRESH: Duration = Duration::from_secs(10);
 
 /// The ClickHouse implementation of [`Engine`].
 pub struct ClickHouseEngine {
     settings: ClickHouseSettings,
+    connection: Arc<Connection>,
+    ranking: Arc<ranking::Ranking>,
+}
+
+/// What sending a statement takes: the client and the statement recorder. Shared with work
+/// that outlives a call (the ranking's background reloads).
+pub(super) struct Connection {
     client: Client,
     recorder: Option<Mutex<std::fs::File>>,
+}
+
+impl Connection {
+    fn record(&self, statement: &str) {
+        if let Some(recorder) = &self.recorder {
+            if let Ok(mut file) = recorder.lock() {
+                // One write(2) per statement: the test servers and the tests append to the same
+                // file concurrently, and `writeln!` would split a line into several writes.
+                let mut line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+                line.push('\n');
+                let _ = file.write_all(line.as_bytes());
+            }
+        }
+    }
+
+    fn query(&self, query: clickhouse::query::Query) -> clickhouse::query::Query {
+        self.record(&query.sql_display().to_string());
+        // Lists of ids are inlined (`issue_id IN (...)`): the issue list of a project with
+        // 100,000 issues sends ~2 MB of them, past the server's default 256 KiB query size.
+        query.with_setting("max_query_size", MAX_QUERY_SIZE)
+    }
+
+    /// Every row of a query, recorded.
+    async fn fetch_all<T>(&self, query: clickhouse::query::Query) -> EngineResult<Vec<T>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        self.query(query).fetch_all().await.map_err(classify)
+    }
 }
 
 /// The current fingerprint→issue mapping of one project, as a subquery yielding
@@ -175,10 +234,11 @@ impl ClickHouseEngine {
                     .ok()
             })
             .map(Mutex::new);
+        let ranking = Arc::new(ranking::Ranking::new(settings.ranking_refresh));
         ClickHouseEngine {
             settings,
-            client,
-            recorder,
+            connection: Arc::new(Connection { client, recorder }),
+            ranking,
         }
     }
 
@@ -196,22 +256,11 @@ impl ClickHouseEngine {
     }
 
     fn record(&self, statement: &str) {
-        if let Some(recorder) = &self.recorder {
-            if let Ok(mut file) = recorder.lock() {
-                // One write(2) per statement: the test servers and the tests append to the same
-                // file concurrently, and `writeln!` would split a line into several writes.
-                let mut line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
-                line.push('\n');
-                let _ = file.write_all(line.as_bytes());
-            }
-        }
+        self.connection.record(statement);
     }
 
     fn query(&self, query: clickhouse::query::Query) -> clickhouse::query::Query {
-        self.record(&query.sql_display().to_string());
-        // Lists of ids are inlined (`issue_id IN (...)`): the issue list of a project with
-        // 100,000 issues sends ~2 MB of them, past the server's default 256 KiB query size.
-        query.with_setting("max_query_size", MAX_QUERY_SIZE)
+        self.connection.query(query)
     }
 
     async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
@@ -234,7 +283,12 @@ impl ClickHouseEngine {
             "INSERT INTO {table} ({})",
             T::COLUMN_NAMES.join(", ")
         ));
-        let mut insert = self.client.insert::<T>(table).await.map_err(classify)?;
+        let mut insert = self
+            .connection
+            .client
+            .insert::<T>(table)
+            .await
+            .map_err(classify)?;
         for row in rows {
             insert.write(row).await.map_err(classify)?;
         }
@@ -258,7 +312,7 @@ impl ClickHouseEngine {
                     max(version) AS latest_version, argMax(features, version) AS current_features \
              FROM issues {filter} GROUP BY project_id, issue_id"
         );
-        let mut query = self.client.query(&sql);
+        let mut query = self.connection.client.query(&sql);
         if let Some((project_id, _)) = scope {
             query = query.bind(project_id);
         }
@@ -291,7 +345,12 @@ impl ClickHouseEngine {
         let status = status.map(IssueStatus::as_str).unwrap_or("");
         let issue_set = issues.map(id_set);
         let sql = issue_aggregates_sql(order_by, issue_set.as_deref());
-        let mut query = self.client.query(&sql).bind(project_id).bind(project_id);
+        let mut query = self
+            .connection
+            .client
+            .query(&sql)
+            .bind(project_id)
+            .bind(project_id);
         if issue_set.is_some() {
             query = query.bind(project_id).bind(project_id);
         }
@@ -362,7 +421,8 @@ impl ClickHouseEngine {
         );
         let rows: Vec<HourlyRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(&sql)
                     .bind(project_id)
                     .bind(to_epoch_seconds(from))
@@ -387,7 +447,8 @@ impl ClickHouseEngine {
     async fn project_of_issue(&self, issue_id: u64) -> EngineResult<Option<u64>> {
         let projects: Vec<u64> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query("SELECT DISTINCT project_id FROM issues WHERE issue_id = ?")
                     .bind(issue_id),
             )
@@ -430,7 +491,7 @@ impl Engine for ClickHouseEngine {
             .execute()
             .await
             .map_err(classify)?;
-        self.query(self.client.query(
+        self.query(self.connection.client.query(
             "CREATE TABLE IF NOT EXISTS schema_migrations \
              (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree ORDER BY version",
         ))
@@ -439,7 +500,8 @@ impl Engine for ClickHouseEngine {
         .map_err(classify)?;
         let applied: Vec<u32> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query("SELECT DISTINCT version FROM schema_migrations"),
             )
             .fetch_all()
@@ -450,7 +512,7 @@ impl Engine for ClickHouseEngine {
                 continue;
             }
             for statement in statements(migration.sql) {
-                self.query(self.client.query(&statement))
+                self.query(self.connection.client.query(&statement))
                     .execute()
                     .await
                     .map_err(|error| match classify(error) {
@@ -462,7 +524,7 @@ impl Engine for ClickHouseEngine {
                     })?;
             }
             self.query(
-                self.client
+                self.connection.client
                     .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
                     .bind(migration.version)
                     .bind(migration.name),
@@ -477,7 +539,7 @@ impl Engine for ClickHouseEngine {
 
     async fn create_project(&self, name: &str, public_key: &str) -> EngineResult<Project> {
         let max_id: u64 = self
-            .query(self.client.query("SELECT max(id) FROM projects"))
+            .query(self.connection.client.query("SELECT max(id) FROM projects"))
             .fetch_one()
             .await
             .map_err(classify)?;
@@ -514,7 +576,7 @@ impl Engine for ClickHouseEngine {
 
     async fn projects(&self) -> EngineResult<Vec<Project>> {
         let rows: Vec<ProjectRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT id, argMax(name, version) AS current_name, min(created_at) AS first_created, \
                         max(version) AS latest_version \
                  FROM projects GROUP BY id ORDER BY id",
@@ -534,7 +596,7 @@ impl Engine for ClickHouseEngine {
 
     async fn project_keys(&self) -> EngineResult<Vec<ProjectKey>> {
         let rows: Vec<ProjectKeyRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT project_id, public_key, argMax(active, version) AS current_active, \
                         min(created_at) AS first_created, max(version) AS latest_version \
                  FROM project_keys GROUP BY project_id, public_key",
@@ -584,13 +646,16 @@ impl Engine for ClickHouseEngine {
             .collect();
         self.insert_rows("issue_state", &states).await?;
         let events: Vec<EventRowRef<'_>> = batch.events.iter().map(EventRowRef::from).collect();
+        let gate = self.ranking.write_gate().await;
         self.insert_row_values::<EventRowRef<'_>>("events", &events)
-            .await
+            .await?;
+        gate.added(&batch.events);
+        Ok(())
     }
 
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
         let rows: Vec<MappingRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT project_id, fingerprint, argMax(issue_id, version) AS current_issue, \
                         max(updated_at) AS latest_update, max(version) AS latest_version \
                  FROM issue_fingerprints GROUP BY project_id, fingerprint",
@@ -653,29 +718,20 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
-        let rows: Vec<FingerprintTotalsRow> = self
-            .query(
-                self.client
-                    .query(
-                        "SELECT fingerprint, countMerge(events_state) AS events, \
-                                minMerge(first_seen_state) AS first_seen, \
-                                maxMerge(last_seen_state) AS last_seen \
-                         FROM fingerprint_total WHERE project_id = ? GROUP BY fingerprint",
-                    )
-                    .bind(project_id),
-            )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| FingerprintTotals {
-                fingerprint: row.fingerprint,
-                events: row.events,
-                first_seen: from_epoch_seconds(row.first_seen),
-                last_seen: from_epoch_seconds(row.last_seen),
+        self.ranking
+            .read(&self.connection, project_id, |project| {
+                project
+                    .fingerprints
+                    .iter()
+                    .map(|(fingerprint, totals)| FingerprintTotals {
+                        fingerprint: *fingerprint,
+                        events: totals.events,
+                        first_seen: from_epoch_seconds(totals.first_seen),
+                        last_seen: from_epoch_seconds(totals.last_seen),
+                    })
+                    .collect()
             })
-            .collect())
+            .await
     }
 
     async fn fingerprint_counts(
@@ -709,7 +765,8 @@ impl Engine for ClickHouseEngine {
         );
         let rows: Vec<WindowCountsRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(&sql)
                     .bind(project_id)
                     .bind(to_epoch_seconds(start))
@@ -753,7 +810,8 @@ impl Engine for ClickHouseEngine {
         );
         let rows: Vec<EventRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(&sql)
                     .bind(project_id)
                     .bind(project_id)
@@ -778,7 +836,8 @@ impl Engine for ClickHouseEngine {
             fingerprints_of_issue(issue_id)
         );
         self.query(
-            self.client
+            self.connection
+                .client
                 .query(&sql)
                 .bind(project_id)
                 .bind(project_id)
@@ -802,7 +861,8 @@ impl Engine for ClickHouseEngine {
         );
         let rows: Vec<EventRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(&sql)
                     .bind(project_id)
                     .bind(fingerprint)
@@ -816,7 +876,7 @@ impl Engine for ClickHouseEngine {
 
     async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>> {
         let rows: Vec<StateRow> = self
-            .query(self.client.query(
+            .query(self.connection.client.query(
                 "SELECT project_id, issue_id, argMax(status, version) AS current_status, \
                         argMax(actor, version) AS current_actor, \
                         argMax(comment, version) AS current_comment, \
@@ -839,7 +899,8 @@ impl Engine for ClickHouseEngine {
     ) -> EngineResult<Vec<StatusChangeRecord>> {
         let rows: Vec<HistoryRow> = self
             .query(
-                self.client
+                self.connection
+                    .client
                     .query(
                         "SELECT project_id, issue_id, from_status, to_status, actor, comment, \
                                 changed_at, version, resolved_in_release, ignore_condition \
@@ -863,7 +924,13 @@ impl Engine for ClickHouseEngine {
             "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND event_id = ? LIMIT 1"
         );
         let rows: Vec<EventRow> = self
-            .query(self.client.query(&sql).bind(project_id).bind(event_id))
+            .query(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(event_id),
+            )
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -881,20 +948,17 @@ impl Engine for ClickHouseEngine {
         }
         .is_empty();
         if let (Some(environment), true) = (&filter.environment, environment_only) {
-            // From the aggregates: a row per fingerprint and environment, not per event.
+            // From the ranking's copy of `fingerprint_total`, not from every event.
             return self
-                .query(
-                    self.client
-                        .query(
-                            "SELECT DISTINCT fingerprint FROM fingerprint_total \
-                             WHERE project_id = ? AND environment = ?",
-                        )
-                        .bind(project_id)
-                        .bind(environment.as_str()),
-                )
-                .fetch_all()
-                .await
-                .map_err(classify);
+                .ranking
+                .read(&self.connection, project_id, |project| {
+                    project
+                        .environments
+                        .get(environment)
+                        .map(|fingerprints| fingerprints.iter().copied().collect())
+                        .unwrap_or_default()
+                })
+                .await;
         }
         let mut sql = String::from("SELECT DISTINCT fingerprint FROM events WHERE project_id = ?");
         if filter.environment.is_some() {
@@ -918,7 +982,7 @@ impl Engine for ClickHouseEngine {
         if filter.tag.is_some() {
             sql.push_str(" AND arrayExists((k, v) -> k = ? AND v = ?, tag_keys, tag_values)");
         }
-        let mut query = self.client.query(&sql).bind(project_id);
+        let mut query = self.connection.client.query(&sql).bind(project_id);
         if let Some(environment) = &filter.environment {
             query = query.bind(environment.as_str());
         }
@@ -977,7 +1041,7 @@ impl Engine for ClickHouseEngine {
             id_set(fingerprints)
         );
         let rows: Vec<TagCountRow> = self
-            .query(self.client.query(&sql).bind(project_id))
+            .query(self.connection.client.query(&sql).bind(project_id))
             .fetch_all()
             .await
             .map_err(classify)?;

@@ -295,9 +295,11 @@ pub struct IssueAggregateRow {
     pub status: String,
 }
 
+/// All-time totals of one fingerprint in one environment (the issue ranking's load).
 #[derive(Debug, Clone, Row, Deserialize)]
-pub struct FingerprintTotalsRow {
+pub struct FingerprintEnvironmentRow {
     pub fingerprint: u64,
+    pub environment: String,
     pub events: u64,
     pub first_seen: u32,
     pub last_seen: u32,

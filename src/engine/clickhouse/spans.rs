@@ -132,7 +132,13 @@ impl ClickHouseEngine {
              ORDER BY start_us, span_id LIMIT ?"
         );
         let rows: Vec<SpanRow> = self
-            .query(self.client.query(&sql).bind(project_id).bind(limit as u64))
+            .query(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(limit as u64),
+            )
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -153,7 +159,13 @@ impl ClickHouseEngine {
              ORDER BY timestamp, event_id LIMIT ?"
         );
         let rows: Vec<EventRow> = self
-            .query(self.client.query(&sql).bind(project_id).bind(limit as u64))
+            .query(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(limit as u64),
+            )
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -170,7 +182,7 @@ impl ClickHouseEngine {
             range_filter(range)
         );
         let rows: Vec<SpanRow> = self
-            .query(bind_range(self.client.query(&sql), range).bind(limit as u64))
+            .query(bind_range(self.connection.client.query(&sql), range).bind(limit as u64))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -188,7 +200,7 @@ impl ClickHouseEngine {
             range_filter(range)
         );
         let rows: Vec<MapSpanRow> = self
-            .query(bind_range(self.client.query(&sql), range).bind(limit as u64))
+            .query(bind_range(self.connection.client.query(&sql), range).bind(limit as u64))
             .fetch_all()
             .await
             .map_err(classify)?;
@@ -210,7 +222,7 @@ impl ClickHouseEngine {
 
     pub(super) async fn select_span_count(&self, range: &SpanRange) -> EngineResult<u64> {
         let sql = format!("SELECT count() FROM spans WHERE {}", range_filter(range));
-        self.query(bind_range(self.client.query(&sql), range))
+        self.query(bind_range(self.connection.client.query(&sql), range))
             .fetch_one::<u64>()
             .await
             .map_err(classify)
