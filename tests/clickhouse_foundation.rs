@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use common::{clickhouse_engine, clickhouse_url, fresh_database, python_event, Ingest, TestServer};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
@@ -546,6 +546,30 @@ async fn ranked_events(engine: &dyn Engine, project_id: u64) -> BTreeMap<u64, u6
         .collect()
 }
 
+/// Events per fingerprint in the hour starting at `hour`, as the trend sort asks for them
+/// (that hour and the 24 before it, which here hold none).
+async fn hour_events(
+    engine: &dyn Engine,
+    project_id: u64,
+    hour: DateTime<Utc>,
+) -> BTreeMap<u64, u64> {
+    let windows = [
+        (hour, hour + chrono::Duration::hours(1)),
+        (hour - chrono::Duration::hours(24), hour),
+    ];
+    let counts = engine
+        .fingerprint_counts(project_id, &windows)
+        .await
+        .unwrap();
+    counts
+        .into_iter()
+        .map(|(fingerprint, events)| {
+            assert_eq!(events[1], 0, "no events were written the day before");
+            (fingerprint, events[0])
+        })
+        .collect()
+}
+
 /// The issue ranking's in-memory copy (`engine/clickhouse/ranking.rs`): this instance's own
 /// writes count at once, another instance's after a reload, and reloads that race this
 /// instance's writes count nothing twice and miss nothing.
@@ -569,6 +593,15 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
         .unwrap();
     let ingest = Ingest::load(a.as_ref()).await;
     let now = Utc::now().timestamp() as f64;
+    let hour = DateTime::from_timestamp(now as i64 / 3600 * 3600, 0).unwrap();
+    // Both copies: all-time totals and the trend's window counts (every event is in `hour`).
+    let project_id = project.id;
+    let ranked = move |engine: Arc<dyn Engine>| async move {
+        let totals = ranked_events(engine.as_ref(), project_id).await;
+        let in_hour = hour_events(engine.as_ref(), project_id, hour).await;
+        (totals, in_hour)
+    };
+    let both = |expected: BTreeMap<u64, u64>| (expected.clone(), expected);
     let event = |bug: &str, environment: &str| {
         let mut event = python_event(&format!("{bug}Error"), "failed", &[bug], Some("u1"), now);
         event["environment"] = json!(environment);
@@ -585,8 +618,8 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
         .await;
     let checkout = fingerprint_of(&first);
     assert_eq!(
-        ranked_events(a.as_ref(), project.id).await,
-        BTreeMap::from([(checkout, 3)])
+        ranked(a.clone()).await,
+        both(BTreeMap::from([(checkout, 3)]))
     );
 
     // Own writes: ranked at once, environments too.
@@ -599,8 +632,8 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
         .await;
     let refund = canary.events[0].fingerprint;
     assert_eq!(
-        ranked_events(a.as_ref(), project.id).await,
-        BTreeMap::from([(checkout, 4), (refund, 1)])
+        ranked(a.clone()).await,
+        both(BTreeMap::from([(checkout, 4), (refund, 1)]))
     );
     let in_canary = |environment: &str| EventFilter {
         environment: Some(environment.to_owned()),
@@ -625,7 +658,11 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
         .await;
     let invoice = fingerprint_of(&other);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ranked_events(a.as_ref(), project.id).await.get(&invoice) != Some(&4) {
+    loop {
+        let (totals, in_hour) = ranked(a.clone()).await;
+        if totals.get(&invoice) == Some(&4) && in_hour.get(&invoice) == Some(&4) {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "another instance's events never ranked"
@@ -660,7 +697,7 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
     };
     let mut reads = 0;
     while !writer.is_finished() {
-        ranked_events(a.as_ref(), project.id).await;
+        ranked(a.clone()).await;
         reads += 1;
     }
     let raced = writer.await.unwrap();
@@ -668,8 +705,9 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
     // Let a reload that is still running land, then compare with a fresh instance's first
     // load (a recount of what ClickHouse holds).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let settled = ranked_events(a.as_ref(), project.id).await;
-    let fresh = ranked_events(engine_with(Duration::from_secs(3600)).as_ref(), project.id).await;
+    let settled = ranked(a.clone()).await;
+    let fresh = ranked(engine_with(Duration::from_secs(3600))).await;
     assert_eq!(settled, fresh);
-    assert_eq!(settled.values().sum::<u64>(), 3 + 2 + 4 + raced);
+    assert_eq!(settled.0, settled.1);
+    assert_eq!(settled.0.values().sum::<u64>(), 3 + 2 + 4 + raced);
 }

@@ -27,7 +27,7 @@ pub use migrations::{statements, MIGRATIONS};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventRow, EventRowRef, HistoryRow,
     HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
-    TagCountRow, WindowCountsRow,
+    TagCountRow,
 };
 
 use super::{
@@ -719,7 +719,7 @@ impl Engine for ClickHouseEngine {
 
     async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
         self.ranking
-            .read(&self.connection, project_id, |project| {
+            .totals(&self.connection, project_id, |project| {
                 project
                     .fingerprints
                     .iter()
@@ -739,47 +739,18 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> EngineResult<HashMap<u64, Vec<u64>>> {
-        let spans = windows.iter().filter(|(from, to)| from < to);
-        let (Some(start), Some(end)) = (
-            spans.clone().map(|window| window.0).min(),
-            spans.map(|window| window.1).max(),
-        ) else {
+        if !windows.iter().any(|(from, to)| from < to) {
             return Ok(HashMap::new());
-        };
-        // One scan of the windows' span; a count per window.
-        let per_window = windows
+        }
+        let windows = windows
             .iter()
-            .map(|(from, to)| {
-                format!(
-                    "countMergeIf(events_state, hour >= toDateTime({}) AND hour < toDateTime({}))",
-                    to_epoch_seconds(*from),
-                    to_epoch_seconds(*to)
-                )
+            .map(|(from, to)| (to_epoch_seconds(*from), to_epoch_seconds(*to)))
+            .collect();
+        self.ranking
+            .window_counts(&self.connection, project_id, windows, |copy| {
+                copy.counts.clone()
             })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT fingerprint, [{per_window}] AS events FROM fingerprint_hour \
-             WHERE project_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) \
-             GROUP BY fingerprint"
-        );
-        let rows: Vec<WindowCountsRow> = self
-            .query(
-                self.connection
-                    .client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(to_epoch_seconds(start))
-                    .bind(to_epoch_seconds(end)),
-            )
-            .fetch_all()
             .await
-            .map_err(classify)?;
-        Ok(rows
-            .into_iter()
-            .filter(|row| row.events.iter().any(|count| *count > 0))
-            .map(|row| (row.fingerprint, row.events))
-            .collect())
     }
 
     async fn hourly_counts(
@@ -951,7 +922,7 @@ impl Engine for ClickHouseEngine {
             // From the ranking's copy of `fingerprint_total`, not from every event.
             return self
                 .ranking
-                .read(&self.connection, project_id, |project| {
+                .totals(&self.connection, project_id, |project| {
                     project
                         .environments
                         .get(environment)
