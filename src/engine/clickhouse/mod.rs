@@ -12,7 +12,7 @@ mod ranking;
 mod rows;
 mod spans;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,9 @@ use clickhouse::Client;
 pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
-    from_epoch_seconds, to_epoch_seconds, version_now, EventRow, EventRowRef, HistoryRow,
-    HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow, StateRow,
-    TagCountRow,
+    from_epoch_seconds, to_epoch_seconds, version_now, EventKeyRow, EventRow, EventRowRef,
+    HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
+    StateRow, TagCountRow,
 };
 
 use super::{
@@ -774,13 +774,17 @@ impl Engine for ClickHouseEngine {
         let Some(project_id) = self.project_of_issue(issue_id).await? else {
             return Ok(Vec::new());
         };
+        // Two steps: which events (sorting three narrow columns), then their full rows by
+        // primary key. Sorting the full rows reads every column of every event of the issue:
+        // at 100 events per issue that is several times slower.
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND {} \
+            "SELECT fingerprint, timestamp, event_id FROM events WHERE project_id = ? AND {} \
              ORDER BY timestamp DESC, event_id DESC LIMIT ?",
             fingerprints_of_issue(issue_id)
         );
-        let rows: Vec<EventRow> = self
-            .query(
+        let keys: Vec<EventKeyRow> = self
+            .connection
+            .fetch_all(
                 self.connection
                     .client
                     .query(&sql)
@@ -789,9 +793,40 @@ impl Engine for ClickHouseEngine {
                     .bind(project_id)
                     .bind(limit as u64),
             )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
+            .await?;
+        let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut fingerprints: Vec<u64> = keys.iter().map(|key| key.fingerprint).collect();
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND fingerprint IN {} \
+             AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?) AND has(?, event_id)",
+            id_set(&fingerprints)
+        );
+        let event_ids: Vec<&str> = keys.iter().map(|key| key.event_id.as_str()).collect();
+        let mut rows: Vec<EventRow> = self
+            .connection
+            .fetch_all(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(oldest.timestamp)
+                    .bind(newest.timestamp)
+                    .bind(event_ids),
+            )
+            .await?;
+        let wanted: HashSet<(u64, u32, &str)> = keys
+            .iter()
+            .map(|key| (key.fingerprint, key.timestamp, key.event_id.as_str()))
+            .collect();
+        rows.retain(|row| {
+            wanted.contains(&(row.fingerprint, row.timestamp, row.event_id.as_str()))
+        });
+        rows.sort_by(|a, b| (b.timestamp, &b.event_id).cmp(&(a.timestamp, &a.event_id)));
+        rows.truncate(limit);
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 

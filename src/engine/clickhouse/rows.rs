@@ -24,6 +24,14 @@ pub fn version_now() -> u64 {
     u64::try_from(Utc::now().timestamp_nanos_opt().unwrap_or_default()).unwrap_or_default()
 }
 
+/// Which event: what `events` is sorted by, and the id.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct EventKeyRow {
+    pub fingerprint: u64,
+    pub timestamp: u32,
+    pub event_id: String,
+}
+
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub struct EventRow {
     pub project_id: u64,
