@@ -434,6 +434,7 @@ impl Ranking {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rows::from_epoch_seconds;
     use super::*;
 
     fn row(
@@ -472,13 +473,13 @@ mod tests {
         assert_eq!(totals.environments["production"], HashSet::from([1]));
     }
 
-    fn event(fingerprint: u64, seconds: i64) -> EventRecord {
+    fn event(fingerprint: u64, seconds: u32) -> EventRecord {
         let error =
             stackhouse_protocol::ErrorEvent::new(uuid::Uuid::nil(), chrono::DateTime::UNIX_EPOCH);
         let grouped = stackhouse_grouping::fingerprint_event(&error, &Default::default());
         let mut record = EventRecord::from_event(7, &error, chrono::DateTime::UNIX_EPOCH, &grouped);
         record.fingerprint = fingerprint;
-        record.timestamp = chrono::DateTime::from_timestamp(seconds, 0).unwrap();
+        record.timestamp = from_epoch_seconds(seconds);
         record
     }
 
