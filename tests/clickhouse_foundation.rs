@@ -630,17 +630,17 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
             &[event("refund", "canary"), event("checkout", "canary")],
         )
         .await;
-    let refund = canary.events[0].fingerprint;
+    let refund = fingerprint_of(&canary);
     assert_eq!(
         ranked(a.clone()).await,
         both(BTreeMap::from([(checkout, 4), (refund, 1)]))
     );
-    let in_canary = |environment: &str| EventFilter {
+    let in_environment = |environment: &str| EventFilter {
         environment: Some(environment.to_owned()),
         ..EventFilter::default()
     };
     let mut found = a
-        .matching_fingerprints(project.id, &in_canary("canary"))
+        .matching_fingerprints(project.id, &in_environment("canary"))
         .await
         .unwrap();
     found.sort_unstable();
@@ -670,7 +670,7 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        a.matching_fingerprints(project.id, &in_canary("staging"))
+        a.matching_fingerprints(project.id, &in_environment("staging"))
             .await
             .unwrap(),
         vec![invoice]

@@ -161,17 +161,10 @@ impl Copied for WindowCounts {
 
     fn fetch(connection: Arc<Connection>, (project_id, windows): (u64, Windows)) -> Fetch<Self> {
         Box::pin(async move {
+            let spans = windows.iter().filter(|(from, to)| from < to);
             let (Some(start), Some(end)) = (
-                windows
-                    .iter()
-                    .filter(|(from, to)| from < to)
-                    .map(|w| w.0)
-                    .min(),
-                windows
-                    .iter()
-                    .filter(|(from, to)| from < to)
-                    .map(|w| w.1)
-                    .max(),
+                spans.clone().map(|window| window.0).min(),
+                spans.map(|window| window.1).max(),
             ) else {
                 return Ok(WindowCounts::from_rows(windows, Vec::new()));
             };
