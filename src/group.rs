@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use stackhouse_grouping::{Fingerprint, GroupingConfig, GroupingFeatures, SimilarityIndex};
 use stackhouse_protocol::ErrorEvent;
 
-use crate::engine::{FingerprintMapping, IssueRecord, WriteBatch};
+use crate::engine::{FingerprintMapping, IssueFingerprints, IssueRecord, WriteBatch};
 
 /// The issue id a new fingerprint opens: 63 bits of xxHash64 over (project, fingerprint), so it
 /// fits a signed 64-bit integer everywhere.
@@ -224,6 +224,42 @@ impl Grouper {
             .collect();
         fingerprints.sort_unstable();
         fingerprints
+    }
+
+    /// The fingerprints currently mapped to each of `issue_ids` (sorted; issues without any left
+    /// out), in one pass over the mappings: a page of the issue list asks for 50 at once.
+    pub fn fingerprints_of_issues(&self, project_id: u64, issue_ids: &[u64]) -> IssueFingerprints {
+        let mut wanted: IssueFingerprints = issue_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for ((project, fingerprint), entry) in &self.state.read().mappings {
+            if *project != project_id {
+                continue;
+            }
+            if let Some(fingerprints) = wanted.get_mut(&entry.issue_id) {
+                fingerprints.push(*fingerprint);
+            }
+        }
+        wanted.retain(|_, fingerprints| {
+            fingerprints.sort_unstable();
+            !fingerprints.is_empty()
+        });
+        wanted
+    }
+
+    /// The project of an issue and its fingerprints (sorted), in one pass over the mappings;
+    /// `None` when this instance maps no fingerprint to it.
+    pub fn locate(&self, issue_id: u64) -> Option<(u64, Vec<u64>)> {
+        let state = self.state.read();
+        let mut found = state
+            .mappings
+            .iter()
+            .filter(|(_, entry)| entry.issue_id == issue_id)
+            .map(|(key, _)| *key);
+        let (project_id, first) = found.next()?;
+        let mut fingerprints: Vec<u64> = std::iter::once(first)
+            .chain(found.filter(|key| key.0 == project_id).map(|key| key.1))
+            .collect();
+        fingerprints.sort_unstable();
+        Some((project_id, fingerprints))
     }
 
     /// The mappings that merge `sources` into `target` (to be written, then [`Self::apply`]).

@@ -538,7 +538,7 @@ async fn merge_and_unmerge_change_only_the_mapping_and_show_in_every_count() {
 /// Per-fingerprint events of a project as an engine ranks them.
 async fn ranked_events(engine: &dyn Engine, project_id: u64) -> BTreeMap<u64, u64> {
     engine
-        .fingerprint_totals(project_id)
+        .fingerprint_totals(project_id, None)
         .await
         .unwrap()
         .into_iter()

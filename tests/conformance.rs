@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use stackhouse::config::Config;
 use stackhouse::engine::{
     AlertClaim, AlertEvaluationWrite, AlertPruneCounts, AlertStateRecord, Engine, EventFilter,
-    EventRecord, FingerprintMapping, HourlyCount, IssueQuery, IssueSort, IssueStatus, IssueSummary,
-    SpanRange, SpanRecord, WriteBatch,
+    EventRecord, FingerprintMapping, HourlyCount, IssueFingerprints, IssueQuery, IssueSort,
+    IssueStatus, IssueSummary, SpanRange, SpanRecord, WriteBatch,
 };
 
 conformance!(
@@ -110,6 +110,44 @@ fn mapping_of(batches: &[&WriteBatch]) -> HashMap<u64, u64> {
         .flat_map(|batch| &batch.new_mappings)
         .map(|mapping| (mapping.fingerprint, mapping.issue_id))
         .collect()
+}
+
+/// The fingerprints of each of `issues` under `mapping` (issues without any left out).
+fn fingerprints_of(mapping: &HashMap<u64, u64>, issues: &[u64]) -> IssueFingerprints {
+    let mut groups = IssueFingerprints::new();
+    for (fingerprint, issue_id) in mapping {
+        if issues.contains(issue_id) {
+            groups.entry(*issue_id).or_default().push(*fingerprint);
+        }
+    }
+    groups
+}
+
+/// Hourly counts of `issues` in `[from, to)` (epoch seconds) from the written batches, oldest
+/// first, hours without events left out.
+fn hourly_of(
+    batches: &[&WriteBatch],
+    mapping: &HashMap<u64, u64>,
+    issues: &[u64],
+    (from, to): (i64, i64),
+) -> HashMap<u64, Vec<HourlyCount>> {
+    let mut counts: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for record in batches.iter().flat_map(|batch| &batch.events) {
+        let issue_id = mapping[&record.fingerprint];
+        let seconds = record.timestamp.timestamp();
+        let hour = seconds - seconds.rem_euclid(3600);
+        if issues.contains(&issue_id) && (from..to).contains(&hour) {
+            *counts.entry((issue_id, hour)).or_default() += 1;
+        }
+    }
+    let mut hourly: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+    for ((issue_id, hour), events) in counts {
+        hourly.entry(issue_id).or_default().push(HourlyCount {
+            hour: at(hour),
+            events,
+        });
+    }
+    hourly
 }
 
 fn assert_summary(summary: &IssueSummary, want: &Expected) {
@@ -388,20 +426,68 @@ async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend:
         let summary = engine.issue(*issue_id).await.unwrap().unwrap();
         assert_summary(&summary, want);
     }
-    // A page read by id: the issues asked for (an unknown id left out), in full.
+    // A page read by id: the records asked for (an unknown id left out); users and hours
+    // over the fingerprints the caller names for each issue.
     let some: Vec<u64> = expected.keys().copied().take(2).chain([12345]).collect();
-    let mut page = engine.issue_summaries(project.id, &some).await.unwrap();
-    page.sort_by_key(|summary| summary.issue.issue_id);
-    assert_eq!(page.len(), 2);
-    for summary in &page {
-        assert_summary(summary, &expected[&summary.issue.issue_id]);
-        assert_eq!(summary.issue.project_id, project.id);
-    }
+    let mut records = engine.issue_records_of(project.id, &some).await.unwrap();
+    records.sort_by_key(|record| record.issue_id);
+    let record_ids: Vec<u64> = records.iter().map(|record| record.issue_id).collect();
+    assert_eq!(record_ids, some[..2].to_vec());
+    assert!(records.iter().all(|record| record.project_id == project.id));
     assert!(engine
-        .issue_summaries(project.id, &[])
+        .issue_records_of(project.id, &[])
         .await
         .unwrap()
         .is_empty());
+    let page = fingerprints_of(&mapping, &some);
+    let users = engine.issue_users(project.id, &page).await.unwrap();
+    let want: HashMap<u64, u64> = some[..2]
+        .iter()
+        .map(|id| (*id, expected[id].users.len() as u64))
+        .filter(|(_, users)| *users > 0)
+        .collect();
+    assert_eq!(users, want, "users of a page");
+    let hours = engine
+        .issue_hourly_counts(project.id, &page, at(base - 3600), at(base + 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        hours,
+        hourly_of(
+            &[&one, &two],
+            &mapping,
+            &some,
+            (base - 3600, base + 24 * 3600)
+        ),
+        "hours of a page"
+    );
+    let one_hour = engine
+        .issue_hourly_counts(project.id, &page, at(base + 3600), at(base + 7200))
+        .await
+        .unwrap();
+    assert_eq!(
+        one_hour,
+        hourly_of(&[&one, &two], &mapping, &some, (base + 3600, base + 7200)),
+        "hours of a page, one hour"
+    );
+    assert!(engine
+        .issue_users(project.id, &IssueFingerprints::new())
+        .await
+        .unwrap()
+        .is_empty());
+    // The totals of some fingerprints only.
+    let named: Vec<u64> = page.values().flatten().copied().chain([777]).collect();
+    let mut subset = engine
+        .fingerprint_totals(project.id, Some(&named))
+        .await
+        .unwrap();
+    subset.sort_by_key(|t| t.fingerprint);
+    let mut want_fingerprints: Vec<u64> = page.values().flatten().copied().collect();
+    want_fingerprints.sort_unstable();
+    assert_eq!(
+        subset.iter().map(|t| t.fingerprint).collect::<Vec<_>>(),
+        want_fingerprints
+    );
 
     // What the list ranks by: per fingerprint, all time and per range of hours.
     let mut per_fingerprint: BTreeMap<u64, Expected> = BTreeMap::new();
@@ -412,7 +498,7 @@ async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend:
             .add(record);
     }
     let totals: BTreeMap<u64, (u64, i64, i64)> = engine
-        .fingerprint_totals(project.id)
+        .fingerprint_totals(project.id, None)
         .await
         .unwrap()
         .into_iter()
@@ -458,7 +544,11 @@ async fn issue_list_counts_users_first_last_seen_in_every_sort_and_page(backend:
         .await
         .unwrap()
         .is_empty());
-    assert!(engine.fingerprint_totals(999).await.unwrap().is_empty());
+    assert!(engine
+        .fingerprint_totals(999, None)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(engine.issue(12345).await.unwrap(), None);
     assert!(engine
         .issues(&query(999, IssueSort::LastSeen))
@@ -755,12 +845,12 @@ async fn merge_and_unmerge_change_the_mapping_and_every_aggregate_at_once(backen
         "the merged issue has most events"
     );
     assert_eq!(engine.issue(issue_b).await.unwrap(), None);
-    let page = engine
-        .issue_summaries(project.id, &[issue_a, issue_b])
+    // Users over the merged issue's fingerprints are their union.
+    let users = engine
+        .issue_users(project.id, &fingerprints_of(&mapping, &[issue_a, issue_b]))
         .await
         .unwrap();
-    assert_eq!(page.len(), 1, "the merged-away issue has no events left");
-    assert_summary(&page[0], &expected[&issue_a]);
+    assert_eq!(users, HashMap::from([(issue_a, 4)]));
     let hours = engine
         .hourly_counts(
             project.id,

@@ -215,6 +215,10 @@ pub struct FingerprintTotals {
     pub last_seen: DateTime<Utc>,
 }
 
+/// Issue id → the fingerprints the caller's mapping currently groups into it. Calls that take
+/// one read the fingerprints' aggregates directly (no join with the stored mapping).
+pub type IssueFingerprints = HashMap<u64, Vec<u64>>;
+
 /// Event count of one issue in one hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HourlyCount {
@@ -276,16 +280,37 @@ pub trait Engine: Send + Sync + 'static {
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>>;
     /// One issue with its aggregates.
     async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>>;
-    /// The given issues of a project with their aggregates (issues without events left out),
-    /// in no particular order: one page of the list.
-    async fn issue_summaries(
+    /// The records of the given issues of a project (unknown ids left out), in no particular
+    /// order.
+    async fn issue_records_of(
         &self,
         project_id: u64,
         issue_ids: &[u64],
-    ) -> EngineResult<Vec<IssueSummary>>;
+    ) -> EngineResult<Vec<IssueRecord>>;
+    /// All-time distinct users of each issue: the union over the fingerprints given for it.
+    /// Issues without users are left out.
+    async fn issue_users(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+    ) -> EngineResult<HashMap<u64, u64>>;
+    /// Hourly event counts in `[from, to)` of each issue over the fingerprints given for it,
+    /// oldest first; hours without events are left out.
+    async fn issue_hourly_counts(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
     /// All-time totals of every fingerprint of a project that has events, in no particular
-    /// order. The caller maps fingerprints to issues (the mapping it holds in memory).
-    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>>;
+    /// order (of the fingerprints in `only` when given). The caller maps fingerprints to issues
+    /// (the mapping it holds in memory).
+    async fn fingerprint_totals(
+        &self,
+        project_id: u64,
+        only: Option<&[u64]>,
+    ) -> EngineResult<Vec<FingerprintTotals>>;
     /// Event counts per fingerprint of a project in each of `windows` (the hours starting in
     /// `[from, to)`), in one pass: `counts[i]` is window `i`'s. Fingerprints without events in
     /// any window are left out.

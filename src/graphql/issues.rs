@@ -7,8 +7,10 @@
 //!    per issue through the grouper's mapping, and the fingerprints whose events match the
 //!    event-level filters. Status comes from the lifecycle tracker (the authoritative copy);
 //!    filtering, sorting and cursor paging happen in memory over these few numbers per issue.
-//! 2. Page: only the issues of the page are read in full (record, users), with their
-//!    sparklines, concurrently.
+//! 2. Page: counts, first/last seen and status are step 1's. For the page's issues only, the
+//!    engine reads the records and what the selection asks for (distinct users, sparklines),
+//!    concurrently, over the fingerprints the grouper maps to them now (no join with the
+//!    stored mapping). Issue detail reads the same way.
 //!
 //! Filters on the issue record (level, platform) and the sort by users need every issue's
 //! record or user count: they take the slower path through [`all_issues`].
@@ -26,7 +28,8 @@ use super::{
     coded, engine_error, parse_id, project_allowed, sparkline_window, GraphqlContext, MAX_PAGE_SIZE,
 };
 use crate::engine::{
-    EventFilter, FingerprintMapping, IssueQuery, IssueSort as EngineSort, IssueStatus, IssueSummary,
+    EventFilter, FingerprintMapping, HourlyCount, IssueQuery, IssueRecord, IssueSort as EngineSort,
+    IssueStatus, IssueSummary,
 };
 
 /// How the issue list is ordered (always newest/largest first).
@@ -225,7 +228,7 @@ async fn per_issue<T>(
 async fn ranked_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<Ranked>> {
     let totals = context
         .engine
-        .fingerprint_totals(project_id)
+        .fingerprint_totals(project_id, None)
         .await
         .map_err(engine_error)?;
     let rows = totals.into_iter().map(|t| (t.fingerprint, t)).collect();
@@ -245,6 +248,45 @@ async fn ranked_issues(context: &GraphqlContext, project_id: u64) -> Result<Vec<
             last_seen: t.last_seen,
         })
         .collect())
+}
+
+/// One issue with its aggregates, the way a list page reads them: counts and times from the
+/// fingerprints' totals, users over its fingerprints, status from the tracker. `None` when
+/// it has no events or no record.
+async fn issue_summary(
+    context: &GraphqlContext,
+    project_id: u64,
+    issue_id: u64,
+    fingerprints: Vec<u64>,
+) -> Result<Option<IssueSummary>> {
+    let engine = &context.engine;
+    let only = fingerprints.clone();
+    let issues = HashMap::from([(issue_id, fingerprints)]);
+    let ids = [issue_id];
+    let (totals, mut records, users) = tokio::try_join!(
+        engine.fingerprint_totals(project_id, Some(&only)),
+        engine.issue_records_of(project_id, &ids),
+        engine.issue_users(project_id, &issues),
+    )
+    .map_err(engine_error)?;
+    let (Some(issue), false) = (records.pop(), totals.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(Some(IssueSummary {
+        issue,
+        status: context
+            .pipeline
+            .tracker()
+            .status(project_id, issue_id, Utc::now()),
+        events: totals.iter().map(|t| t.events).sum(),
+        users: users.get(&issue_id).copied().unwrap_or(0),
+        first_seen: totals
+            .iter()
+            .map(|t| t.first_seen)
+            .min()
+            .unwrap_or_default(),
+        last_seen: totals.iter().map(|t| t.last_seen).max().unwrap_or_default(),
+    }))
 }
 
 /// [`trend_score`] of every issue with events in the 25 hours up to the end of `current_hour`.
@@ -303,15 +345,19 @@ fn page<T>(
     after: Option<(i128, u64)>,
     first: usize,
 ) -> (Vec<(i128, u64, T)>, bool) {
-    rows.sort_unstable_by_key(|row| std::cmp::Reverse((row.0, row.1)));
-    let start = match after {
-        Some(cursor) => rows.partition_point(|row| (row.0, row.1) >= cursor),
-        None => 0,
-    };
-    let mut rest: Vec<_> = rows.into_iter().skip(start).collect();
-    let more = rest.len() > first;
-    rest.truncate(first);
-    (rest, more)
+    // Largest first; (key, id) is unique, so the order is total. Only the page is sorted:
+    // of 100,000 issues, the first `first` after the cursor are selected in linear time.
+    let order = |row: &(i128, u64, T)| std::cmp::Reverse((row.0, row.1));
+    if let Some(cursor) = after {
+        rows.retain(|row| (row.0, row.1) < cursor);
+    }
+    let more = rows.len() > first;
+    if more {
+        rows.select_nth_unstable_by_key(first, order);
+        rows.truncate(first);
+    }
+    rows.sort_unstable_by_key(order);
+    (rows, more)
 }
 
 fn check_page_size(first: i32) -> Result<usize> {
@@ -381,6 +427,15 @@ pub async fn bucket_counts(
             .await
             .map_err(engine_error)?,
     };
+    Ok(dense_points(&counts, granularity, (from, to)))
+}
+
+/// Counts per issue and bucket start as one dense series over `[from, to)` (zeros included).
+pub fn dense_points(
+    counts: &HashMap<u64, Vec<HourlyCount>>,
+    granularity: Granularity,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<TrendPoint> {
     let step = granularity.step();
     let mut points: Vec<TrendPoint> = Vec::new();
     let mut time = from;
@@ -394,7 +449,7 @@ pub async fn bucket_counts(
             point.events += count.events;
         }
     }
-    Ok(points)
+    points
 }
 
 #[derive(Default)]
@@ -491,8 +546,8 @@ impl IssueQueries {
         } else {
             HashMap::new()
         };
-        let rows: Vec<(i128, u64, ())> = candidates
-            .iter()
+        let rows: Vec<(i128, u64, Ranked)> = candidates
+            .into_iter()
             .map(|issue| {
                 let key = match sort {
                     IssueSort::LastSeen => i128::from(issue.last_seen.timestamp()),
@@ -501,32 +556,63 @@ impl IssueQueries {
                     IssueSort::Users => i128::from(issue.users),
                     IssueSort::Trend => trend.get(&issue.issue_id).copied().unwrap_or(0),
                 };
-                (key, issue.issue_id, ())
+                (key, issue.issue_id, issue)
             })
             .collect();
         let (rows, has_next_page) = page(rows, after, first);
         let end_cursor = rows.last().map(|(key, id, _)| encode_cursor(*key, *id));
 
-        // Step 2: the page, in full.
+        // Step 2: the page. Counts and times are the ranking's, status the tracker's; records,
+        // and what the selection asks for (distinct users, sparklines), are read for the
+        // page's issues only, through the fingerprints the grouper maps to them.
         let ids: Vec<u64> = rows.iter().map(|(_, id, _)| *id).collect();
+        let fingerprints = context
+            .pipeline
+            .grouper()
+            .fingerprints_of_issues(project_id, &ids);
+        let selection = ctx.look_ahead().field("nodes");
+        let with_users = selection.field("userCount").exists();
+        let with_sparklines = selection.field("sparkline").exists();
         let (from, to) = sparkline_window();
-        let (summaries, mut sparklines) = tokio::try_join!(
-            context.engine.issue_summaries(project_id, &ids),
-            context.engine.hourly_counts(project_id, &ids, from, to),
+        let engine = &context.engine;
+        let (records, users, mut sparklines) = tokio::try_join!(
+            engine.issue_records_of(project_id, &ids),
+            async {
+                match with_users {
+                    true => engine.issue_users(project_id, &fingerprints).await,
+                    false => Ok(HashMap::new()),
+                }
+            },
+            async {
+                match with_sparklines {
+                    true => engine
+                        .issue_hourly_counts(project_id, &fingerprints, from, to)
+                        .await
+                        .map(Some),
+                    false => Ok(None),
+                }
+            },
         )
         .map_err(engine_error)?;
-        let mut summaries: HashMap<u64, IssueSummary> = summaries
+        let mut records: HashMap<u64, IssueRecord> = records
             .into_iter()
-            .map(|summary| (summary.issue.issue_id, summary))
+            .map(|record| (record.issue_id, record))
             .collect();
-        let nodes = ids
-            .iter()
-            .filter_map(|issue_id| {
-                let summary = summaries.remove(issue_id)?;
-                Some(Issue::new(
-                    summary,
-                    Some(sparklines.remove(issue_id).unwrap_or_default()),
-                ))
+        let nodes = rows
+            .into_iter()
+            .filter_map(|(_, issue_id, ranked)| {
+                let summary = IssueSummary {
+                    issue: records.remove(&issue_id)?,
+                    status: tracker.status(project_id, issue_id, now),
+                    events: ranked.events,
+                    users: users.get(&issue_id).copied().unwrap_or(0),
+                    first_seen: ranked.first_seen,
+                    last_seen: ranked.last_seen,
+                };
+                let sparkline = sparklines
+                    .as_mut()
+                    .map(|counts| counts.remove(&issue_id).unwrap_or_default());
+                Some(Issue::listed(summary, sparkline, with_users))
             })
             .collect();
         Ok(IssueConnection {
@@ -543,7 +629,14 @@ impl IssueQueries {
     async fn issue(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Issue>> {
         let context = ctx.data::<GraphqlContext>()?;
         let issue_id = parse_id(&id, "issue")?;
-        let summary = context.engine.issue(issue_id).await.map_err(engine_error)?;
+        let summary = match context.pipeline.grouper().locate(issue_id) {
+            Some((project_id, fingerprints)) => {
+                issue_summary(context, project_id, issue_id, fingerprints).await?
+            }
+            // Opened by another instance, and not learnt here yet: the engine joins its stored
+            // mapping.
+            None => context.engine.issue(issue_id).await.map_err(engine_error)?,
+        };
         if let Some(summary) = &summary {
             project_allowed(ctx, summary.issue.project_id)?;
         }

@@ -1,14 +1,18 @@
 //! GraphQL object types: issues, events and projects as the API shows them.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Duration, Utc};
 
 use super::issues::{
-    bucket_counts, bucket_range, detail, EventConnection, Granularity, TagDistribution, TrendPoint,
+    bucket_counts, bucket_range, dense_points, detail, EventConnection, Granularity,
+    TagDistribution, TrendPoint,
 };
 use super::{engine_error, sparkline_window, GraphqlContext, MAX_PAGE_SIZE, SPARKLINE_HOURS};
 use crate::engine::{
-    EventRecord, HourlyCount, IssueStatus, IssueSummary, Project, StatusChangeRecord,
+    EventRecord, HourlyCount, IssueFingerprints, IssueStatus, IssueSummary, Project,
+    StatusChangeRecord,
 };
 use crate::projects::format_dsn;
 
@@ -120,12 +124,56 @@ impl StatusChange {
 /// A group of events that share a cause.
 pub struct Issue {
     summary: IssueSummary,
+    /// Read with the list's page; on demand otherwise.
     sparkline: Option<Vec<HourlyCount>>,
+    /// Whether `summary.users` was read (a list page reads users only when the selection asks
+    /// for them); on demand otherwise.
+    users_read: bool,
 }
 
 impl Issue {
     pub fn new(summary: IssueSummary, sparkline: Option<Vec<HourlyCount>>) -> Issue {
-        Issue { summary, sparkline }
+        Issue::listed(summary, sparkline, true)
+    }
+
+    /// Its fingerprints, as the grouper maps them now.
+    fn current_fingerprints(&self, context: &GraphqlContext) -> IssueFingerprints {
+        let issue = &self.summary.issue;
+        context
+            .pipeline
+            .grouper()
+            .fingerprints_of_issues(issue.project_id, &[issue.issue_id])
+    }
+
+    /// Its hourly counts over `[from, to)`.
+    async fn hourly_counts(
+        &self,
+        context: &GraphqlContext,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<HashMap<u64, Vec<HourlyCount>>> {
+        context
+            .engine
+            .issue_hourly_counts(
+                self.summary.issue.project_id,
+                &self.current_fingerprints(context),
+                from,
+                to,
+            )
+            .await
+            .map_err(engine_error)
+    }
+
+    /// An issue of a list page, which may not have read its distinct users.
+    pub fn listed(
+        summary: IssueSummary,
+        sparkline: Option<Vec<HourlyCount>>,
+        users_read: bool,
+    ) -> Issue {
+        Issue {
+            summary,
+            sparkline,
+            users_read,
+        }
     }
 }
 
@@ -242,14 +290,19 @@ impl Issue {
         let granularity = granularity.unwrap_or_default();
         let context = ctx.data::<GraphqlContext>()?;
         let range = bucket_range(granularity, from, to)?;
-        bucket_counts(
-            context,
-            self.summary.issue.project_id,
-            &[self.summary.issue.issue_id],
-            granularity,
-            range,
-        )
-        .await
+        if granularity == Granularity::Minute {
+            let issue = &self.summary.issue;
+            return bucket_counts(
+                context,
+                issue.project_id,
+                &[issue.issue_id],
+                granularity,
+                range,
+            )
+            .await;
+        }
+        let counts = self.hourly_counts(context, range).await?;
+        Ok(dense_points(&counts, granularity, range))
     }
     /// The newest event.
     async fn latest_event(&self, ctx: &Context<'_>) -> Result<Option<Event>> {
@@ -278,8 +331,18 @@ impl Issue {
         self.summary.events
     }
     /// Distinct users affected.
-    async fn user_count(&self) -> u64 {
-        self.summary.users
+    async fn user_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        if self.users_read {
+            return Ok(self.summary.users);
+        }
+        let context = ctx.data::<GraphqlContext>()?;
+        let (project_id, issue_id) = (self.summary.issue.project_id, self.summary.issue.issue_id);
+        let users = context
+            .engine
+            .issue_users(project_id, &self.current_fingerprints(context))
+            .await
+            .map_err(engine_error)?;
+        Ok(users.get(&issue_id).copied().unwrap_or(0))
     }
     async fn first_seen(&self) -> DateTime<Utc> {
         self.summary.first_seen
@@ -305,13 +368,9 @@ impl Issue {
             Some(counts) => counts.clone(),
             None => {
                 let context = ctx.data::<GraphqlContext>()?;
-                let issue_id = self.summary.issue.issue_id;
-                context
-                    .engine
-                    .hourly_counts(self.summary.issue.project_id, &[issue_id], from, to)
-                    .await
-                    .map_err(engine_error)?
-                    .remove(&issue_id)
+                self.hourly_counts(context, (from, to))
+                    .await?
+                    .remove(&self.summary.issue.issue_id)
                     .unwrap_or_default()
             }
         };

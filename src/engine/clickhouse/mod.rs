@@ -26,17 +26,17 @@ pub use analyst::analyst_table_sql;
 pub use migrations::{statements, MIGRATIONS};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventKeyRow, EventRow, EventRowRef,
-    HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, MappingRow, ProjectKeyRow, ProjectRow,
-    StateRow, TagCountRow,
+    HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
+    ProjectRow, StateRow, TagCountRow,
 };
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
     EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
-    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary, Project,
-    ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
-    TagCount, WriteBatch,
+    HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
+    Project, ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult,
+    StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -434,14 +434,7 @@ impl ClickHouseEngine {
             .fetch_all()
             .await
             .map_err(classify)?;
-        let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
-        for row in rows {
-            counts.entry(row.issue_id).or_default().push(HourlyCount {
-                hour: from_epoch_seconds(row.hour),
-                events: row.events,
-            });
-        }
-        Ok(counts)
+        Ok(hourly_by_issue(rows))
     }
 
     async fn project_of_issue(&self, issue_id: u64) -> EngineResult<Option<u64>> {
@@ -466,6 +459,41 @@ const MAX_QUERY_SIZE: &str = "67108864";
 /// A set of ids for `column IN <set>`. A tuple `(1, 2, ...)` is one syntax-tree node per id,
 /// and 50,000 nodes is the server's limit (`max_ast_elements`); an array literal is one node, so
 /// the issue list of a project with 100,000 issues fits (with `MAX_QUERY_SIZE`).
+/// Hourly rows (in order) as counts per issue.
+fn hourly_by_issue(rows: Vec<HourlyRow>) -> HashMap<u64, Vec<HourlyCount>> {
+    let mut counts: HashMap<u64, Vec<HourlyCount>> = HashMap::new();
+    for row in rows {
+        counts.entry(row.issue_id).or_default().push(HourlyCount {
+            hour: from_epoch_seconds(row.hour),
+            events: row.events,
+        });
+    }
+    counts
+}
+
+/// The fingerprints of [`IssueFingerprints`] as statement text: `(list)`, a literal the primary
+/// key's index narrows a read to (each fingerprint's rows are a few granules), and
+/// `transform(fingerprint, ...)`, which names each one's issue in the statement itself, so
+/// nothing joins the stored mapping. Both empty-safe only for a non-empty map.
+fn issue_of_fingerprint(issues: &IssueFingerprints) -> (String, String) {
+    let (fingerprints, owners): (Vec<String>, Vec<String>) = issues
+        .iter()
+        .flat_map(|(issue_id, fingerprints)| {
+            fingerprints
+                .iter()
+                .map(move |fingerprint| (fingerprint.to_string(), issue_id.to_string()))
+        })
+        .unzip();
+    let fingerprints = fingerprints.join(", ");
+    (
+        format!("({fingerprints})"),
+        format!(
+            "transform(fingerprint, [{fingerprints}], [{}], toUInt64(0))",
+            owners.join(", ")
+        ),
+    )
+}
+
 pub(super) fn id_set(ids: &[u64]) -> String {
     let list = ids
         .iter()
@@ -699,37 +727,95 @@ impl Engine for ClickHouseEngine {
             .pop())
     }
 
-    async fn issue_summaries(
+    async fn issue_records_of(
         &self,
         project_id: u64,
         issue_ids: &[u64],
-    ) -> EngineResult<Vec<IssueSummary>> {
-        if issue_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.issue_aggregates(
-            project_id,
-            Some(issue_ids),
-            None,
-            "last_seen",
-            (issue_ids.len(), 0),
-        )
-        .await
+    ) -> EngineResult<Vec<IssueRecord>> {
+        self.fetch_issue_records(Some((project_id, issue_ids)))
+            .await
     }
 
-    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
+    async fn issue_users(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+    ) -> EngineResult<HashMap<u64, u64>> {
+        if issues.values().all(Vec::is_empty) {
+            return Ok(HashMap::new());
+        }
+        let (fingerprints, issue_of) = issue_of_fingerprint(issues);
+        let sql = format!(
+            "SELECT {issue_of} AS issue_id, uniqIfMerge(users_state) AS users \
+             FROM fingerprint_total WHERE project_id = ? AND fingerprint IN {fingerprints} \
+             GROUP BY issue_id"
+        );
+        let rows: Vec<IssueUsersRow> = self
+            .query(self.connection.client.query(&sql).bind(project_id))
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.users > 0)
+            .map(|row| (row.issue_id, row.users))
+            .collect())
+    }
+
+    async fn issue_hourly_counts(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        if issues.values().all(Vec::is_empty) || from >= to {
+            return Ok(HashMap::new());
+        }
+        let (fingerprints, issue_of) = issue_of_fingerprint(issues);
+        let sql = format!(
+            "SELECT {issue_of} AS issue_id, hour, countMerge(events_state) AS events \
+             FROM fingerprint_hour \
+             WHERE project_id = ? AND fingerprint IN {fingerprints} \
+               AND hour >= toDateTime(?) AND hour < toDateTime(?) \
+             GROUP BY issue_id, hour ORDER BY issue_id, hour"
+        );
+        let rows: Vec<HourlyRow> = self
+            .query(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(to_epoch_seconds(from))
+                    .bind(to_epoch_seconds(to)),
+            )
+            .fetch_all()
+            .await
+            .map_err(classify)?;
+        Ok(hourly_by_issue(rows))
+    }
+
+    async fn fingerprint_totals(
+        &self,
+        project_id: u64,
+        only: Option<&[u64]>,
+    ) -> EngineResult<Vec<FingerprintTotals>> {
         self.ranking
             .totals(&self.connection, project_id, |project| {
-                project
-                    .fingerprints
-                    .iter()
-                    .map(|(fingerprint, totals)| FingerprintTotals {
-                        fingerprint: *fingerprint,
-                        events: totals.events,
-                        first_seen: from_epoch_seconds(totals.first_seen),
-                        last_seen: from_epoch_seconds(totals.last_seen),
-                    })
-                    .collect()
+                let totals = |(fingerprint, totals): (&u64, &ranking::Totals)| FingerprintTotals {
+                    fingerprint: *fingerprint,
+                    events: totals.events,
+                    first_seen: from_epoch_seconds(totals.first_seen),
+                    last_seen: from_epoch_seconds(totals.last_seen),
+                };
+                match only {
+                    None => project.fingerprints.iter().map(totals).collect(),
+                    Some(only) => only
+                        .iter()
+                        .filter_map(|fingerprint| project.fingerprints.get_key_value(fingerprint))
+                        .map(totals)
+                        .collect(),
+                }
             })
             .await
     }

@@ -321,6 +321,12 @@ pub struct WindowCountsRow {
 }
 
 #[derive(Debug, Clone, Row, Deserialize)]
+pub struct IssueUsersRow {
+    pub issue_id: u64,
+    pub users: u64,
+}
+
+#[derive(Debug, Clone, Row, Deserialize)]
 pub struct HourlyRow {
     pub issue_id: u64,
     pub hour: u32,

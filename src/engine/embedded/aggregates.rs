@@ -19,9 +19,11 @@ use datafusion::arrow::array::RecordBatch;
 
 use super::codec::{Decoder, Encoder};
 use super::event_batch::EventColumns;
+use super::recent::RecentHours;
 use super::side_tables::SideTables;
 use super::user_set::{HashedUsers, UserSet};
 use super::EmbeddedError;
+use crate::engine::IssueFingerprints;
 
 const USER_HASH_SEED: u64 = 0x5553_4552_4b45_5953;
 
@@ -125,6 +127,8 @@ pub struct Aggregates {
     pub minutes: BTreeMap<BucketKey, Bucket>,
     pub hours: BTreeMap<BucketKey, Bucket>,
     pub totals: BTreeMap<FingerprintKey, Bucket>,
+    /// The newest hours of each fingerprint (not persisted: derived from `hours`).
+    recent: HashMap<FingerprintKey, RecentHours>,
     dirty_minutes: HashSet<BucketKey>,
     dirty_hours: HashSet<BucketKey>,
     dirty_totals: HashSet<FingerprintKey>,
@@ -218,6 +222,10 @@ impl Aggregates {
         );
         self.minutes.entry(minute).or_default().add(timestamp, user);
         self.hours.entry(hour).or_default().add(timestamp, user);
+        self.recent
+            .entry((project_id, fingerprint))
+            .or_insert_with(|| RecentHours::new(hour.2))
+            .add(hour.2, 1);
         self.totals
             .entry((project_id, fingerprint))
             .or_default()
@@ -308,6 +316,18 @@ impl Aggregates {
         Ok(())
     }
 
+    /// Derives the recent hours of every fingerprint from the hourly buckets (after a load,
+    /// whose buckets replace rather than add).
+    pub fn index_recent_hours(&mut self) {
+        self.recent.clear();
+        for (&(project_id, fingerprint, hour), bucket) in self.hours.iter().rev() {
+            self.recent
+                .entry((project_id, fingerprint))
+                .or_insert_with(|| RecentHours::new(hour))
+                .add(hour, bucket.events);
+        }
+    }
+
     /// Forgets what changed: the state as loaded is what is on disk.
     pub fn clear_changes(&mut self) {
         self.dirty_minutes.clear();
@@ -339,6 +359,46 @@ impl Aggregates {
             .collect()
     }
 
+    /// All-time distinct users of each issue: the union of the all-time sets of the
+    /// fingerprints given for it. Issues without users are left out.
+    pub fn issue_users(&self, project_id: u64, issues: &IssueFingerprints) -> HashMap<u64, u64> {
+        issues
+            .iter()
+            .filter_map(|(issue_id, fingerprints)| {
+                let buckets: Vec<&Bucket> = fingerprints
+                    .iter()
+                    .filter_map(|fingerprint| self.totals.get(&(project_id, *fingerprint)))
+                    .collect();
+                let users = union_size(&buckets);
+                (users > 0).then_some((*issue_id, users))
+            })
+            .collect()
+    }
+
+    /// Event counts per (issue, hour start) for hours starting in `[from, to)` (epoch
+    /// seconds), over the fingerprints given for each issue: one seek per fingerprint.
+    pub fn issue_hour_counts(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+        from: i64,
+        to: i64,
+    ) -> BTreeMap<(u64, i64), u64> {
+        let mut counts = BTreeMap::new();
+        if from >= to {
+            return counts;
+        }
+        for (issue_id, fingerprints) in issues {
+            for fingerprint in fingerprints {
+                let range = (project_id, *fingerprint, from)..(project_id, *fingerprint, to);
+                for (&(_, _, hour), bucket) in self.hours.range(range) {
+                    *counts.entry((*issue_id, hour)).or_default() += bucket.events;
+                }
+            }
+        }
+        counts
+    }
+
     /// All-time event count, first and last seen of every fingerprint of a project with events.
     pub fn fingerprint_totals(&self, project_id: u64) -> impl Iterator<Item = (u64, &Bucket)> + '_ {
         self.totals
@@ -347,8 +407,9 @@ impl Aggregates {
     }
 
     /// Event counts per fingerprint of a project in each window of hours starting in
-    /// `[from, to)` (epoch seconds). One seek per fingerprint that can have events in them (its
-    /// all-time first and last seen say), then a walk over at most its buckets in their span.
+    /// `[from, to)` (epoch seconds), for every fingerprint that can have events in them (its
+    /// all-time first and last seen say): from its recent hours when they cover the windows
+    /// (the trend sort), else one seek into the hourly buckets and a walk over their span.
     pub fn fingerprint_counts(
         &self,
         project_id: u64,
@@ -367,6 +428,19 @@ impl Aggregates {
                 continue;
             }
             let mut events = vec![0u64; windows.len()];
+            let recent = self
+                .recent
+                .get(&(project_id, fingerprint))
+                .filter(|recent| recent.covers(start));
+            if let Some(recent) = recent {
+                for (count, (from, to)) in events.iter_mut().zip(windows) {
+                    *count = recent.sum(*from, *to);
+                }
+                if events.iter().any(|count| *count > 0) {
+                    counts.insert(fingerprint, events);
+                }
+                continue;
+            }
             let buckets = self
                 .hours
                 .range((project_id, fingerprint, start)..)
@@ -577,5 +651,52 @@ mod tests {
         assert_eq!(restored.minutes, aggregates.minutes);
         assert_eq!(restored.hours, aggregates.hours);
         assert_eq!(restored.totals, aggregates.totals);
+        restored.index_recent_hours();
+        assert_eq!(restored.recent, aggregates.recent);
+    }
+
+    /// Counts per window from the hourly buckets alone (what the seek path reads).
+    fn counted(aggregates: &Aggregates, windows: &[(i64, i64)]) -> HashMap<u64, Vec<u64>> {
+        let mut counts: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (&(_, fingerprint, hour), bucket) in &aggregates.hours {
+            for (index, (from, to)) in windows.iter().enumerate() {
+                if (*from..*to).contains(&hour) {
+                    counts
+                        .entry(fingerprint)
+                        .or_insert_with(|| vec![0; windows.len()])[index] += bucket.events;
+                }
+            }
+        }
+        counts.retain(|_, events| events.iter().any(|n| *n > 0));
+        counts
+    }
+
+    #[test]
+    fn window_counts_agree_whether_read_from_recent_hours_or_buckets() {
+        let mut aggregates = Aggregates::default();
+        let now = 500 * HOUR;
+        // Fingerprint 1: events over the last 60 hours (older than the recent span, too);
+        // 2: only long ago; 3: only in the last few hours.
+        for n in 0..600i64 {
+            aggregates.add_event(1, 1, now - (n * 367) % (60 * HOUR), None);
+        }
+        aggregates.add_event(1, 2, now - 100 * HOUR, None);
+        for n in 0..20i64 {
+            aggregates.add_event(1, 3, now - n * 900, None);
+        }
+        let trend = [(now, now + HOUR), (now - 24 * HOUR, now)];
+        let wide = [(now - 50 * HOUR, now), (now - 10 * HOUR, now + HOUR)];
+        let shifted = [(now - 5 * HOUR + 17, now - HOUR - 3)];
+        for windows in [&trend[..], &wide[..], &shifted[..]] {
+            assert_eq!(
+                aggregates.fingerprint_counts(1, windows),
+                counted(&aggregates, windows),
+                "{windows:?}"
+            );
+        }
+        // The trend's windows are answered from the recent hours of every fingerprint with
+        // events in them.
+        assert!(aggregates.recent[&(1, 1)].covers(now - 24 * HOUR));
+        assert!(aggregates.recent[&(1, 3)].covers(now - 24 * HOUR));
     }
 }

@@ -32,6 +32,7 @@ mod event_batch;
 mod log_record;
 mod manifest;
 mod memtable;
+mod recent;
 mod segments;
 mod side_tables;
 mod spans;
@@ -67,8 +68,9 @@ use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
     EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
-    HourlyCount, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project, ProjectKey, SpanRange,
-    SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord, TagCount, WriteBatch,
+    HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
+    ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
+    TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -829,6 +831,7 @@ fn load_aggregates(directory: &Path, manifest: &Manifest) -> Result<Aggregates, 
         let bytes = read_checked_file(&checkpoints_directory(directory).join(file))?;
         aggregates.load(&mut Decoder::new(&bytes, "aggregates"))?;
     }
+    aggregates.index_recent_hours();
     aggregates.clear_changes();
     Ok(aggregates)
 }
@@ -1071,34 +1074,73 @@ impl Engine for EmbeddedEngine {
             .and_then(|merged| summary(&state, project_id, issue_id, merged)))
     }
 
-    async fn issue_summaries(
+    async fn issue_records_of(
         &self,
         project_id: u64,
         issue_ids: &[u64],
-    ) -> EngineResult<Vec<IssueSummary>> {
-        let wanted: HashSet<u64> = issue_ids.iter().copied().collect();
+    ) -> EngineResult<Vec<IssueRecord>> {
         let state = self.shared.state.read();
-        let totals = state
-            .aggregates
-            .issue_totals(&state.side, project_id, Some(&wanted));
-        Ok(totals
+        Ok(issue_ids
             .iter()
-            .filter_map(|(issue_id, merged)| summary(&state, project_id, *issue_id, merged))
+            .filter_map(|issue_id| state.side.issues.get(&(project_id, *issue_id)).cloned())
             .collect())
     }
 
-    async fn fingerprint_totals(&self, project_id: u64) -> EngineResult<Vec<FingerprintTotals>> {
-        let state = self.shared.state.read();
-        Ok(state
+    async fn issue_users(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+    ) -> EngineResult<HashMap<u64, u64>> {
+        Ok(self
+            .shared
+            .state
+            .read()
             .aggregates
-            .fingerprint_totals(project_id)
-            .map(|(fingerprint, bucket)| FingerprintTotals {
-                fingerprint,
-                events: bucket.events,
-                first_seen: from_epoch_seconds(bucket.first_seen),
-                last_seen: from_epoch_seconds(bucket.last_seen),
-            })
-            .collect())
+            .issue_users(project_id, issues))
+    }
+
+    async fn issue_hourly_counts(
+        &self,
+        project_id: u64,
+        issues: &IssueFingerprints,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        let counts = self.shared.state.read().aggregates.issue_hour_counts(
+            project_id,
+            issues,
+            epoch_seconds(from),
+            epoch_seconds(to),
+        );
+        Ok(counts_by_issue(counts))
+    }
+
+    async fn fingerprint_totals(
+        &self,
+        project_id: u64,
+        only: Option<&[u64]>,
+    ) -> EngineResult<Vec<FingerprintTotals>> {
+        let state = self.shared.state.read();
+        let totals = |(fingerprint, bucket): (u64, &aggregates::Bucket)| FingerprintTotals {
+            fingerprint,
+            events: bucket.events,
+            first_seen: from_epoch_seconds(bucket.first_seen),
+            last_seen: from_epoch_seconds(bucket.last_seen),
+        };
+        Ok(match only {
+            None => state
+                .aggregates
+                .fingerprint_totals(project_id)
+                .map(totals)
+                .collect(),
+            Some(only) => only
+                .iter()
+                .filter_map(|fingerprint| {
+                    let bucket = state.aggregates.totals.get(&(project_id, *fingerprint))?;
+                    Some(totals((*fingerprint, bucket)))
+                })
+                .collect(),
+        })
     }
 
     async fn fingerprint_counts(
