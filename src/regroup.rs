@@ -53,7 +53,7 @@ pub async fn unmerge(
     let mut new_issues = Vec::new();
     for mapping in &mappings {
         let latest = engine
-            .fingerprint_events(project_id, mapping.fingerprint, 1)
+            .fingerprint_events(project_id, &[mapping.fingerprint], 1)
             .await?
             .into_iter()
             .next()

@@ -779,8 +779,19 @@ async fn latest_events_come_newest_first_with_event_id_breaking_ties(backend: Ba
             assert_eq!(got, want, "limit {limit}");
         }
         assert_eq!(got[0].to_event().unwrap().tags[0].0, "n");
+        // The same through the fingerprints (one bug: one fingerprint).
+        let by_fingerprint = engine
+            .fingerprint_events(project.id, &[want[0].fingerprint, 777], limit)
+            .await
+            .unwrap();
+        assert_eq!(by_fingerprint, got, "by fingerprint, limit {limit}");
     }
     assert!(engine.issue_events(424242, 10).await.unwrap().is_empty());
+    assert!(engine
+        .fingerprint_events(project.id, &[], 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The single issue of a project.

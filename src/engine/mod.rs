@@ -329,11 +329,12 @@ pub trait Engine: Send + Sync + 'static {
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>>;
     /// The latest events of an issue, newest first.
     async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>>;
-    /// The latest events of one fingerprint, newest first.
+    /// The latest events of some fingerprints of a project, newest first (an issue's, with
+    /// the fingerprints the caller maps to it).
     async fn fingerprint_events(
         &self,
         project_id: u64,
-        fingerprint: u64,
+        fingerprints: &[u64],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>>;
 

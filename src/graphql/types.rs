@@ -163,6 +163,30 @@ impl Issue {
             .map_err(engine_error)
     }
 
+    /// Its newest events, over the fingerprints the grouper maps to it (the engine's stored
+    /// mapping when this instance knows none).
+    async fn latest_events(
+        &self,
+        context: &GraphqlContext,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>> {
+        let issue = &self.summary.issue;
+        let fingerprints = self
+            .current_fingerprints(context)
+            .remove(&issue.issue_id)
+            .unwrap_or_default();
+        let events = match fingerprints.is_empty() {
+            true => context.engine.issue_events(issue.issue_id, limit).await,
+            false => {
+                context
+                    .engine
+                    .fingerprint_events(issue.project_id, &fingerprints, limit)
+                    .await
+            }
+        };
+        events.map_err(engine_error)
+    }
+
     /// An issue of a list page, which may not have read its distinct users.
     pub fn listed(
         summary: IssueSummary,
@@ -247,11 +271,7 @@ impl Issue {
     /// Why the latest event is grouped here (`{}` without events).
     async fn grouping_explanation(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
         let context = ctx.data::<GraphqlContext>()?;
-        let latest = context
-            .engine
-            .issue_events(self.summary.issue.issue_id, 1)
-            .await
-            .map_err(engine_error)?;
+        let latest = self.latest_events(context, 1).await?;
         Ok(Json(
             latest
                 .first()
@@ -307,11 +327,7 @@ impl Issue {
     /// The newest event.
     async fn latest_event(&self, ctx: &Context<'_>) -> Result<Option<Event>> {
         let context = ctx.data::<GraphqlContext>()?;
-        let latest = context
-            .engine
-            .issue_events(self.summary.issue.issue_id, 1)
-            .await
-            .map_err(engine_error)?;
+        let latest = self.latest_events(context, 1).await?;
         Ok(latest.into_iter().next().map(Event::new))
     }
     /// Events newest first, paged by cursor.

@@ -437,6 +437,93 @@ impl ClickHouseEngine {
         Ok(hourly_by_issue(rows))
     }
 
+    /// The fingerprints the stored mapping gives an issue now.
+    async fn stored_fingerprints_of(
+        &self,
+        project_id: u64,
+        issue_id: u64,
+    ) -> EngineResult<Vec<u64>> {
+        let sql = format!(
+            "SELECT fingerprint FROM ({}) AS mapped",
+            current_mapping_of(&id_set(&[issue_id]))
+        );
+        self.query(
+            self.connection
+                .client
+                .query(&sql)
+                .bind(project_id)
+                .bind(project_id),
+        )
+        .fetch_all()
+        .await
+        .map_err(classify)
+    }
+
+    /// The newest events of some fingerprints, newest first, in two steps: which events
+    /// (sorting three narrow columns), then their full rows by primary key. Sorting the full
+    /// rows reads every column of every event: at 100 events per issue that is several times
+    /// slower.
+    async fn newest_events(
+        &self,
+        project_id: u64,
+        fingerprints: &[u64],
+        limit: usize,
+    ) -> EngineResult<Vec<EventRecord>> {
+        if fingerprints.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT fingerprint, timestamp, event_id FROM events \
+             WHERE project_id = ? AND fingerprint IN ({}) \
+             ORDER BY timestamp DESC, event_id DESC LIMIT ?",
+            literal_list(fingerprints)
+        );
+        let keys: Vec<EventKeyRow> = self
+            .connection
+            .fetch_all(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(limit as u64),
+            )
+            .await?;
+        let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut fingerprints: Vec<u64> = keys.iter().map(|key| key.fingerprint).collect();
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND fingerprint IN ({}) \
+             AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?) AND has(?, event_id)",
+            literal_list(&fingerprints)
+        );
+        let event_ids: Vec<&str> = keys.iter().map(|key| key.event_id.as_str()).collect();
+        let mut rows: Vec<EventRow> = self
+            .connection
+            .fetch_all(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(oldest.timestamp)
+                    .bind(newest.timestamp)
+                    .bind(event_ids),
+            )
+            .await?;
+        let wanted: HashSet<(u64, u32, &str)> = keys
+            .iter()
+            .map(|key| (key.fingerprint, key.timestamp, key.event_id.as_str()))
+            .collect();
+        rows.retain(|row| {
+            wanted.contains(&(row.fingerprint, row.timestamp, row.event_id.as_str()))
+        });
+        rows.sort_by(|a, b| (b.timestamp, &b.event_id).cmp(&(a.timestamp, &a.event_id)));
+        rows.truncate(limit);
+        Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
     async fn project_of_issue(&self, issue_id: u64) -> EngineResult<Option<u64>> {
         let projects: Vec<u64> = self
             .query(
@@ -494,13 +581,20 @@ fn issue_of_fingerprint(issues: &IssueFingerprints) -> (String, String) {
     )
 }
 
-pub(super) fn id_set(ids: &[u64]) -> String {
-    let list = ids
+/// `1, 2, 3`: numbers as a literal list, for `IN (...)` and arrays.
+fn literal_list(numbers: &[u64]) -> String {
+    numbers
         .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
-        .join(", ");
-    format!("(SELECT arrayJoin(CAST([{list}] AS Array(UInt64))))")
+        .join(", ")
+}
+
+pub(super) fn id_set(ids: &[u64]) -> String {
+    format!(
+        "(SELECT arrayJoin(CAST([{}] AS Array(UInt64))))",
+        literal_list(ids)
+    )
 }
 
 #[async_trait]
@@ -860,60 +954,8 @@ impl Engine for ClickHouseEngine {
         let Some(project_id) = self.project_of_issue(issue_id).await? else {
             return Ok(Vec::new());
         };
-        // Two steps: which events (sorting three narrow columns), then their full rows by
-        // primary key. Sorting the full rows reads every column of every event of the issue:
-        // at 100 events per issue that is several times slower.
-        let sql = format!(
-            "SELECT fingerprint, timestamp, event_id FROM events WHERE project_id = ? AND {} \
-             ORDER BY timestamp DESC, event_id DESC LIMIT ?",
-            fingerprints_of_issue(issue_id)
-        );
-        let keys: Vec<EventKeyRow> = self
-            .connection
-            .fetch_all(
-                self.connection
-                    .client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(project_id)
-                    .bind(project_id)
-                    .bind(limit as u64),
-            )
-            .await?;
-        let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) else {
-            return Ok(Vec::new());
-        };
-        let mut fingerprints: Vec<u64> = keys.iter().map(|key| key.fingerprint).collect();
-        fingerprints.sort_unstable();
-        fingerprints.dedup();
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND fingerprint IN {} \
-             AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?) AND has(?, event_id)",
-            id_set(&fingerprints)
-        );
-        let event_ids: Vec<&str> = keys.iter().map(|key| key.event_id.as_str()).collect();
-        let mut rows: Vec<EventRow> = self
-            .connection
-            .fetch_all(
-                self.connection
-                    .client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(oldest.timestamp)
-                    .bind(newest.timestamp)
-                    .bind(event_ids),
-            )
-            .await?;
-        let wanted: HashSet<(u64, u32, &str)> = keys
-            .iter()
-            .map(|key| (key.fingerprint, key.timestamp, key.event_id.as_str()))
-            .collect();
-        rows.retain(|row| {
-            wanted.contains(&(row.fingerprint, row.timestamp, row.event_id.as_str()))
-        });
-        rows.sort_by(|a, b| (b.timestamp, &b.event_id).cmp(&(a.timestamp, &a.event_id)));
-        rows.truncate(limit);
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        let fingerprints = self.stored_fingerprints_of(project_id, issue_id).await?;
+        self.newest_events(project_id, &fingerprints, limit).await
     }
 
     async fn issue_users_since(
@@ -944,26 +986,10 @@ impl Engine for ClickHouseEngine {
     async fn fingerprint_events(
         &self,
         project_id: u64,
-        fingerprint: u64,
+        fingerprints: &[u64],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND fingerprint = ? \
-             ORDER BY timestamp DESC, event_id DESC LIMIT ?"
-        );
-        let rows: Vec<EventRow> = self
-            .query(
-                self.connection
-                    .client
-                    .query(&sql)
-                    .bind(project_id)
-                    .bind(fingerprint)
-                    .bind(limit as u64),
-            )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        self.newest_events(project_id, fingerprints, limit).await
     }
 
     async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>> {

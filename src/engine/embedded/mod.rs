@@ -1208,14 +1208,14 @@ impl Engine for EmbeddedEngine {
     async fn fingerprint_events(
         &self,
         project_id: u64,
-        fingerprint: u64,
+        fingerprints: &[u64],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>> {
-        if limit == 0 {
+        if limit == 0 || fingerprints.is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
-            .latest_events(project_id, vec![fingerprint], limit)
+            .latest_events(project_id, fingerprints.to_vec(), limit)
             .await?)
     }
 
