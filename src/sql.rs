@@ -504,6 +504,7 @@ pub async fn sql_endpoint(
     let limits = crate::engine::SqlLimits {
         max_rows: state.config.sql.max_rows,
         timeout_secs: state.config.sql.timeout_secs,
+        max_threads: None,
     };
     let result = match state.engine.sql(&prepared, &limits).await {
         Ok(result) => result,

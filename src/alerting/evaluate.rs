@@ -25,10 +25,13 @@ use crate::engine::{
 };
 use crate::sql::cell_text;
 
-/// Bounds of one rule query: at most this many groups, this long.
+/// Bounds of one rule query: at most this many groups, this long, on one thread. Rules run in
+/// the background beside ingest: one thread each leaves the other cores to it, so a round
+/// takes longer but ingest keeps most of the machine (see `benches/alerts.rs`).
 pub const ALERT_SQL_LIMITS: SqlLimits = SqlLimits {
     max_rows: 10_000,
     timeout_secs: 30,
+    max_threads: Some(1),
 };
 
 /// Why a rule could not be evaluated.

@@ -36,6 +36,9 @@ pub struct SqlLimits {
     pub max_rows: usize,
     /// Longest the query may run, in seconds.
     pub timeout_secs: u64,
+    /// Threads the query may use (ClickHouse's `max_threads`); `None`: the server's default.
+    /// The embedded engine runs every query on its one shared runtime and ignores it.
+    pub max_threads: Option<u64>,
 }
 
 /// A column of an analyst query result, with the engine's own type name.

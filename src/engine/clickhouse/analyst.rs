@@ -203,6 +203,9 @@ impl ClickHouseEngine {
             ("result_overflow_mode", "break".to_owned()),
             ("output_format_json_quote_64bit_integers", "0".to_owned()),
         ];
+        if let Some(threads) = limits.max_threads {
+            parameters.push(("max_threads", threads.max(1).to_string()));
+        }
         if let Some(user) = &self.settings.user {
             parameters.push(("user", user.clone()));
         }
