@@ -44,7 +44,7 @@ struct MappingEntry {
 
 #[derive(Default)]
 struct GroupingState {
-    mappings: HashMap<(u64, u64), MappingEntry>,
+    mappings: foldhash::HashMap<(u64, u64), MappingEntry>,
     similarity: HashMap<u64, SimilarityIndex>,
 }
 

@@ -189,7 +189,7 @@ async fn per_issue<T>(
     project_id: u64,
     rows: Vec<(u64, T)>,
     combine: impl Fn(&mut T, T),
-) -> Result<HashMap<u64, T>> {
+) -> Result<foldhash::HashMap<u64, T>> {
     let grouper = context.pipeline.grouper();
     let fingerprints: Vec<u64> = rows.iter().map(|(fingerprint, _)| *fingerprint).collect();
     let mut issues = grouper.issues_of(project_id, &fingerprints);
@@ -211,7 +211,8 @@ async fn per_issue<T>(
             issues = grouper.issues_of(project_id, &fingerprints);
         }
     }
-    let mut merged: HashMap<u64, T> = HashMap::with_capacity(rows.len());
+    let mut merged: foldhash::HashMap<u64, T> =
+        foldhash::HashMap::with_capacity_and_hasher(rows.len(), Default::default());
     for ((_, value), issue) in rows.into_iter().zip(issues) {
         let Some(issue_id) = issue else { continue };
         match merged.entry(issue_id) {
@@ -294,7 +295,7 @@ async fn trend_scores(
     context: &GraphqlContext,
     project_id: u64,
     current_hour: DateTime<Utc>,
-) -> Result<HashMap<u64, i128>> {
+) -> Result<foldhash::HashMap<u64, i128>> {
     let windows = [
         (current_hour, current_hour + Duration::hours(1)),
         (current_hour - Duration::hours(24), current_hour),
@@ -544,7 +545,7 @@ impl IssueQueries {
             let current_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
             trend_scores(context, project_id, current_hour).await?
         } else {
-            HashMap::new()
+            foldhash::HashMap::default()
         };
         let rows: Vec<(i128, u64, Ranked)> = candidates
             .into_iter()

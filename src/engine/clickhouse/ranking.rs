@@ -21,7 +21,7 @@
 //! Only the ranking comes from here; what a page shows (counts, users, first and last seen) is
 //! still read from ClickHouse for the page's issues.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::Hash;
@@ -52,8 +52,8 @@ impl Totals {
 /// One project's ranking numbers.
 #[derive(Debug, Default)]
 pub(super) struct ProjectTotals {
-    pub fingerprints: HashMap<u64, Totals>,
-    pub environments: HashMap<String, HashSet<u64>>,
+    pub fingerprints: foldhash::HashMap<u64, Totals>,
+    pub environments: HashMap<String, foldhash::HashSet<u64>>,
 }
 
 impl ProjectTotals {
@@ -67,8 +67,10 @@ impl ProjectTotals {
                 fingerprints.insert(fingerprint);
             }
             None => {
+                let mut fingerprints = foldhash::HashSet::default();
+                fingerprints.insert(fingerprint);
                 self.environments
-                    .insert(environment.to_owned(), HashSet::from([fingerprint]));
+                    .insert(environment.to_owned(), fingerprints);
             }
         }
     }
@@ -429,6 +431,7 @@ impl Ranking {
 mod tests {
     use super::super::rows::from_epoch_seconds;
     use super::*;
+    use std::collections::HashSet;
 
     fn row(
         fingerprint: u64,
@@ -462,8 +465,10 @@ mod tests {
             }
         );
         assert_eq!(totals.fingerprints[&2].events, 1);
-        assert_eq!(totals.environments["staging"], HashSet::from([1, 2]));
-        assert_eq!(totals.environments["production"], HashSet::from([1]));
+        let environment =
+            |name: &str| -> HashSet<u64> { totals.environments[name].iter().copied().collect() };
+        assert_eq!(environment("staging"), HashSet::from([1, 2]));
+        assert_eq!(environment("production"), HashSet::from([1]));
     }
 
     fn event(fingerprint: u64, seconds: u32) -> EventRecord {

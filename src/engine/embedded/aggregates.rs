@@ -128,7 +128,7 @@ pub struct Aggregates {
     pub hours: BTreeMap<BucketKey, Bucket>,
     pub totals: BTreeMap<FingerprintKey, Bucket>,
     /// The newest hours of each fingerprint (not persisted: derived from `hours`).
-    recent: HashMap<FingerprintKey, RecentHours>,
+    recent: foldhash::HashMap<FingerprintKey, RecentHours>,
     dirty_minutes: HashSet<BucketKey>,
     dirty_hours: HashSet<BucketKey>,
     dirty_totals: HashSet<FingerprintKey>,
