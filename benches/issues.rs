@@ -124,10 +124,12 @@ fn main() {
             .await;
         assert!(top.errors.is_empty(), "the top issue: {:?}", top.errors);
         let top_id = top.data.into_json().unwrap()["issues"]["nodes"][0]["id"].as_str().unwrap().to_owned();
+        // Every list case selects what the dashboard's list shows (dashboard/src/api/queries.ts).
+        let nodes = "nodes { id projectId title culprit level platform status count userCount firstSeen lastSeen sparkline }";
         let cases = [
-            ("issue list, first page (last seen)", format!("{{ issues(projectId: \"{project_id}\") {{ totalCount nodes {{ id title status count userCount lastSeen sparkline }} }} }}")),
-            ("issue list, filtered (environment)", format!("{{ issues(projectId: \"{project_id}\", filter: {{environment: \"staging\"}}) {{ totalCount nodes {{ id count }} }} }}")),
-            ("issue list, sorted by trend", format!("{{ issues(projectId: \"{project_id}\", sort: TREND) {{ nodes {{ id count }} }} }}")),
+            ("issue list, first page (last seen)", format!("{{ issues(projectId: \"{project_id}\") {{ totalCount {nodes} }} }}")),
+            ("issue list, filtered (environment)", format!("{{ issues(projectId: \"{project_id}\", filter: {{environment: \"staging\"}}) {{ totalCount {nodes} }} }}")),
+            ("issue list, sorted by trend", format!("{{ issues(projectId: \"{project_id}\", sort: TREND) {{ totalCount {nodes} }} }}")),
             ("issue detail", format!("{{ issue(id: \"{top_id}\") {{ title count userCount status history {{ to }} tags {{ key total }} trend(granularity: HOUR) {{ events }} latestEvent {{ id }} }} }}")),
         ];
         for (name, query) in cases {

@@ -39,7 +39,9 @@ struct PendingWrite {
 
 struct MappingEntry {
     issue_id: u64,
-    pending: Option<PendingWrite>,
+    /// Boxed: an entry stays two words, so the 100,000 entries an issue list looks up stay
+    /// dense in memory (a pending write, with its issue record, is ten times larger and rare).
+    pending: Option<Box<PendingWrite>>,
 }
 
 #[derive(Default)]
@@ -155,7 +157,7 @@ impl Grouper {
         index.insert(issue_id, &features);
         let entry = MappingEntry {
             issue_id,
-            pending: Some(PendingWrite {
+            pending: Some(Box::new(PendingWrite {
                 issue,
                 mapping: FingerprintMapping {
                     project_id,
@@ -163,7 +165,7 @@ impl Grouper {
                     issue_id,
                     updated_at: now,
                 },
-            }),
+            })),
         };
         carry_pending(&entry, batch);
         state.mappings.insert(key, entry);

@@ -15,7 +15,6 @@
 //! Filters on the issue record (level, platform) and the sort by users need every issue's
 //! record or user count: they take the slower path through [`all_issues`].
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -180,16 +179,16 @@ impl From<&IssueSummary> for Ranked {
     }
 }
 
-/// Sums values per fingerprint into values per issue through the grouper's current mapping.
-/// Fingerprints it does not know were opened by another instance since this one started:
-/// their stored mappings are learnt first (rare, and once per fingerprint). Fingerprints
-/// without any mapping are left out, as the engines' own joins leave them out.
+/// Sums values per fingerprint into values per issue through the grouper's current mapping,
+/// sorted by issue id. Fingerprints it does not know were opened by another instance since
+/// this one started: their stored mappings are learnt first (rare, and once per fingerprint).
+/// Fingerprints without any mapping are left out, as the engines' own joins leave them out.
 async fn per_issue<T>(
     context: &GraphqlContext,
     project_id: u64,
     rows: Vec<(u64, T)>,
     combine: impl Fn(&mut T, T),
-) -> Result<foldhash::HashMap<u64, T>> {
+) -> Result<Vec<(u64, T)>> {
     let grouper = context.pipeline.grouper();
     let fingerprints: Vec<u64> = rows.iter().map(|(fingerprint, _)| *fingerprint).collect();
     let mut issues = grouper.issues_of(project_id, &fingerprints);
@@ -211,15 +210,19 @@ async fn per_issue<T>(
             issues = grouper.issues_of(project_id, &fingerprints);
         }
     }
-    let mut merged: foldhash::HashMap<u64, T> =
-        foldhash::HashMap::with_capacity_and_hasher(rows.len(), Default::default());
-    for ((_, value), issue) in rows.into_iter().zip(issues) {
-        let Some(issue_id) = issue else { continue };
-        match merged.entry(issue_id) {
-            Entry::Occupied(mut entry) => combine(entry.get_mut(), value),
-            Entry::Vacant(entry) => {
-                entry.insert(value);
-            }
+    // Sorted, then merged in place: most issues have one fingerprint, and a sort of 100,000
+    // ids is cheaper than as many inserts into a map.
+    let mut pairs: Vec<(u64, T)> = rows
+        .into_iter()
+        .zip(issues)
+        .filter_map(|((_, value), issue)| Some((issue?, value)))
+        .collect();
+    pairs.sort_unstable_by_key(|(issue_id, _)| *issue_id);
+    let mut merged: Vec<(u64, T)> = Vec::with_capacity(pairs.len());
+    for (issue_id, value) in pairs {
+        match merged.last_mut() {
+            Some((last, sum)) if *last == issue_id => combine(sum, value),
+            _ => merged.push((issue_id, value)),
         }
     }
     Ok(merged)
@@ -290,12 +293,13 @@ async fn issue_summary(
     }))
 }
 
-/// [`trend_score`] of every issue with events in the 25 hours up to the end of `current_hour`.
+/// [`trend_score`] of every issue with events in the 25 hours up to the end of `current_hour`,
+/// sorted by issue id.
 async fn trend_scores(
     context: &GraphqlContext,
     project_id: u64,
     current_hour: DateTime<Utc>,
-) -> Result<foldhash::HashMap<u64, i128>> {
+) -> Result<Vec<(u64, i128)>> {
     let windows = [
         (current_hour, current_hour + Duration::hours(1)),
         (current_hour - Duration::hours(24), current_hour),
@@ -545,7 +549,7 @@ impl IssueQueries {
             let current_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
             trend_scores(context, project_id, current_hour).await?
         } else {
-            foldhash::HashMap::default()
+            Vec::new()
         };
         let rows: Vec<(i128, u64, Ranked)> = candidates
             .into_iter()
@@ -555,7 +559,9 @@ impl IssueQueries {
                     IssueSort::FirstSeen => i128::from(issue.first_seen.timestamp()),
                     IssueSort::Events => i128::from(issue.events),
                     IssueSort::Users => i128::from(issue.users),
-                    IssueSort::Trend => trend.get(&issue.issue_id).copied().unwrap_or(0),
+                    IssueSort::Trend => trend
+                        .binary_search_by_key(&issue.issue_id, |(issue_id, _)| *issue_id)
+                        .map_or(0, |found| trend[found].1),
                 };
                 (key, issue.issue_id, issue)
             })
