@@ -1,7 +1,8 @@
 //! Issue list and issue detail latency through the GraphQL schema, on the embedded engine or on
 //! ClickHouse, with many events across many issues: first page (last seen), a filtered page (an event-level
 //! filter: environment), the trend sort, and the issue detail (counts, status, history, tags,
-//! hourly trend, latest event).
+//! hourly trend, latest event). The list cases select every field the dashboard's list shows
+//! (users and sparklines included).
 //!
 //! Events are stamped from one parsed template (fresh ids, fingerprints, times, users and
 //! environments), so the numbers measure the query path, not parsing.
