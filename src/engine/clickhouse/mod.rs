@@ -447,16 +447,15 @@ impl ClickHouseEngine {
             "SELECT fingerprint FROM ({}) AS mapped",
             current_mapping_of(&id_set(&[issue_id]))
         );
-        self.query(
-            self.connection
-                .client
-                .query(&sql)
-                .bind(project_id)
-                .bind(project_id),
-        )
-        .fetch_all()
-        .await
-        .map_err(classify)
+        self.connection
+            .fetch_all(
+                self.connection
+                    .client
+                    .query(&sql)
+                    .bind(project_id)
+                    .bind(project_id),
+            )
+            .await
     }
 
     /// The newest events of some fingerprints, newest first, in two steps: which events
@@ -561,7 +560,8 @@ fn hourly_by_issue(rows: Vec<HourlyRow>) -> HashMap<u64, Vec<HourlyCount>> {
 /// The fingerprints of [`IssueFingerprints`] as statement text: `(list)`, a literal the primary
 /// key's index narrows a read to (each fingerprint's rows are a few granules), and
 /// `transform(fingerprint, ...)`, which names each one's issue in the statement itself, so
-/// nothing joins the stored mapping. Both empty-safe only for a non-empty map.
+/// nothing joins the stored mapping. Callers pass a map with at least one fingerprint (an
+/// empty `IN ()` does not parse).
 fn issue_of_fingerprint(issues: &IssueFingerprints) -> (String, String) {
     let (fingerprints, owners): (Vec<String>, Vec<String>) = issues
         .iter()
@@ -845,10 +845,9 @@ impl Engine for ClickHouseEngine {
              GROUP BY issue_id"
         );
         let rows: Vec<IssueUsersRow> = self
-            .query(self.connection.client.query(&sql).bind(project_id))
-            .fetch_all()
-            .await
-            .map_err(classify)?;
+            .connection
+            .fetch_all(self.connection.client.query(&sql).bind(project_id))
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|row| row.users > 0)
@@ -875,7 +874,8 @@ impl Engine for ClickHouseEngine {
              GROUP BY issue_id, hour ORDER BY issue_id, hour"
         );
         let rows: Vec<HourlyRow> = self
-            .query(
+            .connection
+            .fetch_all(
                 self.connection
                     .client
                     .query(&sql)
@@ -883,9 +883,7 @@ impl Engine for ClickHouseEngine {
                     .bind(to_epoch_seconds(from))
                     .bind(to_epoch_seconds(to)),
             )
-            .fetch_all()
-            .await
-            .map_err(classify)?;
+            .await?;
         Ok(hourly_by_issue(rows))
     }
 
