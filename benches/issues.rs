@@ -8,7 +8,9 @@
 //! environments), so the numbers measure the query path, not parsing.
 //!
 //! `cargo bench --bench issues`; knobs: `ISSUES_BENCH_EVENTS` (default 1,000,000),
-//! `ISSUES_BENCH_ISSUES` (default 100,000), `ISSUES_BENCH_RUNS` (default 30), and
+//! `ISSUES_BENCH_ISSUES` (default 100,000), `ISSUES_BENCH_RUNS` (default 30),
+//! `ISSUES_BENCH_CASES` (comma-separated words: only the cases whose names hold one, say
+//! `trend`, for profiling one of them), and
 //! `STACKHOUSE_BENCH_CLICKHOUSE_URL` (then the events go to a fresh database on that server
 //! instead of the embedded engine; `scripts/bench.sh` sets it). With `STACKHOUSE_BENCH_DATABASE`
 //! naming a database that an earlier run filled, its `bench` project is queried as it is and
@@ -38,6 +40,9 @@ fn main() {
     let events: u64 = env_or("ISSUES_BENCH_EVENTS", 1_000_000);
     let issues: u64 = env_or("ISSUES_BENCH_ISSUES", 100_000).max(1);
     let runs: usize = env_or("ISSUES_BENCH_RUNS", 30);
+    let only: Vec<String> = std::env::var("ISSUES_BENCH_CASES")
+        .map(|cases| cases.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,6 +139,9 @@ fn main() {
             ("issue detail", format!("{{ issue(id: \"{top_id}\") {{ title count userCount status history {{ to }} tags {{ key total }} trend(granularity: HOUR) {{ events }} latestEvent {{ id }} }} }}")),
         ];
         for (name, query) in cases {
+            if !only.is_empty() && !only.iter().any(|word| name.contains(word.as_str())) {
+                continue;
+            }
             let mut samples = Vec::with_capacity(runs);
             for _ in 0..runs {
                 let started = Instant::now();

@@ -46,7 +46,10 @@ esac
 
 echo "== building the dashboard and the binary"
 bash scripts/build-dashboard.sh
-cargo build --quiet --bin stackhouse
+# Built as `cargo test --workspace` builds it, so that after the test suite nothing compiles
+# again: `cargo build` resolves features without the dev-dependencies and compiles a second
+# DataFusion (~10 minutes on a cold cache).
+cargo test --workspace --no-run --quiet
 bin="$CARGO_TARGET_DIR/debug/stackhouse"
 
 work=$(mktemp -d /tmp/stackhouse-e2e.XXXXXX)

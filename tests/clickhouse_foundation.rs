@@ -562,7 +562,7 @@ async fn hour_events(
         .await
         .unwrap();
     counts
-        .into_iter()
+        .rows()
         .map(|(fingerprint, events)| {
             assert_eq!(events[1], 0, "no events were written the day before");
             (fingerprint, events[0])

@@ -215,6 +215,61 @@ pub struct FingerprintTotals {
     pub last_seen: DateTime<Utc>,
 }
 
+/// Event counts per fingerprint in each of some time windows, column-wise (one allocation for
+/// 100,000 fingerprints, not one each): row `i` is `fingerprint(i)` with one count per window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FingerprintCounts {
+    windows: usize,
+    fingerprints: Vec<u64>,
+    counts: Vec<u64>,
+}
+
+impl FingerprintCounts {
+    /// No rows yet, for counts in `windows` windows.
+    pub fn new(windows: usize) -> FingerprintCounts {
+        FingerprintCounts {
+            windows,
+            ..FingerprintCounts::default()
+        }
+    }
+
+    /// Adds a row unless every count is 0 (such fingerprints are left out).
+    ///
+    /// # Panics
+    /// When `counts` does not hold one count per window.
+    pub fn push(&mut self, fingerprint: u64, counts: &[u64]) {
+        assert_eq!(counts.len(), self.windows, "one count per window");
+        if counts.iter().any(|count| *count > 0) {
+            self.fingerprints.push(fingerprint);
+            self.counts.extend_from_slice(counts);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.fingerprints.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty()
+    }
+
+    /// Every row: a fingerprint and its counts, window by window.
+    pub fn rows(&self) -> impl Iterator<Item = (u64, &[u64])> + '_ {
+        // Rows exist only when there are windows, so the chunk size is never 0.
+        self.fingerprints
+            .iter()
+            .copied()
+            .zip(self.counts.chunks_exact(self.windows.max(1)))
+    }
+
+    /// The rows keyed by fingerprint (for tests and small results).
+    pub fn to_map(&self) -> HashMap<u64, Vec<u64>> {
+        self.rows()
+            .map(|(fingerprint, counts)| (fingerprint, counts.to_vec()))
+            .collect()
+    }
+}
+
 /// Issue id → the fingerprints the caller's mapping currently groups into it. Calls that take
 /// one read the fingerprints' aggregates directly (no join with the stored mapping).
 pub type IssueFingerprints = HashMap<u64, Vec<u64>>;
@@ -312,13 +367,13 @@ pub trait Engine: Send + Sync + 'static {
         only: Option<&[u64]>,
     ) -> EngineResult<Vec<FingerprintTotals>>;
     /// Event counts per fingerprint of a project in each of `windows` (the hours starting in
-    /// `[from, to)`), in one pass: `counts[i]` is window `i`'s. Fingerprints without events in
-    /// any window are left out.
+    /// `[from, to)`), in one pass: a row's `counts[i]` is window `i`'s. Fingerprints without
+    /// events in any window are left out; rows are in no particular order.
     async fn fingerprint_counts(
         &self,
         project_id: u64,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
-    ) -> EngineResult<HashMap<u64, Vec<u64>>>;
+    ) -> EngineResult<FingerprintCounts>;
     /// Hourly event counts of the given issues in `[from, to)`.
     async fn hourly_counts(
         &self,
@@ -485,4 +540,22 @@ pub trait Engine: Send + Sync + 'static {
         range: &SpanRange,
         limit: usize,
     ) -> EngineResult<Vec<SpanRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_counts_keep_rows_with_events_column_wise() {
+        let mut counts = FingerprintCounts::new(2);
+        counts.push(7, &[1, 0]);
+        counts.push(8, &[0, 0]);
+        counts.push(9, &[0, 24]);
+        assert_eq!(counts.len(), 2, "the all-zero row is left out");
+        let rows: Vec<(u64, Vec<u64>)> = counts.rows().map(|(f, c)| (f, c.to_vec())).collect();
+        assert_eq!(rows, [(7, vec![1, 0]), (9, vec![0, 24])]);
+        assert_eq!(counts.to_map()[&9], [0, 24]);
+        assert!(FingerprintCounts::new(0).rows().next().is_none());
+    }
 }

@@ -310,7 +310,7 @@ async fn trend_scores(
         .await
         .map_err(engine_error)?;
     let rows = counts
-        .into_iter()
+        .rows()
         .map(|(fingerprint, events)| (fingerprint, (events[0], events[1])))
         .collect();
     let counts = per_issue(context, project_id, rows, |issue, (last, before)| {
@@ -322,6 +322,24 @@ async fn trend_scores(
         .into_iter()
         .map(|(issue_id, (last, before))| (issue_id, trend_score(last, before)))
         .collect())
+}
+
+/// Each issue keyed by its trend score (0 for issues without a score), by one merge of the
+/// two lists sorted by issue id.
+fn with_trend_scores(mut issues: Vec<Ranked>, scores: &[(u64, i128)]) -> Vec<(i128, u64, Ranked)> {
+    // Already in id order on the fast path (the ranking's merge), so the sort is one pass.
+    issues.sort_unstable_by_key(|issue| issue.issue_id);
+    let mut scores = scores.iter().peekable();
+    issues
+        .into_iter()
+        .map(|issue| {
+            while scores.next_if(|(id, _)| *id < issue.issue_id).is_some() {}
+            let score = scores
+                .next_if(|(id, _)| *id == issue.issue_id)
+                .map_or(0, |(_, score)| *score);
+            (score, issue.issue_id, issue)
+        })
+        .collect()
 }
 
 /// Events in the last hour minus the hourly average of the 24 hours before it, in
@@ -545,27 +563,25 @@ impl IssueQueries {
             .collect();
         let total_count = candidates.len() as u64;
 
-        let trend = if sort == IssueSort::Trend {
+        let rows: Vec<(i128, u64, Ranked)> = if sort == IssueSort::Trend {
             let current_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-            trend_scores(context, project_id, current_hour).await?
+            let scores = trend_scores(context, project_id, current_hour).await?;
+            with_trend_scores(candidates, &scores)
         } else {
-            Vec::new()
+            candidates
+                .into_iter()
+                .map(|issue| {
+                    let key = match sort {
+                        IssueSort::LastSeen => i128::from(issue.last_seen.timestamp()),
+                        IssueSort::FirstSeen => i128::from(issue.first_seen.timestamp()),
+                        IssueSort::Events => i128::from(issue.events),
+                        IssueSort::Users => i128::from(issue.users),
+                        IssueSort::Trend => unreachable!("handled above"),
+                    };
+                    (key, issue.issue_id, issue)
+                })
+                .collect()
         };
-        let rows: Vec<(i128, u64, Ranked)> = candidates
-            .into_iter()
-            .map(|issue| {
-                let key = match sort {
-                    IssueSort::LastSeen => i128::from(issue.last_seen.timestamp()),
-                    IssueSort::FirstSeen => i128::from(issue.first_seen.timestamp()),
-                    IssueSort::Events => i128::from(issue.events),
-                    IssueSort::Users => i128::from(issue.users),
-                    IssueSort::Trend => trend
-                        .binary_search_by_key(&issue.issue_id, |(issue_id, _)| *issue_id)
-                        .map_or(0, |found| trend[found].1),
-                };
-                (key, issue.issue_id, issue)
-            })
-            .collect();
         let (rows, has_next_page) = page(rows, after, first);
         let end_cursor = rows.last().map(|(key, id, _)| encode_cursor(*key, *id));
 
@@ -865,6 +881,30 @@ mod tests {
         assert_eq!(trend_score(0, 48), -2000);
         // Thousandths: one event over the day is -41.
         assert_eq!(trend_score(0, 1), -41);
+    }
+
+    #[test]
+    fn trend_scores_join_issues_by_id_in_any_order() {
+        let issue = |issue_id| Ranked {
+            issue_id,
+            events: 1,
+            users: 0,
+            first_seen: DateTime::default(),
+            last_seen: DateTime::default(),
+        };
+        // Issues out of order; scores for some of them, and for issues not listed (filtered).
+        let issues = vec![issue(9), issue(2), issue(5), issue(7)];
+        let scores = [(1, 100), (2, -41), (6, 8), (7, 5000), (12, 3)];
+        let keyed: Vec<(i128, u64)> = with_trend_scores(issues, &scores)
+            .into_iter()
+            .map(|(score, id, ranked)| {
+                assert_eq!(id, ranked.issue_id);
+                (score, id)
+            })
+            .collect();
+        assert_eq!(keyed, [(-41, 2), (0, 5), (5000, 7), (0, 9)]);
+        assert!(with_trend_scores(Vec::new(), &scores).is_empty());
+        assert_eq!(with_trend_scores(vec![issue(3)], &[]), [(0, 3, issue(3))]);
     }
 
     #[test]

@@ -33,10 +33,10 @@ use rows::{
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
-    EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
-    HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort, IssueStatus, IssueSummary,
-    Project, ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult,
-    StatusChangeRecord, TagCount, WriteBatch,
+    EngineError, EngineResult, EventFilter, EventRecord, FingerprintCounts, FingerprintMapping,
+    FingerprintTotals, HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort,
+    IssueStatus, IssueSummary, Project, ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits,
+    SqlResult, StatusChangeRecord, TagCount, WriteBatch,
 };
 
 /// How to reach ClickHouse.
@@ -916,9 +916,9 @@ impl Engine for ClickHouseEngine {
         &self,
         project_id: u64,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
-    ) -> EngineResult<HashMap<u64, Vec<u64>>> {
+    ) -> EngineResult<FingerprintCounts> {
         if !windows.iter().any(|(from, to)| from < to) {
-            return Ok(HashMap::new());
+            return Ok(FingerprintCounts::new(windows.len()));
         }
         let windows = windows
             .iter()
@@ -926,7 +926,11 @@ impl Engine for ClickHouseEngine {
             .collect();
         self.ranking
             .window_counts(&self.connection, project_id, windows, |copy| {
-                copy.counts.clone()
+                let mut counts = FingerprintCounts::new(copy.windows.len());
+                for (fingerprint, events) in &copy.counts {
+                    counts.push(*fingerprint, events);
+                }
+                counts
             })
             .await
     }

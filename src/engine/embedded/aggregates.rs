@@ -23,7 +23,7 @@ use super::recent::RecentHours;
 use super::side_tables::SideTables;
 use super::user_set::{HashedUsers, UserSet};
 use super::EmbeddedError;
-use crate::engine::IssueFingerprints;
+use crate::engine::{FingerprintCounts, IssueFingerprints};
 
 const USER_HASH_SEED: u64 = 0x5553_4552_4b45_5953;
 
@@ -410,12 +410,8 @@ impl Aggregates {
     /// `[from, to)` (epoch seconds), for every fingerprint that can have events in them (its
     /// all-time first and last seen say): from its recent hours when they cover the windows
     /// (the trend sort), else one seek into the hourly buckets and a walk over their span.
-    pub fn fingerprint_counts(
-        &self,
-        project_id: u64,
-        windows: &[(i64, i64)],
-    ) -> HashMap<u64, Vec<u64>> {
-        let mut counts = HashMap::new();
+    pub fn fingerprint_counts(&self, project_id: u64, windows: &[(i64, i64)]) -> FingerprintCounts {
+        let mut counts = FingerprintCounts::new(windows.len());
         let spans = windows.iter().filter(|(from, to)| from < to);
         let (Some(start), Some(end)) = (
             spans.clone().map(|window| window.0).min(),
@@ -423,11 +419,13 @@ impl Aggregates {
         ) else {
             return counts;
         };
+        let mut events: Vec<u64> = Vec::with_capacity(windows.len());
         for (fingerprint, total) in self.fingerprint_totals(project_id) {
             if total.last_seen < start || total.first_seen >= end + HOUR {
                 continue;
             }
-            let mut events = vec![0u64; windows.len()];
+            events.clear();
+            events.resize(windows.len(), 0);
             let recent = self
                 .recent
                 .get(&(project_id, fingerprint))
@@ -436,9 +434,7 @@ impl Aggregates {
                 for (count, (from, to)) in events.iter_mut().zip(windows) {
                     *count = recent.sum(*from, *to);
                 }
-                if events.iter().any(|count| *count > 0) {
-                    counts.insert(fingerprint, events);
-                }
+                counts.push(fingerprint, &events);
                 continue;
             }
             let buckets = self
@@ -452,9 +448,7 @@ impl Aggregates {
                     }
                 }
             }
-            if events.iter().any(|count| *count > 0) {
-                counts.insert(fingerprint, events);
-            }
+            counts.push(fingerprint, &events);
         }
         counts
     }
@@ -689,7 +683,7 @@ mod tests {
         let shifted = [(now - 5 * HOUR + 17, now - HOUR - 3)];
         for windows in [&trend[..], &wide[..], &shifted[..]] {
             assert_eq!(
-                aggregates.fingerprint_counts(1, windows),
+                aggregates.fingerprint_counts(1, windows).to_map(),
                 counted(&aggregates, windows),
                 "{windows:?}"
             );

@@ -67,10 +67,10 @@ use self::wal::Wal;
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
     AlertEventRecord, AlertPruneCounts, AlertRuleRecord, AlertStateRecord, ApiTokenRecord, Engine,
-    EngineError, EngineResult, EventFilter, EventRecord, FingerprintMapping, FingerprintTotals,
-    HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort, IssueSummary, Project,
-    ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult, StatusChangeRecord,
-    TagCount, WriteBatch,
+    EngineError, EngineResult, EventFilter, EventRecord, FingerprintCounts, FingerprintMapping,
+    FingerprintTotals, HourlyCount, IssueFingerprints, IssueQuery, IssueRecord, IssueSort,
+    IssueSummary, Project, ProjectKey, SpanRange, SpanRecord, SqlDialect, SqlLimits, SqlResult,
+    StatusChangeRecord, TagCount, WriteBatch,
 };
 
 pub use self::event_batch::events_schema;
@@ -1147,7 +1147,7 @@ impl Engine for EmbeddedEngine {
         &self,
         project_id: u64,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
-    ) -> EngineResult<HashMap<u64, Vec<u64>>> {
+    ) -> EngineResult<FingerprintCounts> {
         let windows: Vec<(i64, i64)> = windows
             .iter()
             .map(|(from, to)| (epoch_seconds(*from), epoch_seconds(*to)))
