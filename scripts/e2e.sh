@@ -48,7 +48,7 @@ echo "== building the dashboard and the binary"
 bash scripts/build-dashboard.sh
 # Built as `cargo test --workspace` builds it, so that after the test suite nothing compiles
 # again: `cargo build` resolves features without the dev-dependencies and compiles a second
-# DataFusion (~10 minutes on a cold cache).
+# DataFusion (about 13 minutes of a cold CI run here).
 cargo test --workspace --no-run --quiet
 bin="$CARGO_TARGET_DIR/debug/stackhouse"
 

@@ -920,13 +920,14 @@ impl Engine for ClickHouseEngine {
         if !windows.iter().any(|(from, to)| from < to) {
             return Ok(FingerprintCounts::new(windows.len()));
         }
+        let count = windows.len();
         let windows = windows
             .iter()
             .map(|(from, to)| (to_epoch_seconds(*from), to_epoch_seconds(*to)))
             .collect();
         self.ranking
             .window_counts(&self.connection, project_id, windows, |copy| {
-                let mut counts = FingerprintCounts::new(copy.windows.len());
+                let mut counts = FingerprintCounts::new(count);
                 for (fingerprint, events) in &copy.counts {
                     counts.push(*fingerprint, events);
                 }

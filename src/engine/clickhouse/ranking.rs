@@ -136,7 +136,7 @@ pub(super) type Windows = Vec<(u32, u32)>;
 /// window are left out.
 #[derive(Debug)]
 pub(super) struct WindowCounts {
-    pub windows: Windows,
+    windows: Windows,
     pub counts: HashMap<u64, Vec<u64>>,
 }
 
