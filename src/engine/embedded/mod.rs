@@ -1136,7 +1136,7 @@ impl Engine for EmbeddedEngine {
             Some(only) => only
                 .iter()
                 .filter_map(|fingerprint| {
-                    let bucket = state.aggregates.totals.get(&(project_id, *fingerprint))?;
+                    let bucket = state.aggregates.total(project_id, *fingerprint)?;
                     Some(totals((*fingerprint, bucket)))
                 })
                 .collect(),

@@ -40,7 +40,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parking_lot::RwLock;
 
-use super::aggregates::{Bucket, BucketKey};
+use super::aggregates::{BucketRow, Width};
 use super::event_batch::{events_schema, timestamp_type, to_records, TIMEZONE};
 use super::{EmbeddedError, EmbeddedOptions, State};
 use crate::engine::{EventFilter, EventRecord, TagCount};
@@ -94,14 +94,14 @@ pub fn session_context(
             "fingerprint_minute",
             fingerprint_buckets_schema("minute"),
             Arc::new(|state: &State, schema: &SchemaRef| {
-                build_fingerprint_buckets(state.aggregates.minutes.iter(), schema)
+                build_fingerprint_buckets(state.aggregates.bucket_rows(Width::Minute), schema)
             }),
         ),
         (
             "fingerprint_hour",
             fingerprint_buckets_schema("hour"),
             Arc::new(|state: &State, schema: &SchemaRef| {
-                build_fingerprint_buckets(state.aggregates.hours.iter(), schema)
+                build_fingerprint_buckets(state.aggregates.bucket_rows(Width::Hour), schema)
             }),
         ),
         ("projects", projects_schema(), Arc::new(build_projects)),
@@ -813,21 +813,21 @@ fn fingerprint_buckets_schema(bucket: &str) -> SchemaRef {
     ]))
 }
 
-fn build_fingerprint_buckets<'a>(
-    buckets: impl Iterator<Item = (&'a BucketKey, &'a Bucket)>,
+fn build_fingerprint_buckets(
+    buckets: impl Iterator<Item = BucketRow>,
     schema: &SchemaRef,
 ) -> Result<RecordBatch, EmbeddedError> {
-    let rows: Vec<_> = buckets.collect();
+    let rows: Vec<BucketRow> = buckets.collect();
     batch(
         schema,
         vec![
-            u64s(rows.iter().map(|(k, _)| k.0)),
-            u64s(rows.iter().map(|(k, _)| k.1)),
-            times(rows.iter().map(|(k, _)| k.2)),
-            u64s(rows.iter().map(|(_, b)| b.events)),
-            u64s(rows.iter().map(|(_, b)| b.users.len() as u64)),
-            times(rows.iter().map(|(_, b)| b.first_seen)),
-            times(rows.iter().map(|(_, b)| b.last_seen)),
+            u64s(rows.iter().map(|row| row.project_id)),
+            u64s(rows.iter().map(|row| row.fingerprint)),
+            times(rows.iter().map(|row| row.start)),
+            u64s(rows.iter().map(|row| row.events)),
+            u64s(rows.iter().map(|row| row.users)),
+            times(rows.iter().map(|row| row.first_seen)),
+            times(rows.iter().map(|row| row.last_seen)),
         ],
     )
 }
