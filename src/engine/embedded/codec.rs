@@ -1,4 +1,5 @@
-//! A small binary encoding (little-endian integers, length-prefixed strings) and checksummed,
+//! A small binary encoding (little-endian integers, LEB128 varints, length-prefixed strings)
+//! and checksummed,
 //! atomically replaced files: what the write-ahead log and the checkpoint files are made of.
 
 use std::fs::{self, File, OpenOptions};
@@ -40,6 +41,15 @@ impl Encoder {
 
     pub fn len(&mut self, value: usize) {
         self.u64(value as u64);
+    }
+
+    /// An unsigned integer in 1 to 10 bytes (LEB128): small values, small bytes.
+    pub fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.buffer.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.buffer.push(value as u8);
     }
 
     pub fn bytes(&mut self, value: &[u8]) {
@@ -108,6 +118,38 @@ impl<'a> Decoder<'a> {
     /// make the caller reserve absurd amounts of memory.
     pub fn len(&mut self) -> Result<usize, EmbeddedError> {
         let value = self.u64()?;
+        match usize::try_from(value) {
+            Ok(count) if count <= self.input.len() => Ok(count),
+            _ => Err(EmbeddedError::Corrupt(format!(
+                "{}: length {value} exceeds the {} bytes left",
+                self.what,
+                self.input.len()
+            ))),
+        }
+    }
+
+    pub fn varint(&mut self) -> Result<u64, EmbeddedError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                break;
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(EmbeddedError::Corrupt(format!(
+            "{}: a varint longer than 64 bits",
+            self.what
+        )))
+    }
+
+    /// A varint count of items that follow, each at least one byte: checked like [`Self::len`].
+    pub fn varint_len(&mut self) -> Result<usize, EmbeddedError> {
+        let value = self.varint()?;
         match usize::try_from(value) {
             Ok(count) if count <= self.input.len() => Ok(count),
             _ => Err(EmbeddedError::Corrupt(format!(
@@ -223,6 +265,43 @@ mod tests {
         // A corrupt length never allocates past the input.
         let mut absurd = Decoder::new(&[0xff; 8], "test");
         assert!(absurd.len().is_err());
+    }
+
+    #[test]
+    fn varints_round_trip_in_as_few_bytes_as_they_need() {
+        let values = [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ];
+        let mut encoder = Encoder::new();
+        for value in values {
+            encoder.varint(value);
+        }
+        let bytes = encoder.finish();
+        assert_eq!(bytes.len(), 1 + 1 + 1 + 2 + 2 + 2 + 3 + 5 + 10);
+        let mut decoder = Decoder::new(&bytes, "test");
+        for value in values {
+            assert_eq!(decoder.varint().ok(), Some(value));
+        }
+        assert!(decoder.is_empty());
+        // Truncated, too long, and a count past the input are errors.
+        assert!(Decoder::new(&[0x80], "test").varint().is_err());
+        assert!(Decoder::new(&[0xff; 11], "test").varint().is_err());
+        assert!(Decoder::new(
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            "test"
+        )
+        .varint()
+        .is_err());
+        assert!(Decoder::new(&[5, 1, 2], "test").varint_len().is_err());
+        assert_eq!(Decoder::new(&[2, 1, 2], "test").varint_len().ok(), Some(2));
     }
 
     #[test]

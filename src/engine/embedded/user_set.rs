@@ -64,6 +64,11 @@ impl UserIds {
         id
     }
 
+    /// How many users are numbered (numbers are `0..len`).
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
     /// The hash numbered `id` (which this numbering handed out).
     pub fn hash(&self, id: UserId) -> u64 {
         self.hashes[id as usize]

@@ -26,11 +26,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use datafusion::arrow::array::RecordBatch;
 
-use super::codec::{Decoder, Encoder};
 use super::event_batch::EventColumns;
 use super::recent::RecentHours;
 use super::side_tables::SideTables;
 use super::user_set::{union_size, UserId, UserIds, UserSet};
+
+mod files;
 use super::EmbeddedError;
 use crate::engine::{FingerprintCounts, IssueFingerprints};
 
@@ -385,10 +386,6 @@ impl EnvironmentIndex {
     }
 }
 
-/// The kind byte at the start of a persisted aggregate file.
-const BASE: u8 = 1;
-const DELTA: u8 = 2;
-
 impl Aggregates {
     /// Adds one event (`timestamp` in epoch seconds, in `0..=u32::MAX`: see `epoch_seconds`).
     pub fn add_event(
@@ -437,45 +434,6 @@ impl Aggregates {
         Ok(())
     }
 
-    /// Encodes the buckets changed since the last call (or all of them when `full`) and
-    /// forgets the changes.
-    pub fn encode_changes(&mut self, encoder: &mut Encoder, full: bool) {
-        encoder.u8(if full { BASE } else { DELTA });
-        let mut changed = std::mem::take(&mut self.changed);
-        changed.sort_unstable();
-        let picked: Vec<(FingerprintKey, &Series)> = if full {
-            self.series
-                .iter()
-                .map(|(key, series)| (*key, series))
-                .collect()
-        } else {
-            changed
-                .iter()
-                .filter_map(|key| self.series.get(key).map(|series| (*key, series)))
-                .collect()
-        };
-        for width in [Width::Minute, Width::Hour] {
-            let wanted = |cell: &&Cell| full || cell.changed();
-            let count = picked
-                .iter()
-                .map(|(_, series)| series.cells(width).0.iter().filter(wanted).count())
-                .sum();
-            encoder.len(count);
-            for ((project_id, fingerprint), series) in &picked {
-                for cell in series.cells(width).0.iter().filter(wanted) {
-                    let key = (*project_id, *fingerprint, cell.start());
-                    encode_bucket(encoder, &self.users, key, cell.part());
-                }
-            }
-        }
-        encoder.len(picked.len());
-        for ((project_id, fingerprint), series) in &picked {
-            let key = (*project_id, *fingerprint, 0);
-            encode_bucket(encoder, &self.users, key, series.total.part());
-        }
-        self.forget(&changed);
-    }
-
     /// Marks the series in `keys` (and their cells) unchanged.
     fn forget(&mut self, keys: &[FingerprintKey]) {
         for key in keys {
@@ -485,45 +443,6 @@ impl Aggregates {
                 series.hours.forget_changes();
             }
         }
-    }
-
-    /// Loads one persisted file over the current state (each bucket in it replaces ours).
-    pub fn load(&mut self, decoder: &mut Decoder<'_>) -> Result<(), EmbeddedError> {
-        match decoder.u8()? {
-            BASE | DELTA => {}
-            other => {
-                return Err(EmbeddedError::Corrupt(format!(
-                    "unknown aggregate file kind {other}"
-                )))
-            }
-        }
-        for width in [Width::Minute, Width::Hour] {
-            for _ in 0..decoder.len()? {
-                let head = decode_head(decoder)?;
-                let (start, first, last) =
-                    cell_offsets(width, head.start, head.first_seen, head.last_seen)?;
-                let users = decode_users(decoder, &mut self.users)?;
-                let series = self.series_mut(head.project_id, head.fingerprint);
-                *series.cells_mut(width).cell(start) = Cell {
-                    users,
-                    events: head.events,
-                    start,
-                    first,
-                    last,
-                };
-            }
-        }
-        for _ in 0..decoder.len()? {
-            let head = decode_head(decoder)?;
-            let users = decode_users(decoder, &mut self.users)?;
-            self.series_mut(head.project_id, head.fingerprint).total = Bucket {
-                events: head.events,
-                first_seen: head.first_seen,
-                last_seen: head.last_seen,
-                users,
-            };
-        }
-        Ok(())
     }
 
     /// The series of a fingerprint, created empty if it has none (its recent hours are
@@ -765,75 +684,6 @@ fn cell_start(start: i64) -> u32 {
     start.clamp(0, i64::from(u32::MAX)) as u32
 }
 
-/// A persisted bucket's start and first/last seen as a cell keeps them, or why they cannot be.
-fn cell_offsets(
-    width: Width,
-    start: i64,
-    first_seen: i64,
-    last_seen: i64,
-) -> Result<(u32, u16, u16), EmbeddedError> {
-    let inside = |time: i64| (start..start + width.seconds()).contains(&time);
-    let start_fits = u32::try_from(start).is_ok() && width.start_of(start) == start;
-    if !start_fits || !inside(first_seen) || !inside(last_seen) || first_seen > last_seen {
-        return Err(EmbeddedError::Corrupt(format!(
-            "{width:?} bucket at {start} with first/last seen {first_seen}/{last_seen}"
-        )));
-    }
-    // In range: checked just above.
-    Ok((
-        start as u32,
-        (first_seen - start) as u16,
-        (last_seen - start) as u16,
-    ))
-}
-
-fn encode_bucket(
-    encoder: &mut Encoder,
-    users: &UserIds,
-    (project_id, fingerprint, start): (u64, u64, i64),
-    part: Part<'_>,
-) {
-    encoder.u64(project_id);
-    encoder.u64(fingerprint);
-    encoder.i64(start);
-    encoder.u64(part.events);
-    encoder.i64(part.first_seen);
-    encoder.i64(part.last_seen);
-    encoder.len(part.users.len());
-    for user in part.users.iter() {
-        encoder.u64(users.hash(user));
-    }
-}
-
-/// A persisted bucket up to its users (which follow it).
-struct Head {
-    project_id: u64,
-    fingerprint: u64,
-    start: i64,
-    events: u64,
-    first_seen: i64,
-    last_seen: i64,
-}
-
-fn decode_head(decoder: &mut Decoder<'_>) -> Result<Head, EmbeddedError> {
-    Ok(Head {
-        project_id: decoder.u64()?,
-        fingerprint: decoder.u64()?,
-        start: decoder.i64()?,
-        events: decoder.u64()?,
-        first_seen: decoder.i64()?,
-        last_seen: decoder.i64()?,
-    })
-}
-
-fn decode_users(decoder: &mut Decoder<'_>, ids: &mut UserIds) -> Result<UserSet, EmbeddedError> {
-    let mut users = UserSet::default();
-    for _ in 0..decoder.len()? {
-        users.insert(ids.id(decoder.u64()?));
-    }
-    Ok(users)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,137 +785,6 @@ mod tests {
             (9, 0, 12_001)
         );
         assert_eq!(total.users.len(), times.len());
-    }
-
-    /// Every bucket with its users as hashes: comparable across instances (user numbers are
-    /// not).
-    type Dump = Vec<(Option<Width>, FingerprintKey, i64, u64, i64, i64, Vec<u64>)>;
-
-    fn dump(aggregates: &Aggregates) -> Dump {
-        let hashes = |set: &UserSet| {
-            let mut hashes: Vec<u64> = set.iter().map(|id| aggregates.users.hash(id)).collect();
-            hashes.sort_unstable();
-            hashes
-        };
-        let mut rows = Vec::new();
-        for (key, series) in &aggregates.series {
-            for width in [Width::Minute, Width::Hour] {
-                for cell in &series.cells(width).0 {
-                    let part = cell.part();
-                    rows.push((
-                        Some(width),
-                        *key,
-                        cell.start(),
-                        part.events,
-                        part.first_seen,
-                        part.last_seen,
-                        hashes(part.users),
-                    ));
-                }
-            }
-            let total = &series.total;
-            rows.push((
-                None,
-                *key,
-                0,
-                total.events,
-                total.first_seen,
-                total.last_seen,
-                hashes(&total.users),
-            ));
-        }
-        rows
-    }
-
-    fn restore(files: &[Vec<u8>]) -> Aggregates {
-        let mut restored = Aggregates::default();
-        for file in files {
-            restored
-                .load(&mut Decoder::new(file, "test"))
-                .expect("load");
-        }
-        restored.index_recent_hours();
-        restored
-    }
-
-    #[test]
-    fn deltas_and_bases_restore_the_same_state() {
-        let mut aggregates = Aggregates::default();
-        let mut files = Vec::new();
-        for round in 0..4i64 {
-            for event in 0..50i64 {
-                let user = user_hash(&format!("id:{}", event % 7));
-                aggregates.add_event(1, (event % 3) as u64, round * 5_000 + event * 61, user);
-            }
-            // A late event, into a minute and hour written by an earlier checkpoint.
-            aggregates.add_event(1, 0, 30 + round, user_hash("id:late"));
-            let mut encoder = Encoder::new();
-            aggregates.encode_changes(&mut encoder, round == 2);
-            if round == 2 {
-                files.clear();
-            }
-            files.push(encoder.finish());
-        }
-        assert!(aggregates.changed.is_empty());
-        let restored = restore(&files);
-        assert_eq!(dump(&restored), dump(&aggregates));
-        for (key, series) in &aggregates.series {
-            assert_eq!(restored.series[key].recent, series.recent);
-        }
-        // Loading leaves nothing to write.
-        let mut restored = restored;
-        restored.clear_changes();
-        let mut encoder = Encoder::new();
-        restored.encode_changes(&mut encoder, false);
-        assert_eq!(restore(&[encoder.finish()]).series.len(), 0);
-    }
-
-    #[test]
-    fn a_delta_carries_only_the_changed_buckets() {
-        let mut aggregates = Aggregates::default();
-        for minute in 0..100i64 {
-            aggregates.add_event(1, 1, minute * MINUTE, None);
-            aggregates.add_event(1, 2, minute * MINUTE, None);
-        }
-        aggregates.encode_changes(&mut Encoder::new(), true);
-        aggregates.add_event(1, 1, 10 * MINUTE + 5, None);
-        let mut encoder = Encoder::new();
-        aggregates.encode_changes(&mut encoder, false);
-        let delta = restore(&[encoder.finish()]);
-        let minutes: Vec<(i64, u64)> = delta
-            .bucket_rows(Width::Minute)
-            .map(|row| (row.start, row.events))
-            .collect();
-        assert_eq!(minutes, [(10 * MINUTE, 2)]);
-        let hours: Vec<(i64, u64)> = delta
-            .bucket_rows(Width::Hour)
-            .map(|row| (row.start, row.events))
-            .collect();
-        assert_eq!(hours, [(0, 61)]);
-        assert_eq!(delta.total(1, 1).map(|total| total.events), Some(101));
-        assert!(delta.total(1, 2).is_none());
-    }
-
-    #[test]
-    fn buckets_that_cannot_be_cells_are_refused_as_corrupt() {
-        for (width, start, first, last) in [
-            (Width::Minute, 61, 61, 61),
-            (Width::Minute, 60, 60, 120),
-            (Width::Hour, 3_600, 3_599, 3_700),
-            (Width::Hour, 3_600, 3_700, 3_650),
-            (Width::Hour, -3_600, -3_600, -3_600),
-            (Width::Hour, 1 << 40, 1 << 40, 1 << 40),
-        ] {
-            assert!(
-                cell_offsets(width, start, first, last).is_err(),
-                "{width:?} {start} {first} {last}"
-            );
-        }
-        assert_eq!(
-            cell_offsets(Width::Hour, 3_600, 3_600, 7_199)
-                .expect("an hour's first and last second"),
-            (3_600, 0, 3_599)
-        );
     }
 
     #[test]
