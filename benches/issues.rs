@@ -28,7 +28,7 @@ use stackhouse::group::new_issue_id;
 use stackhouse::server::AppState;
 
 mod support;
-use support::{bench_engine, env_or, template, write_retrying};
+use support::{bench_engine, env_or, template, write_retrying, Memory};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -57,6 +57,7 @@ fn main() {
             None => engine.create_project("bench", "0123456789abcdef0123456789abcdef").await.unwrap(),
         };
         let template = template();
+        let mut memory = Memory::start();
         let now = Utc::now().timestamp();
         let started = Instant::now();
         let batch_size = 20_000u64;
@@ -112,6 +113,7 @@ fn main() {
                 started.elapsed().as_secs_f64()
             );
         }
+        memory.phase("writing the events");
         let state = AppState::start(Config::default(), engine.clone()).await.unwrap();
         let schema = build_schema(GraphqlContext {
             engine: state.engine.clone(),
@@ -155,5 +157,9 @@ fn main() {
                 percentile(&mut samples, 0.95)
             );
         }
+        memory.phase("server start + queries");
+        // On ClickHouse this is the bench process alone (the client and the server's in-memory
+        // state, not the database).
+        println!("peak RSS: {} MiB", memory.peak_mib());
     });
 }

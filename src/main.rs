@@ -4,7 +4,8 @@ mod cli_alerts;
 
 /// jemalloc, not the system allocator: the embedded engine allocates and frees large
 /// short-lived buffers (a write's Arrow batch and log record, a merge's batches) on several
-/// threads, and glibc's per-thread arenas kept them resident; see `benches/embedded.rs`.
+/// threads, and glibc's per-thread arenas kept them resident; see `benches/embedded.rs`. Its
+/// options are compiled in from `.cargo/config.toml`.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

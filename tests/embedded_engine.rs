@@ -315,6 +315,59 @@ async fn analyst_sql_sees_the_documented_tables_and_agrees_with_the_engine() {
     }
 }
 
+/// The bucket tables are streamed a batch at a time (whole series, about 8k rows each): a scan
+/// over several batches sees every bucket once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_tables_stream_every_bucket_once() {
+    let backend = Backend::embedded_segments();
+    let handle = backend.open();
+    let engine = embedded(&handle);
+    let project = engine
+        .create_project("buckets", "key-buckets")
+        .await
+        .unwrap();
+    let start = base_hour() - 10 * 3_600;
+    let ingest = Ingest::load(engine).await;
+    // 10 fingerprints with 1,000 minutes each: 10,000 minute buckets, more than one batch.
+    for bug in 0..10 {
+        let events: Vec<Value> = (0..1_000)
+            .map(|minute| {
+                python_event(
+                    &format!("Bug{bug}Error"),
+                    "failed",
+                    &["checkout_view"],
+                    None,
+                    (start + minute * 60 + bug) as f64,
+                )
+            })
+            .collect();
+        ingest.write(engine, project.id, &events).await;
+    }
+    let minutes = sql(
+        engine,
+        "SELECT count(*), sum(events), count(DISTINCT fingerprint) FROM fingerprint_minute",
+    )
+    .await;
+    assert_eq!(
+        (0..3)
+            .map(|column| u64_column(&minutes, column)[0])
+            .collect::<Vec<_>>(),
+        [10_000, 10_000, 10]
+    );
+    assert_eq!(
+        scalar(
+            engine,
+            "SELECT count(*) FROM (SELECT DISTINCT fingerprint, minute FROM fingerprint_minute)"
+        )
+        .await,
+        10_000
+    );
+    assert_eq!(
+        scalar(engine, "SELECT sum(events) FROM fingerprint_hour").await,
+        10_000
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_sql_is_read_only() {
     let backend = Backend::embedded();

@@ -52,7 +52,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use serde::Deserialize;
 
 use self::aggregates::Aggregates;
@@ -625,10 +625,16 @@ impl Shared {
                 || manifest.aggregate_files.len() >= self.options.max_aggregate_deltas;
             let frozen = Arc::new(state.memtable.take());
             state.frozen.push(frozen.clone());
+            // Encoding a base takes a while at millions of buckets: queries go on meanwhile
+            // (a read lock), writers wait for the log lock, so nothing changes until the
+            // changes are cleared.
+            let state = RwLockWriteGuard::downgrade(state);
             let mut aggregates = Encoder::new();
             state.aggregates.encode_changes(&mut aggregates, full);
             let mut side = Encoder::new();
             state.side.encode(&mut side);
+            drop(state);
+            self.state.write().aggregates.clear_changes();
             (
                 checkpoint_seq,
                 frozen,

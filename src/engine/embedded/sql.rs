@@ -25,16 +25,20 @@ use datafusion::arrow::array::{
     ArrayRef, RecordBatch, StringArray, TimestampSecondArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
     col, lit, Expr, LogicalPlan, TableProviderFilterPushDown, TableType,
 };
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -68,7 +72,7 @@ pub fn session_context(
             segments_directory,
         }),
     )?;
-    let tables: [(&str, SchemaRef, Builder); 8] = [
+    let tables: [(&str, SchemaRef, Builder); 6] = [
         ("issues", issues_schema(), Arc::new(build_issues)),
         (
             "issue_stats",
@@ -90,20 +94,6 @@ pub fn session_context(
             issue_fingerprints_schema(),
             Arc::new(build_issue_fingerprints),
         ),
-        (
-            "fingerprint_minute",
-            fingerprint_buckets_schema("minute"),
-            Arc::new(|state: &State, schema: &SchemaRef| {
-                build_fingerprint_buckets(state.aggregates.bucket_rows(Width::Minute), schema)
-            }),
-        ),
-        (
-            "fingerprint_hour",
-            fingerprint_buckets_schema("hour"),
-            Arc::new(|state: &State, schema: &SchemaRef| {
-                build_fingerprint_buckets(state.aggregates.bucket_rows(Width::Hour), schema)
-            }),
-        ),
         ("projects", projects_schema(), Arc::new(build_projects)),
     ];
     for (name, schema, build) in tables {
@@ -112,6 +102,23 @@ pub fn session_context(
             name,
             LiveTable::new(name, schema, move |schema| build(&state.read(), schema)),
         )?;
+    }
+    for (name, width) in [
+        ("fingerprint_minute", Width::Minute),
+        ("fingerprint_hour", Width::Hour),
+    ] {
+        let bucket = if width == Width::Minute {
+            "minute"
+        } else {
+            "hour"
+        };
+        let buckets = BucketStream {
+            state: state.clone(),
+            width,
+            schema: fingerprint_buckets_schema(bucket),
+        };
+        let table = StreamingTable::try_new(buckets.schema.clone(), vec![Arc::new(buckets)])?;
+        context.register_table(name, Arc::new(table))?;
     }
     Ok(context)
 }
@@ -577,7 +584,7 @@ impl TableProvider for LiveTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let batch = (self.build)(&self.schema)
-            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+            .map_err(|error| DataFusionError::External(Box::new(error)))?;
         MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
             .scan(session, projection, filters, limit)
             .await
@@ -813,11 +820,52 @@ fn fingerprint_buckets_schema(bucket: &str) -> SchemaRef {
     ]))
 }
 
+/// Rows of `fingerprint_minute` or `fingerprint_hour` per batch (whole series, so a little more).
+const BUCKET_BATCH_ROWS: usize = 8192;
+
+/// `fingerprint_minute` / `fingerprint_hour`, streamed: at 10M events over a day there are
+/// millions of minute buckets, so a scan reads them a batch at a time, each under a short read
+/// lock, instead of building one table of all of them while writers wait. The scan sees each
+/// series as it is when its batch is read (like `events`, not one snapshot).
+#[derive(Debug)]
+struct BucketStream {
+    state: Arc<RwLock<State>>,
+    width: Width,
+    schema: SchemaRef,
+}
+
+impl PartitionStream for BucketStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _context: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (state, width, schema) = (self.state.clone(), self.width, self.schema.clone());
+        // The cursor: `None` once done, else the key of the last series read (`None` at first).
+        let batches = futures::stream::unfold(Some(None), move |cursor| {
+            let (state, schema) = (state.clone(), schema.clone());
+            async move {
+                let after = cursor?;
+                let mut rows = Vec::with_capacity(BUCKET_BATCH_ROWS);
+                let last = state.read().aggregates.bucket_rows_after(
+                    width,
+                    after,
+                    BUCKET_BATCH_ROWS,
+                    &mut rows,
+                )?;
+                let batch = build_fingerprint_buckets(&rows, &schema)
+                    .map_err(|error| DataFusionError::External(Box::new(error)));
+                Some((batch, Some(Some(last))))
+            }
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
 fn build_fingerprint_buckets(
-    buckets: impl Iterator<Item = BucketRow>,
+    rows: &[BucketRow],
     schema: &SchemaRef,
 ) -> Result<RecordBatch, EmbeddedError> {
-    let rows: Vec<BucketRow> = buckets.collect();
     batch(
         schema,
         vec![

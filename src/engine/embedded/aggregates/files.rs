@@ -35,11 +35,12 @@ const COMPACT_DELTA: u8 = 4;
 const WIDTHS: [Width; 2] = [Width::Minute, Width::Hour];
 
 impl Aggregates {
-    /// Encodes the buckets changed since the last call (or all of them when `full`) and
-    /// forgets the changes.
-    pub fn encode_changes(&mut self, encoder: &mut Encoder, full: bool) {
+    /// Encodes the buckets changed since the last [`Aggregates::clear_changes`] (or all of them
+    /// when `full`). Takes `&self`, so a checkpoint encodes under a read lock (queries go on)
+    /// while its log lock keeps writers out until it has cleared the changes.
+    pub fn encode_changes(&self, encoder: &mut Encoder, full: bool) {
         encoder.u8(if full { COMPACT_BASE } else { COMPACT_DELTA });
-        let mut changed = std::mem::take(&mut self.changed);
+        let mut changed = self.changed.clone();
         changed.sort_unstable();
         let picked: Vec<(FingerprintKey, &Series)> = if full {
             self.series
@@ -90,7 +91,6 @@ impl Aggregates {
                 }
             }
         }
-        self.forget(&changed);
     }
 
     /// Loads one persisted file over the current state (each bucket in it replaces ours).
@@ -374,6 +374,7 @@ mod tests {
             aggregates.add_event(1, 0, 30 + round, user_hash("id:late"));
             let mut encoder = Encoder::new();
             aggregates.encode_changes(&mut encoder, round == 2);
+            aggregates.clear_changes();
             if round == 2 {
                 files.clear();
             }
@@ -401,6 +402,7 @@ mod tests {
             aggregates.add_event(1, 2, minute * MINUTE, None);
         }
         aggregates.encode_changes(&mut Encoder::new(), true);
+        aggregates.clear_changes();
         aggregates.add_event(1, 1, 10 * MINUTE + 5, None);
         let mut encoder = Encoder::new();
         aggregates.encode_changes(&mut encoder, false);

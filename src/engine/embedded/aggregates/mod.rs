@@ -23,6 +23,7 @@
 //! changed, late events included.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 
 use datafusion::arrow::array::RecordBatch;
 
@@ -465,7 +466,8 @@ impl Aggregates {
         }
     }
 
-    /// Forgets what changed: the state as loaded is what is on disk.
+    /// Forgets what changed: once it is encoded for a checkpoint, or when the state as loaded
+    /// is what is on disk.
     pub fn clear_changes(&mut self) {
         let changed = std::mem::take(&mut self.changed);
         self.forget(&changed);
@@ -478,21 +480,39 @@ impl Aggregates {
             .map(|series| &series.total)
     }
 
-    /// Every minute or hour bucket, in (project, fingerprint, start) order.
+    /// Every minute or hour bucket, in (project, fingerprint, start) order (the tests' view;
+    /// a scan pages with [`Self::bucket_rows_after`]).
+    #[cfg(test)]
     pub fn bucket_rows(&self, width: Width) -> impl Iterator<Item = BucketRow> + '_ {
         self.series
             .iter()
-            .flat_map(move |(&(project_id, fingerprint), series)| {
-                series.cells(width).0.iter().map(move |cell| BucketRow {
-                    project_id,
-                    fingerprint,
-                    start: cell.start(),
-                    events: cell.events,
-                    users: cell.users.len() as u64,
-                    first_seen: cell.first_seen(),
-                    last_seen: cell.last_seen(),
-                })
-            })
+            .flat_map(move |(&key, series)| series_rows(key, series, width))
+    }
+
+    /// The buckets of whole series after the one keyed `after` (from the first when `None`),
+    /// in [`Self::bucket_rows`]'s order, appended to `rows` until it holds at least `at_least`;
+    /// returns the key of the last series taken, `None` when none was left. A caller pages
+    /// through every bucket with short read locks and batches of a bounded size.
+    pub fn bucket_rows_after(
+        &self,
+        width: Width,
+        after: Option<FingerprintKey>,
+        at_least: usize,
+        rows: &mut Vec<BucketRow>,
+    ) -> Option<FingerprintKey> {
+        let range = match after {
+            Some(key) => (Bound::Excluded(key), Bound::Unbounded),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let mut last = None;
+        for (&key, series) in self.series.range(range) {
+            rows.extend(series_rows(key, series, width));
+            last = Some(key);
+            if rows.len() >= at_least {
+                break;
+            }
+        }
+        last
     }
 
     /// The series of a project's fingerprints, in fingerprint order.
@@ -684,6 +704,23 @@ fn cell_start(start: i64) -> u32 {
     start.clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// The buckets of one series as rows.
+fn series_rows(
+    (project_id, fingerprint): FingerprintKey,
+    series: &Series,
+    width: Width,
+) -> impl Iterator<Item = BucketRow> + '_ {
+    series.cells(width).0.iter().map(move |cell| BucketRow {
+        project_id,
+        fingerprint,
+        start: cell.start(),
+        events: cell.events,
+        users: cell.users.len() as u64,
+        first_seen: cell.first_seen(),
+        last_seen: cell.last_seen(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -785,6 +822,39 @@ mod tests {
             (9, 0, 12_001)
         );
         assert_eq!(total.users.len(), times.len());
+    }
+
+    #[test]
+    fn paging_through_buckets_takes_whole_series_in_order() {
+        let mut aggregates = Aggregates::default();
+        for fingerprint in 1..=5u64 {
+            for minute in 0..fingerprint as i64 {
+                aggregates.add_event(fingerprint % 2, fingerprint, minute * MINUTE, None);
+            }
+        }
+        let all: Vec<BucketRow> = aggregates.bucket_rows(Width::Minute).collect();
+        let (mut paged, mut pages, mut after) = (Vec::new(), Vec::new(), None);
+        loop {
+            let mut page = Vec::new();
+            let Some(last) = aggregates.bucket_rows_after(Width::Minute, after, 4, &mut page)
+            else {
+                break;
+            };
+            pages.push(page.len());
+            assert_eq!(
+                page.last().map(|row| (row.project_id, row.fingerprint)),
+                Some(last)
+            );
+            paged.append(&mut page);
+            after = Some(last);
+        }
+        assert_eq!(paged, all);
+        // At least 4 rows a page, a series never split: 2 + 4, 1 + 3, 5 (project 0 first).
+        assert_eq!(pages, [6, 4, 5]);
+        assert_eq!(
+            aggregates.bucket_rows_after(Width::Minute, after, 4, &mut Vec::new()),
+            None
+        );
     }
 
     #[test]
