@@ -103,15 +103,10 @@ pub fn session_context(
             LiveTable::new(name, schema, move |schema| build(&state.read(), schema)),
         )?;
     }
-    for (name, width) in [
-        ("fingerprint_minute", Width::Minute),
-        ("fingerprint_hour", Width::Hour),
+    for (name, bucket, width) in [
+        ("fingerprint_minute", "minute", Width::Minute),
+        ("fingerprint_hour", "hour", Width::Hour),
     ] {
-        let bucket = if width == Width::Minute {
-            "minute"
-        } else {
-            "hour"
-        };
         let buckets = BucketStream {
             state: state.clone(),
             width,
