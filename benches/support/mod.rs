@@ -78,7 +78,7 @@ pub async fn bench_engine(
     Option<std::sync::Arc<stackhouse::engine::embedded::EmbeddedEngine>>,
 ) {
     use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
-    use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
+    use stackhouse::engine::embedded::EmbeddedEngine;
     use stackhouse::engine::Engine;
     let (engine, embedded): (std::sync::Arc<dyn Engine>, _) =
         match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
@@ -90,7 +90,7 @@ pub async fn bench_engine(
             }
             Err(_) => {
                 let engine = std::sync::Arc::new(
-                    EmbeddedEngine::open(directory, EmbeddedOptions::default())
+                    EmbeddedEngine::open(directory, bench_options())
                         .expect("the embedded engine opens"),
                 );
                 (engine.clone(), Some(engine))
@@ -106,11 +106,28 @@ pub async fn bench_engine(
     (engine, embedded)
 }
 
+/// The embedded engine's options: the defaults, but for the memtable's byte limit when
+/// `STACKHOUSE_BENCH_MEMTABLE_MIB` gives one (to see what it costs in memory and speed).
+fn bench_options() -> stackhouse::engine::embedded::EmbeddedOptions {
+    let mut options = stackhouse::engine::embedded::EmbeddedOptions::default();
+    if let Some(mib) = std::env::var("STACKHOUSE_BENCH_MEMTABLE_MIB")
+        .ok()
+        .and_then(|mib| mib.parse::<usize>().ok())
+    {
+        options.memtable_max_bytes = mib << 20;
+    }
+    options
+}
+
 /// Resident memory of this process by phase: each [`Memory::phase`] prints the resident set
 /// now and its peak since the previous call (Linux: `VmRSS`, `VmHWM`, and `clear_refs` to
-/// restart the peak), so a benchmark shows which step needed the memory.
+/// restart the peak), so a benchmark shows which step needed the memory. Next to them it
+/// prints what the allocator (jemalloc) counts as live allocations, now and at its highest
+/// (sampled every 20 ms), so a peak of the resident set reads as either data the engine held
+/// or pages the allocator had not given back yet.
 pub struct Memory {
     overall_peak_kib: u64,
+    live_peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Memory {
@@ -118,17 +135,37 @@ impl Memory {
     pub fn start() -> Memory {
         let overall_peak_kib = status_kib("VmHWM:");
         reset_peak();
-        Memory { overall_peak_kib }
+        let live_peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampled = std::sync::Arc::downgrade(&live_peak);
+        std::thread::spawn(move || {
+            while let Some(peak) = sampled.upgrade() {
+                peak.fetch_max(live_bytes(), std::sync::atomic::Ordering::Relaxed);
+                drop(peak);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        Memory {
+            overall_peak_kib,
+            live_peak,
+        }
     }
 
-    /// Prints `label`'s current and peak resident set, and starts the next phase.
+    /// Prints `label`'s current and peak resident set (and live allocations), and starts the
+    /// next phase.
     pub fn phase(&mut self, label: &str) {
         let (now, peak) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
         self.overall_peak_kib = self.overall_peak_kib.max(peak);
+        let live = live_bytes();
+        let live_peak = self
+            .live_peak
+            .swap(live, std::sync::atomic::Ordering::Relaxed)
+            .max(live);
         println!(
-            "    memory after {label}: {} MiB resident, peak during it {} MiB",
+            "    memory after {label}: {} MiB resident, peak during it {} MiB; live allocations {} MiB, at most {} MiB",
             now / 1024,
-            peak / 1024
+            peak / 1024,
+            live >> 20,
+            live_peak >> 20
         );
         reset_peak();
     }
@@ -137,6 +174,20 @@ impl Memory {
     pub fn peak_mib(&self) -> u64 {
         self.overall_peak_kib.max(status_kib("VmHWM:")) / 1024
     }
+}
+
+/// Bytes the allocator has handed out and not had back (0 where jemalloc is not the
+/// allocator).
+#[cfg(not(target_env = "msvc"))]
+fn live_bytes() -> u64 {
+    // The statistics are a snapshot refreshed by advancing the epoch.
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().map_or(0, |bytes| bytes as u64)
+}
+
+#[cfg(target_env = "msvc")]
+fn live_bytes() -> u64 {
+    0
 }
 
 fn status_kib(field: &str) -> u64 {

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -67,6 +67,20 @@ impl Encoder {
 
     pub fn finish(self) -> Vec<u8> {
         self.buffer
+    }
+
+    /// Moves what is encoded so far to `file` once it is at least `at_least` bytes, leaving
+    /// the buffer empty (and its memory for the next bytes).
+    pub fn drain_to(
+        &mut self,
+        file: &mut CheckedFileWriter,
+        at_least: usize,
+    ) -> Result<(), EmbeddedError> {
+        if !self.buffer.is_empty() && self.buffer.len() >= at_least {
+            file.write(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
     }
 }
 
@@ -189,19 +203,67 @@ const FILE_MAGIC: &[u8; 8] = b"STKHSE01";
 /// Writes `payload` to `path` so that `path` holds either its old content or the whole new
 /// one, whatever happens: write a temporary file, sync it, rename it over, sync the directory.
 pub fn write_checked_file(path: &Path, payload: &[u8]) -> Result<(), EmbeddedError> {
-    let mut checksum = crc32fast::Hasher::new();
-    checksum.update(payload);
-    let temporary = path.with_extension("tmp");
-    {
-        let mut file = File::create(&temporary)?;
+    let mut file = CheckedFileWriter::create(path)?;
+    file.write(payload)?;
+    file.finish()
+}
+
+/// A file of [`write_checked_file`]'s layout written a piece at a time, so a large payload
+/// (a base of every aggregate) goes to disk as it is encoded instead of being held whole in
+/// memory. Nothing is at `path` until [`CheckedFileWriter::finish`]; dropped unfinished, the
+/// temporary file is removed.
+pub struct CheckedFileWriter {
+    file: Option<io::BufWriter<File>>,
+    checksum: crc32fast::Hasher,
+    temporary: PathBuf,
+    path: PathBuf,
+}
+
+impl CheckedFileWriter {
+    pub fn create(path: &Path) -> Result<CheckedFileWriter, EmbeddedError> {
+        let temporary = path.with_extension("tmp");
+        let mut file = io::BufWriter::with_capacity(1 << 20, File::create(&temporary)?);
         file.write_all(FILE_MAGIC)?;
-        file.write_all(payload)?;
-        file.write_all(&checksum.finalize().to_le_bytes())?;
-        file.sync_all()?;
+        Ok(CheckedFileWriter {
+            file: Some(file),
+            checksum: crc32fast::Hasher::new(),
+            temporary,
+            path: path.to_owned(),
+        })
     }
-    fs::rename(&temporary, path)?;
-    sync_parent_directory(path)?;
-    Ok(())
+
+    /// Appends to the payload.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), EmbeddedError> {
+        self.checksum.update(bytes);
+        match &mut self.file {
+            Some(file) => Ok(file.write_all(bytes)?),
+            None => Err(EmbeddedError::Io(io::Error::other(
+                "checkpoint file already finished",
+            ))),
+        }
+    }
+
+    /// Ends the payload with its checksum, syncs the file and puts it in place.
+    pub fn finish(mut self) -> Result<(), EmbeddedError> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        file.write_all(&self.checksum.clone().finalize().to_le_bytes())?;
+        file.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
+        fs::rename(&self.temporary, &self.path)?;
+        sync_parent_directory(&self.path)?;
+        Ok(())
+    }
+}
+
+impl Drop for CheckedFileWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 /// Reads a file written by [`write_checked_file`] and verifies its checksum.

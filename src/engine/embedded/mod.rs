@@ -56,7 +56,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use serde::Deserialize;
 
 use self::aggregates::Aggregates;
-use self::codec::{read_checked_file, write_checked_file, Decoder, Encoder};
+use self::codec::{read_checked_file, write_checked_file, CheckedFileWriter, Decoder, Encoder};
 use self::event_batch::{epoch_seconds, from_epoch_seconds, stored_time};
 use self::log_record::LogRecord;
 use self::manifest::{Manifest, MANIFEST_FILE};
@@ -613,12 +613,17 @@ impl Shared {
     /// Freezes what is in memory, persists it, and moves the manifest past it.
     fn checkpoint(&self) -> Result<(), EmbeddedError> {
         let mut manifest = self.manifest.lock();
-        let (checkpoint_seq, frozen, aggregates, side, full) = {
+        let mut next = manifest.clone();
+        let aggregate_file = format!("agg-{:010}.bin", next.take_file_id());
+        let (checkpoint_seq, frozen, aggregates, encoded, side, full) = {
             // Under the log lock no write can slip between the rotation and the freeze.
             let mut wal = self.wal.lock();
             if wal.last_seq() == manifest.checkpoint_seq {
                 return Ok(());
             }
+            let mut aggregates = CheckedFileWriter::create(
+                &checkpoints_directory(&self.directory).join(&aggregate_file),
+            )?;
             let checkpoint_seq = wal.rotate()?;
             let mut state = self.state.write();
             let full = state.aggregates_need_base
@@ -627,10 +632,15 @@ impl Shared {
             state.frozen.push(frozen.clone());
             // Encoding a base takes a while at millions of buckets: queries go on meanwhile
             // (a read lock), writers wait for the log lock, so nothing changes until the
-            // changes are cleared.
+            // changes are cleared. The encoding goes to its file as it is made (a base is
+            // about 10 bytes per bucket); a failure there fails the checkpoint below, like a
+            // failure to persist it.
             let state = RwLockWriteGuard::downgrade(state);
-            let mut aggregates = Encoder::new();
-            state.aggregates.encode_changes(&mut aggregates, full);
+            let mut encoder = Encoder::new();
+            let encoded = state
+                .aggregates
+                .encode_changes(&mut encoder, full, Some(&mut aggregates))
+                .and_then(|()| encoder.drain_to(&mut aggregates, 0));
             let mut side = Encoder::new();
             state.side.encode(&mut side);
             drop(state);
@@ -638,20 +648,23 @@ impl Shared {
             (
                 checkpoint_seq,
                 frozen,
-                aggregates.finish(),
+                aggregates,
+                encoded,
                 side.finish(),
                 full,
             )
         };
         let mut written = Vec::new();
-        let result = self.persist_checkpoint(
-            &manifest,
-            checkpoint_seq,
-            &frozen,
-            (&aggregates, full),
-            &side,
-            &mut written,
-        );
+        let result = encoded.and_then(|()| {
+            self.persist_checkpoint(
+                next,
+                checkpoint_seq,
+                &frozen,
+                (aggregates, aggregate_file, full),
+                &side,
+                &mut written,
+            )
+        });
         let mut state = self.state.write();
         state.frozen.retain(|other| !Arc::ptr_eq(other, &frozen));
         let next = match result {
@@ -700,22 +713,22 @@ impl Shared {
     }
 
     /// Writes the files of a checkpoint and the manifest naming them; returns that manifest.
+    /// `next` is the manifest as it was, with the aggregate file's number taken.
     fn persist_checkpoint(
         &self,
-        manifest: &Manifest,
+        mut next: Manifest,
         checkpoint_seq: u64,
         frozen: &[RecordBatch],
-        (aggregates, full): (&[u8], bool),
+        (aggregates, aggregate_file, full): (CheckedFileWriter, String, bool),
         side: &[u8],
         written: &mut Vec<PathBuf>,
     ) -> Result<Manifest, EmbeddedError> {
-        let mut next = manifest.clone();
         let rows: usize = frozen.iter().map(RecordBatch::num_rows).sum();
         if rows > 0 {
             let file = format!("seg-{:010}.parquet", next.take_file_id());
             let path = segments_directory(&self.directory).join(&file);
             written.push(path.clone());
-            let seq_range = (manifest.checkpoint_seq + 1, checkpoint_seq);
+            let seq_range = (next.checkpoint_seq + 1, checkpoint_seq);
             let (rows, bytes) =
                 segments::write_sorted(&path, frozen, self.options.row_group_events, seq_range)?;
             next.segments.push(SegmentInfo {
@@ -728,9 +741,8 @@ impl Shared {
             });
         }
         let checkpoints = checkpoints_directory(&self.directory);
-        let aggregate_file = format!("agg-{:010}.bin", next.take_file_id());
         written.push(checkpoints.join(&aggregate_file));
-        write_checked_file(&checkpoints.join(&aggregate_file), aggregates)?;
+        aggregates.finish()?;
         if full {
             next.aggregate_files.clear();
         }

@@ -23,7 +23,7 @@
 //! directory written by an earlier version opens.
 
 use super::*;
-use crate::engine::embedded::codec::{Decoder, Encoder};
+use crate::engine::embedded::codec::{CheckedFileWriter, Decoder, Encoder};
 
 /// The flat layout (read only).
 const BASE: u8 = 1;
@@ -37,8 +37,15 @@ const WIDTHS: [Width; 2] = [Width::Minute, Width::Hour];
 impl Aggregates {
     /// Encodes the buckets changed since the last [`Aggregates::clear_changes`] (or all of them
     /// when `full`). Takes `&self`, so a checkpoint encodes under a read lock (queries go on)
-    /// while its log lock keeps writers out until it has cleared the changes.
-    pub fn encode_changes(&self, encoder: &mut Encoder, full: bool) {
+    /// while its log lock keeps writers out until it has cleared the changes. With a `file`,
+    /// the encoded bytes go there a megabyte at a time (a base of millions of buckets is not
+    /// held in memory whole); what is left in `encoder` at the end is the caller's to drain.
+    pub fn encode_changes(
+        &self,
+        encoder: &mut Encoder,
+        full: bool,
+        mut file: Option<&mut CheckedFileWriter>,
+    ) -> Result<(), EmbeddedError> {
         encoder.u8(if full { COMPACT_BASE } else { COMPACT_DELTA });
         let mut changed = self.changed.clone();
         changed.sort_unstable();
@@ -90,7 +97,11 @@ impl Aggregates {
                     users.encode_set(encoder, &cell.users, &mut scratch);
                 }
             }
+            if let Some(file) = file.as_deref_mut() {
+                encoder.drain_to(file, 1 << 20)?;
+            }
         }
+        Ok(())
     }
 
     /// Loads one persisted file over the current state (each bucket in it replaces ours).
@@ -121,7 +132,13 @@ impl Aggregates {
             };
             for width in WIDTHS {
                 let mut index = 0u64;
-                for _ in 0..decoder.varint_len()? {
+                let count = decoder.varint_len()?;
+                // A base's cells arrive all at once: room for exactly them.
+                let cells = &mut series.cells_mut(width).0;
+                if cells.is_empty() {
+                    cells.reserve_exact(count);
+                }
+                for _ in 0..count {
                     index = index.saturating_add(decoder.varint()?);
                     let start = i64::try_from(index)
                         .ok()
@@ -229,9 +246,10 @@ impl<'a> FileUsers<'a> {
 
 /// A set of a compact file, its numbers mapped through the file's `users` to ours.
 fn decode_set(decoder: &mut Decoder<'_>, users: &[UserId]) -> Result<UserSet, EmbeddedError> {
-    let mut set = UserSet::default();
+    let len = decoder.varint_len()?;
+    let mut set = Vec::with_capacity(len);
     let mut number = 0u64;
-    for at in 0..decoder.varint_len()? {
+    for at in 0..len {
         let step = decoder.varint()?;
         number = if at == 0 {
             step
@@ -247,9 +265,9 @@ fn decode_set(decoder: &mut Decoder<'_>, users: &[UserId]) -> Result<UserSet, Em
                     users.len()
                 ))
             })?;
-        set.insert(*user);
+        set.push(*user);
     }
-    Ok(set)
+    Ok(set.into_iter().collect())
 }
 
 /// A persisted bucket's start and first/last seen as a cell keeps them, or why they cannot be.
@@ -299,11 +317,11 @@ fn decode_flat_users(
     decoder: &mut Decoder<'_>,
     ids: &mut UserIds,
 ) -> Result<UserSet, EmbeddedError> {
-    let mut users = UserSet::default();
+    let mut users = Vec::new();
     for _ in 0..decoder.len()? {
-        users.insert(ids.id(decoder.u64()?));
+        users.push(ids.id(decoder.u64()?));
     }
-    Ok(users)
+    Ok(users.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -373,7 +391,9 @@ mod tests {
             // A late event, into a minute and hour written by an earlier checkpoint.
             aggregates.add_event(1, 0, 30 + round, user_hash("id:late"));
             let mut encoder = Encoder::new();
-            aggregates.encode_changes(&mut encoder, round == 2);
+            aggregates
+                .encode_changes(&mut encoder, round == 2, None)
+                .expect("encode");
             aggregates.clear_changes();
             if round == 2 {
                 files.clear();
@@ -390,7 +410,9 @@ mod tests {
         let mut restored = restored;
         restored.clear_changes();
         let mut encoder = Encoder::new();
-        restored.encode_changes(&mut encoder, false);
+        restored
+            .encode_changes(&mut encoder, false, None)
+            .expect("encode");
         assert_eq!(restore(&[encoder.finish()]).series.len(), 0);
     }
 
@@ -401,11 +423,15 @@ mod tests {
             aggregates.add_event(1, 1, minute * MINUTE, None);
             aggregates.add_event(1, 2, minute * MINUTE, None);
         }
-        aggregates.encode_changes(&mut Encoder::new(), true);
+        aggregates
+            .encode_changes(&mut Encoder::new(), true, None)
+            .expect("encode");
         aggregates.clear_changes();
         aggregates.add_event(1, 1, 10 * MINUTE + 5, None);
         let mut encoder = Encoder::new();
-        aggregates.encode_changes(&mut encoder, false);
+        aggregates
+            .encode_changes(&mut encoder, false, None)
+            .expect("encode");
         let delta = restore(&[encoder.finish()]);
         let minutes: Vec<(i64, u64)> = delta
             .bucket_rows(Width::Minute)
@@ -487,7 +513,9 @@ mod tests {
             buckets += aggregates.bucket_rows(width).count();
         }
         let mut encoder = Encoder::new();
-        aggregates.encode_changes(&mut encoder, true);
+        aggregates
+            .encode_changes(&mut encoder, true, None)
+            .expect("encode");
         let compact = encoder.finish().len();
         // The flat layout: 48 bytes and 8 per user for every bucket and total.
         let users: usize = aggregates
@@ -507,7 +535,9 @@ mod tests {
         assert_eq!(
             dump(&restore(&[{
                 let mut encoder = Encoder::new();
-                aggregates.encode_changes(&mut encoder, true);
+                aggregates
+                    .encode_changes(&mut encoder, true, None)
+                    .expect("encode");
                 encoder.finish()
             }])),
             dump(&aggregates)

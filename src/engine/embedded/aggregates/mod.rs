@@ -192,6 +192,9 @@ impl Cells {
     /// time order, so the newest cell is tried first.
     fn cell(&mut self, start: u32) -> &mut Cell {
         let cells = &mut self.0;
+        if cells.last().is_none_or(|last| last.start != start) {
+            reserve_one(cells);
+        }
         let at = match cells.last() {
             Some(last) if last.start == start => cells.len() - 1,
             Some(last) if last.start < start => {
@@ -224,6 +227,16 @@ impl Cells {
         for cell in &mut self.0 {
             cell.last &= !CHANGED;
         }
+    }
+}
+
+/// Room for one more cell, growing by an eighth rather than doubling: cells are most of the
+/// aggregates' memory (a fingerprint with events all day has 1,440 minutes), and a doubled
+/// vector is a quarter empty on average. Growing by an eighth copies each cell about eight
+/// times over the vector's life instead of once or twice, a few hundred bytes per series.
+fn reserve_one(cells: &mut Vec<Cell>) {
+    if cells.len() == cells.capacity() {
+        cells.reserve_exact((cells.len() / 8).max(4));
     }
 }
 
