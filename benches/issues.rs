@@ -60,12 +60,16 @@ fn main() {
         let mut memory = Memory::start();
         let now = Utc::now().timestamp();
         let started = Instant::now();
-        let batch_size = 20_000u64;
+        // Writes as large as the server's batch writer makes them: at most so many events and
+        // about so many bytes of them.
+        let writer = stackhouse::config::WriterConfig::default();
         let mut written = if reused { events } else { 0u64 };
         let mut seen_issue = vec![false; issues as usize];
         while written < events {
             let mut batch = WriteBatch::default();
-            for n in written..(written + batch_size).min(events) {
+            let mut batch_bytes = 0usize;
+            let mut n = written;
+            while n < events && batch.events.len() < writer.batch_max_events && batch_bytes < writer.batch_max_bytes {
                 // Skewed: low issue numbers get most events.
                 let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
                 let issue = if n % 3 == 0 { issue % (issues / 100).max(1) } else { issue };
@@ -97,7 +101,9 @@ fn main() {
                 record.timestamp = chrono::DateTime::from_timestamp(now - (n % 86_400) as i64, 0).unwrap();
                 record.user_key = format!("id:{}", n % 5_000);
                 record.environment = if issue % 10 == 0 { "staging".into() } else { "production".into() };
+                batch_bytes += record.memory_bytes();
                 batch.events.push(record);
+                n += 1;
             }
             written += batch.events.len() as u64;
             write_retrying(engine.as_ref(), &batch).await;

@@ -65,6 +65,16 @@ pub async fn write_retrying(
     }
 }
 
+/// Logs to stderr as `RUST_LOG` asks (nothing when it is unset).
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 /// The engine a benchmark runs on: ClickHouse when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set (a
 /// fresh, migrated database `stackhouse_{name}_bench_{pid}`), else the embedded engine in
 /// `directory` (also returned as itself, for what only it has, such as `flush`).
@@ -77,6 +87,7 @@ pub async fn bench_engine(
     std::sync::Arc<dyn stackhouse::engine::Engine>,
     Option<std::sync::Arc<stackhouse::engine::embedded::EmbeddedEngine>>,
 ) {
+    init_logging();
     use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
     use stackhouse::engine::embedded::EmbeddedEngine;
     use stackhouse::engine::Engine;
@@ -137,10 +148,25 @@ impl Memory {
         reset_peak();
         let live_peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sampled = std::sync::Arc::downgrade(&live_peak);
+        // `STACKHOUSE_BENCH_MEMORY_TRACE=1`: also a line a second with both (beside the
+        // engine's own `RUST_LOG=stackhouse=debug` lines, which say when it checkpoints and
+        // merges).
+        let trace = std::env::var_os("STACKHOUSE_BENCH_MEMORY_TRACE").is_some();
         std::thread::spawn(move || {
+            let mut samples = 0u64;
             while let Some(peak) = sampled.upgrade() {
-                peak.fetch_max(live_bytes(), std::sync::atomic::Ordering::Relaxed);
+                let live = live_bytes();
+                peak.fetch_max(live, std::sync::atomic::Ordering::Relaxed);
                 drop(peak);
+                samples += 1;
+                if trace && samples.is_multiple_of(50) {
+                    eprintln!(
+                        "{} memory: {} MiB resident, {} MiB live",
+                        Utc::now().format("%H:%M:%S%.3f"),
+                        status_kib("VmRSS:") / 1024,
+                        live >> 20
+                    );
+                }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         });
