@@ -380,4 +380,27 @@ mod tests {
         fs::write(&path, bytes).expect("write");
         assert!(read_checked_file(&path).is_err());
     }
+
+    #[test]
+    fn a_file_written_in_pieces_reads_back_whole_and_an_abandoned_one_leaves_nothing() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("agg.bin");
+        let mut file = CheckedFileWriter::create(&path).expect("create");
+        let (mut encoder, mut whole) = (Encoder::new(), Encoder::new());
+        for piece in 0..1_000u64 {
+            encoder.varint(piece * 1_000_003);
+            whole.varint(piece * 1_000_003);
+            encoder.drain_to(&mut file, 64).expect("drain");
+        }
+        encoder.drain_to(&mut file, 0).expect("drain");
+        assert!(!path.exists(), "nothing is in place before finish");
+        file.finish().expect("finish");
+        assert_eq!(read_checked_file(&path).expect("read"), whole.finish());
+
+        let abandoned = directory.path().join("abandoned.bin");
+        let mut file = CheckedFileWriter::create(&abandoned).expect("create");
+        file.write(b"half").expect("write");
+        drop(file);
+        assert_eq!(fs::read_dir(directory.path()).expect("list").count(), 1);
+    }
 }

@@ -545,6 +545,33 @@ mod tests {
     }
 
     #[test]
+    fn a_base_streamed_to_its_file_is_the_base_encoded_in_memory() {
+        let mut aggregates = Aggregates::default();
+        // Enough buckets that the encoding is drained to the file several times (1 MiB each).
+        for n in 0..400_000i64 {
+            let user = user_hash(&format!("id:{}", n % 3_000));
+            aggregates.add_event(1, (n % 2_000) as u64, 1_780_000_000 + n * 13, user);
+        }
+        let mut in_memory = Encoder::new();
+        aggregates
+            .encode_changes(&mut in_memory, true, None)
+            .expect("encode");
+        let in_memory = in_memory.finish();
+        assert!(in_memory.len() > 3 << 20, "{} bytes", in_memory.len());
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("agg.bin");
+        let mut file = CheckedFileWriter::create(&path).expect("create");
+        let mut encoder = Encoder::new();
+        aggregates
+            .encode_changes(&mut encoder, true, Some(&mut file))
+            .expect("encode");
+        encoder.drain_to(&mut file, 0).expect("drain");
+        file.finish().expect("finish");
+        let streamed = crate::engine::embedded::codec::read_checked_file(&path).expect("read");
+        assert!(streamed == in_memory, "the streamed file differs");
+    }
+
+    #[test]
     fn compact_files_that_name_unknown_users_are_corrupt() {
         let mut encoder = Encoder::new();
         encoder.u8(COMPACT_DELTA);
