@@ -213,10 +213,12 @@ pub fn write_checked_file(path: &Path, payload: &[u8]) -> Result<(), EmbeddedErr
 /// memory. Nothing is at `path` until [`CheckedFileWriter::finish`]; dropped unfinished, the
 /// temporary file is removed.
 pub struct CheckedFileWriter {
-    file: Option<io::BufWriter<File>>,
+    file: io::BufWriter<File>,
     checksum: crc32fast::Hasher,
     temporary: PathBuf,
     path: PathBuf,
+    /// Put in place: the temporary file is gone, nothing is left to remove.
+    finished: bool,
 }
 
 impl CheckedFileWriter {
@@ -225,34 +227,28 @@ impl CheckedFileWriter {
         let mut file = io::BufWriter::with_capacity(1 << 20, File::create(&temporary)?);
         file.write_all(FILE_MAGIC)?;
         Ok(CheckedFileWriter {
-            file: Some(file),
+            file,
             checksum: crc32fast::Hasher::new(),
             temporary,
             path: path.to_owned(),
+            finished: false,
         })
     }
 
     /// Appends to the payload.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), EmbeddedError> {
         self.checksum.update(bytes);
-        match &mut self.file {
-            Some(file) => Ok(file.write_all(bytes)?),
-            None => Err(EmbeddedError::Io(io::Error::other(
-                "checkpoint file already finished",
-            ))),
-        }
+        Ok(self.file.write_all(bytes)?)
     }
 
     /// Ends the payload with its checksum, syncs the file and puts it in place.
     pub fn finish(mut self) -> Result<(), EmbeddedError> {
-        let Some(mut file) = self.file.take() else {
-            return Ok(());
-        };
-        file.write_all(&self.checksum.clone().finalize().to_le_bytes())?;
-        file.into_inner()
-            .map_err(io::IntoInnerError::into_error)?
-            .sync_all()?;
+        let checksum = self.checksum.clone().finalize();
+        self.file.write_all(&checksum.to_le_bytes())?;
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
         fs::rename(&self.temporary, &self.path)?;
+        self.finished = true;
         sync_parent_directory(&self.path)?;
         Ok(())
     }
@@ -260,7 +256,7 @@ impl CheckedFileWriter {
 
 impl Drop for CheckedFileWriter {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if !self.finished {
             let _ = fs::remove_file(&self.temporary);
         }
     }

@@ -631,13 +631,13 @@ impl Shared {
     fn checkpoint(&self) -> Result<(), EmbeddedError> {
         let mut manifest = self.manifest.lock();
         let mut next = manifest.clone();
-        let aggregate_file = format!("agg-{:010}.bin", next.take_file_id());
-        let (checkpoint_seq, frozen, aggregates, encoded, side, full) = {
+        let (checkpoint_seq, frozen, aggregates, aggregate_file, encoded, side, full) = {
             // Under the log lock no write can slip between the rotation and the freeze.
             let mut wal = self.wal.lock();
             if wal.last_seq() == manifest.checkpoint_seq {
                 return Ok(());
             }
+            let aggregate_file = format!("agg-{:010}.bin", next.take_file_id());
             let mut aggregates = CheckedFileWriter::create(
                 &checkpoints_directory(&self.directory).join(&aggregate_file),
             )?;
@@ -672,6 +672,7 @@ impl Shared {
                 checkpoint_seq,
                 frozen,
                 aggregates,
+                aggregate_file,
                 encoded,
                 side.finish(),
                 full,

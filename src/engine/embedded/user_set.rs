@@ -12,7 +12,7 @@
 //! few users it costs about 160 bytes, the sorted vector about 80. The vector holds a user in
 //! 4 bytes (plus its growth), a hash table in 5 per slot at up to 7/8 full, so the vector is
 //! kept well past where it stops being the faster one: an all-time set of a fingerprint with
-//! a hundred users is a hash table of 256 slots (1.3 KB) or a vector of 512 bytes. Below
+//! a hundred users is a hash table of 256 slots (1.3 KB) or a vector of about 600 bytes. Below
 //! [`SORTED`] an insert moves at most 4 KB.
 
 use std::collections::HashSet;
