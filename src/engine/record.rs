@@ -88,15 +88,98 @@ struct DetailsOut<'a> {
     fingerprint: Option<&'a [String]>,
     message_template: Option<&'a str>,
     extra: &'a serde_json::Map<String, serde_json::Value>,
+    /// Set when the primary stack's frames leave to the `frame_*` columns what those hold
+    /// ([`FrameFields::BesideColumns`]); rows written before this carry whole frames.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    frames_in_columns: bool,
 }
 
-/// An [`Exception`] without its absent fields.
-struct ExceptionOut<'a>(&'a Exception);
+/// The key that marks `details` whose primary frames are completed from the columns.
+const FRAMES_IN_COLUMNS: &str = "frames_in_columns";
+
+/// Which of a frame's fields `details` holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FrameFields {
+    /// Every field the frame has.
+    All,
+    /// Only what the `frame_*` columns do not give back exactly: the primary stack's module,
+    /// function, file name, line and in-app flag are already stored there, and were about half
+    /// of `details` (and `details` most of an event's bytes, which the engines pay for at
+    /// ingest).
+    BesideColumns,
+}
+
+/// A frame as the `frame_*` columns hold it: the one definition both writing and reading use.
+struct FrameColumns<'a> {
+    module: &'a str,
+    function: &'a str,
+    filename: &'a str,
+    lineno: u32,
+    in_app: u8,
+}
+
+impl<'a> FrameColumns<'a> {
+    fn of(frame: &'a Frame) -> FrameColumns<'a> {
+        FrameColumns {
+            module: frame
+                .module
+                .as_deref()
+                .or(frame.package.as_deref())
+                .unwrap_or_default(),
+            function: frame.function.as_deref().unwrap_or_default(),
+            filename: frame
+                .filename
+                .as_deref()
+                .or(frame.abs_path.as_deref())
+                .unwrap_or_default(),
+            lineno: frame.lineno.unwrap_or(0),
+            in_app: u8::from(frame.in_app == Some(true)),
+        }
+    }
+
+    /// What a frame read back from the columns alone has.
+    fn restored(&self) -> ColumnFields<'a> {
+        let text = |text: &'a str| (!text.is_empty()).then_some(text);
+        ColumnFields {
+            module: text(self.module),
+            function: text(self.function),
+            filename: text(self.filename),
+            lineno: (self.lineno != 0).then_some(self.lineno),
+            in_app: Some(self.in_app == 1),
+        }
+    }
+}
+
+/// The fields of a frame that the columns hold: a frame's own ([`ColumnFields::of`]), or what
+/// the columns give back ([`FrameColumns::restored`]).
+#[derive(Serialize)]
+struct ColumnFields<'a> {
+    module: Option<&'a str>,
+    function: Option<&'a str>,
+    filename: Option<&'a str>,
+    lineno: Option<u32>,
+    in_app: Option<bool>,
+}
+
+impl<'a> ColumnFields<'a> {
+    fn of(frame: &'a Frame) -> ColumnFields<'a> {
+        ColumnFields {
+            module: frame.module.as_deref(),
+            function: frame.function.as_deref(),
+            filename: frame.filename.as_deref(),
+            lineno: frame.lineno,
+            in_app: frame.in_app,
+        }
+    }
+}
+
+/// An [`Exception`] without its absent fields; its frames as `frames` says.
+struct ExceptionOut<'a>(&'a Exception, FrameFields);
 
 impl Serialize for ExceptionOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let exception = self.0;
+        let ExceptionOut(exception, frames) = *self;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("type", &exception.ty)?;
         if let Some(value) = &exception.value {
@@ -109,60 +192,87 @@ impl Serialize for ExceptionOut<'_> {
             map.serialize_entry("mechanism", mechanism)?;
         }
         if let Some(stacktrace) = &exception.stacktrace {
-            map.serialize_entry("stacktrace", &StacktraceOut(stacktrace))?;
+            map.serialize_entry("stacktrace", &StacktraceOut(stacktrace, frames))?;
         }
         map.end()
     }
 }
 
-/// A [`Stacktrace`] whose frames are written without their absent fields.
-struct StacktraceOut<'a>(&'a Stacktrace);
+/// A [`Stacktrace`] whose frames are written without their absent fields (and, for the
+/// primary stack, without what the columns hold).
+struct StacktraceOut<'a>(&'a Stacktrace, FrameFields);
 
 impl Serialize for StacktraceOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        let StacktraceOut(stacktrace, fields) = *self;
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("frames", &FramesOut(&self.0.frames))?;
+        map.serialize_entry("frames", &FramesOut(&stacktrace.frames, fields))?;
         map.end()
     }
 }
 
-struct FramesOut<'a>(&'a [Frame]);
+struct FramesOut<'a>(&'a [Frame], FrameFields);
 
 impl Serialize for FramesOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(FrameOut))
+        serializer.collect_seq(self.0.iter().map(|frame| FrameOut(frame, self.1)))
     }
 }
 
-/// A [`Frame`] without its absent fields.
-struct FrameOut<'a>(&'a Frame);
+/// A [`Frame`] without its absent fields. Beside the columns, a field the columns give back
+/// exactly is left out, and one they would get wrong is written as it is (`null` included):
+/// a missing module is `null` when the column holds the package in its place.
+struct FrameOut<'a>(&'a Frame, FrameFields);
 
 impl Serialize for FrameOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let frame = self.0;
+        let FrameOut(frame, fields) = *self;
         let mut map = serializer.serialize_map(None)?;
-        let texts = [
-            ("function", &frame.function),
-            ("module", &frame.module),
-            ("package", &frame.package),
-            ("filename", &frame.filename),
-            ("abs_path", &frame.abs_path),
-        ];
-        for (key, text) in texts {
+        if fields == FrameFields::BesideColumns {
+            let actual = ColumnFields::of(frame);
+            let restored = FrameColumns::of(frame).restored();
+            if actual.module != restored.module {
+                map.serialize_entry("module", &actual.module)?;
+            }
+            if actual.function != restored.function {
+                map.serialize_entry("function", &actual.function)?;
+            }
+            if actual.filename != restored.filename {
+                map.serialize_entry("filename", &actual.filename)?;
+            }
+            if actual.lineno != restored.lineno {
+                map.serialize_entry("lineno", &actual.lineno)?;
+            }
+            if actual.in_app != restored.in_app {
+                map.serialize_entry("in_app", &actual.in_app)?;
+            }
+        } else {
+            let texts = [
+                ("function", &frame.function),
+                ("module", &frame.module),
+                ("filename", &frame.filename),
+            ];
+            for (key, text) in texts {
+                if let Some(text) = text {
+                    map.serialize_entry(key, text)?;
+                }
+            }
+            if let Some(lineno) = frame.lineno {
+                map.serialize_entry("lineno", &lineno)?;
+            }
+            if let Some(in_app) = frame.in_app {
+                map.serialize_entry("in_app", &in_app)?;
+            }
+        }
+        for (key, text) in [("package", &frame.package), ("abs_path", &frame.abs_path)] {
             if let Some(text) = text {
                 map.serialize_entry(key, text)?;
             }
         }
-        if let Some(lineno) = frame.lineno {
-            map.serialize_entry("lineno", &lineno)?;
-        }
         if let Some(colno) = frame.colno {
             map.serialize_entry("colno", &colno)?;
-        }
-        if let Some(in_app) = frame.in_app {
-            map.serialize_entry("in_app", &in_app)?;
         }
         if let Some(context_line) = &frame.context_line {
             map.serialize_entry("context_line", context_line)?;
@@ -251,22 +361,45 @@ impl EventRecord {
         received: DateTime<Utc>,
         fingerprint: &stackhouse_grouping::Fingerprint,
     ) -> EventRecord {
-        let frames = event
-            .primary_stacktrace()
+        let primary = event.primary_stacktrace();
+        let frames = primary
             .map(|stacktrace| stacktrace.frames.as_slice())
             .unwrap_or_default();
+        // The primary stack's frames are written beside their columns; any other stack whole.
+        let fields_of = |stacktrace: &Stacktrace| {
+            if primary.is_some_and(|primary| std::ptr::eq(primary, stacktrace)) {
+                FrameFields::BesideColumns
+            } else {
+                FrameFields::All
+            }
+        };
         let user = event.user.clone().unwrap_or_default();
         let request = event.request.as_ref();
         let details = DetailsOut {
-            exceptions: event.exceptions.iter().map(ExceptionOut).collect(),
-            stacktrace: event.stacktrace.as_ref().map(StacktraceOut),
+            exceptions: event
+                .exceptions
+                .iter()
+                .map(|exception| {
+                    let fields = exception
+                        .stacktrace
+                        .as_ref()
+                        .map_or(FrameFields::All, fields_of);
+                    ExceptionOut(exception, fields)
+                })
+                .collect(),
+            stacktrace: event
+                .stacktrace
+                .as_ref()
+                .map(|stacktrace| StacktraceOut(stacktrace, fields_of(stacktrace))),
             contexts: &event.contexts,
             breadcrumbs: &event.breadcrumbs,
             request,
             fingerprint: event.fingerprint.as_deref(),
             message_template: event.message_template.as_deref(),
             extra: &event.extra,
+            frames_in_columns: !frames.is_empty(),
         };
+        let columns: Vec<FrameColumns<'_>> = frames.iter().map(FrameColumns::of).collect();
         let trace = event.contexts.trace.as_ref();
         EventRecord {
             project_id,
@@ -294,33 +427,11 @@ impl EventRecord {
                 .iter()
                 .map(|e| e.value.clone().unwrap_or_default())
                 .collect(),
-            frame_modules: frames
-                .iter()
-                .map(|f| {
-                    f.module
-                        .clone()
-                        .or_else(|| f.package.clone())
-                        .unwrap_or_default()
-                })
-                .collect(),
-            frame_functions: frames
-                .iter()
-                .map(|f| f.function.clone().unwrap_or_default())
-                .collect(),
-            frame_filenames: frames
-                .iter()
-                .map(|f| {
-                    f.filename
-                        .clone()
-                        .or_else(|| f.abs_path.clone())
-                        .unwrap_or_default()
-                })
-                .collect(),
-            frame_linenos: frames.iter().map(|f| f.lineno.unwrap_or(0)).collect(),
-            frame_in_app: frames
-                .iter()
-                .map(|f| u8::from(f.in_app == Some(true)))
-                .collect(),
+            frame_modules: columns.iter().map(|c| c.module.to_owned()).collect(),
+            frame_functions: columns.iter().map(|c| c.function.to_owned()).collect(),
+            frame_filenames: columns.iter().map(|c| c.filename.to_owned()).collect(),
+            frame_linenos: columns.iter().map(|c| c.lineno).collect(),
+            frame_in_app: columns.iter().map(|c| c.in_app).collect(),
             tag_keys: event.tags.iter().map(|(k, _)| k.clone()).collect(),
             tag_values: event.tags.iter().map(|(_, v)| v.clone()).collect(),
             user_key: user.key().unwrap_or_default(),
@@ -350,11 +461,10 @@ impl EventRecord {
     pub fn to_event(&self) -> Result<ErrorEvent, RecordError> {
         let event_id = Uuid::parse_str(&self.event_id)
             .map_err(|_| RecordError::EventId(self.event_id.clone()))?;
-        let details: EventDetails =
-            serde_json::from_str(&self.details).map_err(|error| RecordError::Details {
-                event_id: self.event_id.clone(),
-                message: error.to_string(),
-            })?;
+        let details = self.read_details().map_err(|error| RecordError::Details {
+            event_id: self.event_id.clone(),
+            message: error.to_string(),
+        })?;
         let mut event = ErrorEvent::new(event_id, self.timestamp);
         event.platform = self.platform.clone();
         event.level = Level::parse(&self.level).unwrap_or_default();
@@ -392,6 +502,77 @@ impl EventRecord {
         event.extra = details.extra;
         Ok(event)
     }
+}
+
+impl EventRecord {
+    /// `details`, with the primary stack's frames completed from the `frame_*` columns when it
+    /// was written beside them.
+    fn read_details(&self) -> Result<EventDetails, serde_json::Error> {
+        // Rows that carry whole frames (all rows written before the marker) read directly.
+        if !self.details.contains(FRAMES_IN_COLUMNS) {
+            return serde_json::from_str(&self.details);
+        }
+        let mut details: serde_json::Value = serde_json::from_str(&self.details)?;
+        if details.get(FRAMES_IN_COLUMNS) == Some(&serde_json::Value::Bool(true)) {
+            if let Some(frames) = primary_frames(&mut details) {
+                for (index, frame) in frames.iter_mut().enumerate() {
+                    let Some(frame) = frame.as_object_mut() else {
+                        continue;
+                    };
+                    let Some(columns) = self.frame_columns(index) else {
+                        break;
+                    };
+                    let serde_json::Value::Object(restored) =
+                        serde_json::to_value(columns.restored())?
+                    else {
+                        continue;
+                    };
+                    for (key, value) in restored {
+                        frame.entry(key).or_insert(value);
+                    }
+                }
+            }
+        }
+        serde_json::from_value(details)
+    }
+
+    /// The `frame_*` columns of the primary stack's frame at `index`, if the row has it.
+    fn frame_columns(&self, index: usize) -> Option<FrameColumns<'_>> {
+        Some(FrameColumns {
+            module: self.frame_modules.get(index)?,
+            function: self.frame_functions.get(index)?,
+            filename: self.frame_filenames.get(index)?,
+            lineno: *self.frame_linenos.get(index)?,
+            in_app: *self.frame_in_app.get(index)?,
+        })
+    }
+}
+
+/// The primary stack's frames in `details` JSON, chosen as [`ErrorEvent::primary_stacktrace`]
+/// chooses: the innermost exception with frames, else the event's own stack.
+fn primary_frames(details: &mut serde_json::Value) -> Option<&mut Vec<serde_json::Value>> {
+    fn frames_of(stacktrace: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
+        stacktrace.get("frames")?.as_array()
+    }
+    let exception_index = details
+        .get("exceptions")
+        .and_then(|exceptions| exceptions.as_array())
+        .and_then(|exceptions| {
+            exceptions.iter().rposition(|exception| {
+                exception
+                    .get("stacktrace")
+                    .and_then(frames_of)
+                    .is_some_and(|frames| !frames.is_empty())
+            })
+        });
+    let stacktrace = match exception_index {
+        Some(index) => details
+            .get_mut("exceptions")?
+            .get_mut(index)?
+            .get_mut("stacktrace")?,
+        None => details.get_mut("stacktrace")?,
+    };
+    stacktrace.get_mut("frames")?.as_array_mut()
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -520,5 +701,176 @@ mod tests {
         record.details = serde_json::to_string(&full).expect("serializable");
         assert!(record.details.contains(r#""colno":null"#));
         assert_eq!(record.to_event().expect("old details"), event);
+    }
+
+    fn event_with_primary_frames(frames: Vec<Frame>) -> ErrorEvent {
+        let mut event = ErrorEvent::new(Uuid::new_v4(), DateTime::<Utc>::UNIX_EPOCH);
+        event.platform = "python".into();
+        // The outer exception's stack is not the primary one and stays whole.
+        event.exceptions.push(Exception {
+            ty: "KeyError".into(),
+            stacktrace: Some(Stacktrace {
+                frames: vec![Frame {
+                    module: Some("outer".into()),
+                    function: Some("wrap".into()),
+                    ..Frame::default()
+                }],
+            }),
+            ..Exception::default()
+        });
+        event.exceptions.push(Exception {
+            ty: "ValueError".into(),
+            stacktrace: Some(Stacktrace { frames }),
+            ..Exception::default()
+        });
+        event
+    }
+
+    fn record_of(event: &ErrorEvent) -> EventRecord {
+        let fingerprint = stackhouse_grouping::fingerprint_event(event, &Default::default());
+        EventRecord::from_event(1, event, DateTime::<Utc>::UNIX_EPOCH, &fingerprint)
+    }
+
+    #[test]
+    fn primary_frames_leave_what_the_columns_hold_to_them() {
+        let frame = Frame {
+            module: Some("shop.pay".into()),
+            function: Some("charge".into()),
+            filename: Some("shop/pay.py".into()),
+            abs_path: Some("/srv/shop/pay.py".into()),
+            lineno: Some(41),
+            in_app: Some(true),
+            context_line: Some("    raise PaymentError(order)".into()),
+            ..Frame::default()
+        };
+        let event = event_with_primary_frames(vec![frame.clone(), frame]);
+        let record = record_of(&event);
+        assert_eq!(record.frame_modules, vec!["shop.pay", "shop.pay"]);
+        let details: serde_json::Value =
+            serde_json::from_str(&record.details).expect("details JSON");
+        assert_eq!(details["frames_in_columns"], true);
+        let primary = &details["exceptions"][1]["stacktrace"]["frames"][0];
+        assert_eq!(
+            primary,
+            &serde_json::json!({
+                "abs_path": "/srv/shop/pay.py",
+                "context_line": "    raise PaymentError(order)",
+            })
+        );
+        // The other exception's frame is whole.
+        assert_eq!(
+            details["exceptions"][0]["stacktrace"]["frames"][0],
+            serde_json::json!({"module": "outer", "function": "wrap"})
+        );
+        assert_eq!(record.to_event().expect("round trip"), event);
+    }
+
+    #[test]
+    fn primary_frames_keep_what_the_columns_would_read_back_wrong() {
+        let frames = vec![
+            // The module column holds the package when there is no module.
+            Frame {
+                package: Some("libshop.so".into()),
+                function: Some("".into()),
+                lineno: Some(0),
+                ..Frame::default()
+            },
+            // The file name column holds abs_path when there is no file name.
+            Frame {
+                abs_path: Some("/srv/a.py".into()),
+                in_app: Some(false),
+                module: Some("".into()),
+                ..Frame::default()
+            },
+            Frame::default(),
+        ];
+        let event = event_with_primary_frames(frames);
+        let record = record_of(&event);
+        let details: serde_json::Value =
+            serde_json::from_str(&record.details).expect("details JSON");
+        let frames = &details["exceptions"][1]["stacktrace"]["frames"];
+        assert_eq!(
+            frames[0],
+            serde_json::json!({"module": null, "function": "", "lineno": 0, "in_app": null, "package": "libshop.so"})
+        );
+        assert_eq!(
+            frames[1],
+            serde_json::json!({"module": "", "filename": null, "abs_path": "/srv/a.py"})
+        );
+        assert_eq!(frames[2], serde_json::json!({"in_app": null}));
+        assert_eq!(record.to_event().expect("round trip"), event);
+    }
+
+    #[test]
+    fn event_stack_is_primary_without_exception_frames() {
+        let mut event = ErrorEvent::new(Uuid::new_v4(), DateTime::<Utc>::UNIX_EPOCH);
+        event.message = Some("log line".into());
+        event.exceptions.push(Exception {
+            ty: "Empty".into(),
+            stacktrace: Some(Stacktrace { frames: vec![] }),
+            ..Exception::default()
+        });
+        event.stacktrace = Some(Stacktrace {
+            frames: vec![Frame {
+                module: Some("worker".into()),
+                function: Some("tick".into()),
+                in_app: Some(true),
+                ..Frame::default()
+            }],
+        });
+        let record = record_of(&event);
+        assert!(
+            record.details.contains(r#""stacktrace":{"frames":[{}]}"#),
+            "{}",
+            record.details
+        );
+        assert_eq!(record.to_event().expect("round trip"), event);
+    }
+
+    fn text() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::string::string_regex("[a-z/.]{0,3}").expect("regex"))
+    }
+
+    fn frame() -> impl proptest::strategy::Strategy<Value = Frame> {
+        use proptest::prelude::*;
+        (
+            (text(), text(), text(), text(), text()),
+            proptest::option::of(0u32..3),
+            proptest::option::of(any::<bool>()),
+            text(),
+        )
+            .prop_map(
+                |(
+                    (function, module, package, filename, abs_path),
+                    lineno,
+                    in_app,
+                    context_line,
+                )| {
+                    Frame {
+                        function,
+                        module,
+                        package,
+                        filename,
+                        abs_path,
+                        lineno,
+                        in_app,
+                        context_line,
+                        ..Frame::default()
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_frames_read_back_the_same(
+            primary in proptest::collection::vec(frame(), 0..6),
+            own in proptest::collection::vec(frame(), 0..3),
+        ) {
+            let mut event = event_with_primary_frames(primary);
+            event.stacktrace = Some(Stacktrace { frames: own });
+            let record = record_of(&event);
+            proptest::prop_assert_eq!(record.to_event().expect("round trip"), event);
+        }
     }
 }
