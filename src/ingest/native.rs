@@ -14,7 +14,7 @@ use serde::Serialize;
 use stackhouse_protocol::{parse_event_json, parse_event_value, ErrorEvent, FieldIssue};
 
 use super::{
-    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_blocking,
+    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_cpu_work,
     ClientAddress,
 };
 use crate::error::ApiError;
@@ -68,7 +68,7 @@ pub async fn ingest_events(
 
     let client_ip = client_ip(&client_address);
     let worker_state = state.clone();
-    let (batch, outcome) = run_blocking(move || {
+    let (batch, outcome) = run_cpu_work(raw.len(), move || {
         let decoded = body::decode(&headers, raw, limits.max_decompressed_bytes)?;
         let received = Utc::now();
         let (mut events, outcome) = parse_batch(&decoded, ndjson, received, &limits)?;

@@ -22,7 +22,7 @@ use stackhouse_protocol::{parse_event_json, Envelope, EnvelopeError, EventParseE
 
 use super::envelope_items::{read_items, EnvelopeIntake};
 use super::{
-    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_blocking,
+    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_cpu_work,
     ClientAddress,
 };
 use crate::engine::WriteBatch;
@@ -69,21 +69,27 @@ pub async fn ingest_envelope(
     let limit = state.config.ingest.max_envelope_bytes;
     let raw = body::read_limited(&headers, request_body, limit).await?;
     let client_ip = client_ip(&client_address);
+    let sent_bytes = raw.len();
 
     let (batch, intake, rate_limited) = if request_key.is_some() {
         let worker_state = state.clone();
-        run_blocking(move || {
+        run_cpu_work(sent_bytes, move || {
             let envelope = decode_envelope(&headers, raw, limit)?;
             take_items(&worker_state, project_id, &envelope, client_ip.as_deref())
         })
         .await?
     } else {
-        let envelope = run_blocking(move || Ok(decode_envelope(&headers, raw, limit)?)).await?;
+        let envelope = run_cpu_work(sent_bytes, move || {
+            Ok(decode_envelope(&headers, raw, limit)?)
+        })
+        .await?;
         let envelope_key = envelope.header.public_key();
         authenticate(&state, project_id, envelope_key.as_deref()).await?;
         let worker_state = state.clone();
-        run_blocking(move || take_items(&worker_state, project_id, &envelope, client_ip.as_deref()))
-            .await?
+        run_cpu_work(sent_bytes, move || {
+            take_items(&worker_state, project_id, &envelope, client_ip.as_deref())
+        })
+        .await?
     };
     // Transactions' spans: durable before the answer, like the events.
     let spans: Vec<crate::engine::SpanRecord> = intake
@@ -174,7 +180,7 @@ pub async fn ingest_store(
     let client_ip = client_ip(&client_address);
 
     let worker_state = state.clone();
-    let (batch, event_id) = run_blocking(move || {
+    let (batch, event_id) = run_cpu_work(raw.len(), move || {
         let decoded =
             body::decode(&headers, raw, limits.max_event_bytes).map_err(|error| match error {
                 body::BodyError::DecompressedTooLarge { limit } => {
