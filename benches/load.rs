@@ -9,6 +9,11 @@
 //! `LOAD_CONNECTIONS` (4 native, 32 envelope), `LOAD_BATCH` (events per native request, 1000),
 //! `LOAD_ENGINE` (`clickhouse`, the default when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set, or
 //! `embedded`: a fresh data directory, no server).
+//!
+//! It also reports the CPU the server used during the load (user and system time, in cores and
+//! per accepted event), and ClickHouse's when `STACKHOUSE_BENCH_CLICKHOUSE_PID` names its process
+//! (`scripts/bench.sh` does): on two shared cores the split between the two processes says more
+//! than the rate alone, and ClickHouse's system time shows what its many small parts cost.
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -81,6 +86,56 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// CPU seconds (user, system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    // Times in /proc are in clock ticks of USER_HZ, which is 100 on Linux whatever the kernel's
+    // own tick rate.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis
+    // start at field 3, so utime (14) and stime (15) are the 12th and 13th of them.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user / TICKS_PER_SECOND, system / TICKS_PER_SECOND))
+}
+
+/// One process's CPU over the load: where it started, to be compared at the end.
+struct CpuWindow {
+    label: &'static str,
+    pid: u32,
+    start: Option<(f64, f64)>,
+}
+
+impl CpuWindow {
+    fn start(label: &'static str, pid: u32) -> CpuWindow {
+        CpuWindow {
+            label,
+            pid,
+            start: cpu_seconds(pid),
+        }
+    }
+
+    /// `label CPU: N cores (user U, system S), M µs per event`, or nothing when the process
+    /// could not be read.
+    fn report(&self, seconds: f64, events: u64) {
+        let (Some((user_start, system_start)), Some((user_end, system_end))) =
+            (self.start, cpu_seconds(self.pid))
+        else {
+            return;
+        };
+        let (user, system) = (user_end - user_start, system_end - system_start);
+        println!(
+            "  {} CPU: {:.2} cores (user {:.2}, system {:.2}), {:.0} µs per event",
+            self.label,
+            (user + system) / seconds,
+            user / seconds,
+            system / seconds,
+            (user + system) * 1e6 / events.max(1) as f64
+        );
+    }
 }
 
 struct Server(Child);
@@ -272,6 +327,13 @@ fn main() {
         let mut latencies = Vec::new();
         let mut probe = 0u64;
         let started = Instant::now();
+        let mut cpu = vec![CpuWindow::start("server", pid)];
+        let clickhouse_pid = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_PID")
+            .ok()
+            .and_then(|pid| pid.trim().parse().ok());
+        if let (true, Some(clickhouse_pid)) = (engine == "clickhouse", clickhouse_pid) {
+            cpu.push(CpuWindow::start("ClickHouse", clickhouse_pid));
+        }
         while Instant::now() + Duration::from_secs(2) < deadline {
             probe += 1;
             let marker = format!("ProbeError{probe}");
@@ -327,6 +389,9 @@ fn main() {
             latencies.len()
         );
         println!("  server peak RSS:         {} MiB", peak_rss_kib(pid).unwrap_or(0) / 1024);
+        for window in &cpu {
+            window.report(elapsed, total);
+        }
     });
     drop(server);
 }

@@ -34,7 +34,7 @@ for part in "${which[@]}"; do
     case "$part" in
     load)
         for mode in native envelope; do
-            run "load-clickhouse-$mode" STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" LOAD_ENGINE=clickhouse LOAD_MODE=$mode cargo bench --bench load
+            run "load-clickhouse-$mode" STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" STACKHOUSE_BENCH_CLICKHOUSE_PID="$(cat "$dir/pid")" LOAD_ENGINE=clickhouse LOAD_MODE=$mode cargo bench --bench load
             run "load-embedded-$mode" LOAD_ENGINE=embedded LOAD_MODE=$mode cargo bench --bench load
         done ;;
     embedded)
