@@ -8,9 +8,10 @@
 //! - [`otlp`]: OTLP/HTTP traces, `POST /v1/traces` (spans, and exception span events as errors).
 //!
 //! Every door goes the same way once it has parsed events: authenticate ([`authenticate`]),
-//! admit the events under the project's rate limit and fingerprint/group them (large bodies
-//! off the async workers) ([`admit_and_prepare`] inside [`run_cpu_work`]), then hand the batch to the writer
-//! and answer only once it is durable ([`crate::pipeline::Pipeline::store`]).
+//! admit the events under the project's rate limit and fingerprint/group them
+//! ([`admit_and_prepare`] inside [`run_cpu_work`], which moves large bodies off the async
+//! workers), then hand the batch to the writer and answer only once it is durable
+//! ([`crate::pipeline::Pipeline::store`]).
 
 pub mod auth;
 pub mod body;
