@@ -399,7 +399,18 @@ impl EventRecord {
             extra: &event.extra,
             frames_in_columns: !frames.is_empty(),
         };
-        let columns: Vec<FrameColumns<'_>> = frames.iter().map(FrameColumns::of).collect();
+        let mut frame_modules = Vec::with_capacity(frames.len());
+        let mut frame_functions = Vec::with_capacity(frames.len());
+        let mut frame_filenames = Vec::with_capacity(frames.len());
+        let mut frame_linenos = Vec::with_capacity(frames.len());
+        let mut frame_in_app = Vec::with_capacity(frames.len());
+        for columns in frames.iter().map(FrameColumns::of) {
+            frame_modules.push(columns.module.to_owned());
+            frame_functions.push(columns.function.to_owned());
+            frame_filenames.push(columns.filename.to_owned());
+            frame_linenos.push(columns.lineno);
+            frame_in_app.push(columns.in_app);
+        }
         let trace = event.contexts.trace.as_ref();
         EventRecord {
             project_id,
@@ -427,11 +438,11 @@ impl EventRecord {
                 .iter()
                 .map(|e| e.value.clone().unwrap_or_default())
                 .collect(),
-            frame_modules: columns.iter().map(|c| c.module.to_owned()).collect(),
-            frame_functions: columns.iter().map(|c| c.function.to_owned()).collect(),
-            frame_filenames: columns.iter().map(|c| c.filename.to_owned()).collect(),
-            frame_linenos: columns.iter().map(|c| c.lineno).collect(),
-            frame_in_app: columns.iter().map(|c| c.in_app).collect(),
+            frame_modules,
+            frame_functions,
+            frame_filenames,
+            frame_linenos,
+            frame_in_app,
             tag_keys: event.tags.iter().map(|(k, _)| k.clone()).collect(),
             tag_values: event.tags.iter().map(|(_, v)| v.clone()).collect(),
             user_key: user.key().unwrap_or_default(),
