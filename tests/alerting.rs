@@ -811,3 +811,66 @@ async fn history_is_pruned_by_one_instance_per_period(backend: Backend) {
         "old events and the finished delivery are gone, the pending delivery stays"
     );
 }
+
+/// Dropping the alert runtime stops its scheduler: no evaluation starts after it (a server that
+/// shuts down, or a test that ends, leaves no scheduler running against its engine).
+#[tokio::test]
+async fn dropping_the_runtime_stops_the_scheduler() {
+    use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
+    use stackhouse::engine::AlertEventQuery;
+    let backend = Backend::embedded();
+    let engine = backend.open().engine;
+    let project = engine
+        .create_project("stop", "0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap();
+    let spec = RuleSpec {
+        project_id: project.id,
+        name: "every second".into(),
+        condition: Condition::Sql {
+            query: "SELECT count(*) FROM events WHERE received >= {window_start} AND received < {window_end}".into(),
+            comparison: Comparison::Gt,
+            threshold: 1e9,
+        },
+        interval_secs: 1,
+        window_secs: 1,
+        cooldown_secs: 0,
+        max_notifications_per_hour: 0,
+        notify_on_resolve: false,
+        webhook: None,
+        enabled: true,
+    };
+    let rule = stackhouse::alerting::create_rule(engine.as_ref(), &spec, None)
+        .await
+        .unwrap();
+    let evaluations = || async {
+        let query = AlertEventQuery {
+            rule_id: Some(rule.rule_id),
+            since: None,
+            sent_only: false,
+            limit: 1000,
+            offset: 0,
+        };
+        engine.alert_events(&query).await.unwrap().len()
+    };
+    let config = AlertsConfig {
+        tick_ms: 20,
+        claim_settle_ms: 0,
+        ..fast_alerts().alerts
+    };
+    let runtime = stackhouse::alerting::scheduler::start(engine.clone(), config);
+    eventually("two evaluations", Duration::from_secs(10), || async {
+        (evaluations().await >= 2).then_some(())
+    })
+    .await;
+    drop(runtime);
+    // An evaluation already started may still finish.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = evaluations().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        evaluations().await,
+        stopped,
+        "evaluated after the runtime was dropped"
+    );
+}

@@ -44,11 +44,21 @@ use super::retention::Pruner;
 use super::AlertsConfig;
 use crate::engine::{AlertClaim, Engine};
 
-/// The running scheduler and deliverer of one instance.
+/// The running scheduler and deliverer of one instance. Dropping it stops them (and the
+/// pruner); evaluations already started run to their end.
 pub struct AlertRuntime {
     pub scheduler: Arc<Scheduler>,
     /// Wakes the deliverer (an evaluation queued a delivery).
     pub deliveries: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for AlertRuntime {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Starts the scheduler and the deliverer on the current tokio runtime.
@@ -71,13 +81,16 @@ pub fn start(engine: Arc<dyn Engine>, config: AlertsConfig) -> Arc<AlertRuntime>
         deliveries.clone(),
     ));
     let pruner = Arc::new(Pruner::new(engine, config, instance.clone()));
-    tokio::spawn(scheduler.clone().run());
-    tokio::spawn(deliverer.run());
-    tokio::spawn(pruner.run());
+    let tasks = vec![
+        tokio::spawn(scheduler.clone().run()),
+        tokio::spawn(deliverer.run()),
+        tokio::spawn(pruner.run()),
+    ];
     tracing::info!(%instance, "alert scheduler started");
     Arc::new(AlertRuntime {
         scheduler,
         deliveries,
+        tasks,
     })
 }
 
