@@ -13,7 +13,7 @@
 //! | `issue_state` | project_id, issue_id, status, actor, comment, changed_at (current state of issues with a recorded transition) |
 //! | `issue_history` | project_id, issue_id, from_status, to_status, actor, comment, changed_at |
 //! | `issue_fingerprints` | project_id, fingerprint, issue_id, updated_at (current mapping) |
-//! | `fingerprint_minute`, `fingerprint_hour` | project_id, fingerprint, minute/hour, events, users, first_seen, last_seen |
+//! | `fingerprint_minute`, `fingerprint_hour` | project_id, fingerprint, minute/hour, events, users (hours only), first_seen, last_seen |
 //! | `projects` | id, name, created_at |
 
 use std::fmt;
@@ -103,14 +103,14 @@ pub fn session_context(
             LiveTable::new(name, schema, move |schema| build(&state.read(), schema)),
         )?;
     }
-    for (name, bucket, width) in [
-        ("fingerprint_minute", "minute", Width::Minute),
-        ("fingerprint_hour", "hour", Width::Hour),
+    for (name, width) in [
+        ("fingerprint_minute", Width::Minute),
+        ("fingerprint_hour", Width::Hour),
     ] {
         let buckets = BucketStream {
             state: state.clone(),
             width,
-            schema: fingerprint_buckets_schema(bucket),
+            schema: fingerprint_buckets_schema(width),
         };
         let table = StreamingTable::try_new(buckets.schema.clone(), vec![Arc::new(buckets)])?;
         context.register_table(name, Arc::new(table))?;
@@ -803,16 +803,26 @@ fn build_issue_fingerprints(
     )
 }
 
-fn fingerprint_buckets_schema(bucket: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// `fingerprint_minute` / `fingerprint_hour`; minutes keep no users (see the aggregates).
+fn fingerprint_buckets_schema(width: Width) -> SchemaRef {
+    let bucket = match width {
+        Width::Minute => "minute",
+        Width::Hour => "hour",
+    };
+    let mut fields = vec![
         field("project_id", DataType::UInt64),
         field("fingerprint", DataType::UInt64),
         field(bucket, timestamp_type()),
         field("events", DataType::UInt64),
-        field("users", DataType::UInt64),
+    ];
+    if width == Width::Hour {
+        fields.push(field("users", DataType::UInt64));
+    }
+    fields.extend([
         field("first_seen", timestamp_type()),
         field("last_seen", timestamp_type()),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 /// Rows of `fingerprint_minute` or `fingerprint_hour` per batch (whole series, so a little more).
@@ -861,18 +871,20 @@ fn build_fingerprint_buckets(
     rows: &[BucketRow],
     schema: &SchemaRef,
 ) -> Result<RecordBatch, EmbeddedError> {
-    batch(
-        schema,
-        vec![
-            u64s(rows.iter().map(|row| row.project_id)),
-            u64s(rows.iter().map(|row| row.fingerprint)),
-            times(rows.iter().map(|row| row.start)),
-            u64s(rows.iter().map(|row| row.events)),
-            u64s(rows.iter().map(|row| row.users)),
-            times(rows.iter().map(|row| row.first_seen)),
-            times(rows.iter().map(|row| row.last_seen)),
-        ],
-    )
+    let mut columns = vec![
+        u64s(rows.iter().map(|row| row.project_id)),
+        u64s(rows.iter().map(|row| row.fingerprint)),
+        times(rows.iter().map(|row| row.start)),
+        u64s(rows.iter().map(|row| row.events)),
+    ];
+    if schema.column_with_name("users").is_some() {
+        columns.push(u64s(rows.iter().map(|row| row.users.unwrap_or(0))));
+    }
+    columns.extend([
+        times(rows.iter().map(|row| row.first_seen)),
+        times(rows.iter().map(|row| row.last_seen)),
+    ]);
+    batch(schema, columns)
 }
 
 fn projects_schema() -> SchemaRef {

@@ -95,14 +95,17 @@ pub enum UserSet {
 
 impl Default for UserSet {
     fn default() -> Self {
-        UserSet::Inline {
-            len: 0,
-            users: [0; INLINE],
-        }
+        UserSet::EMPTY
     }
 }
 
 impl UserSet {
+    /// The empty set.
+    pub const EMPTY: UserSet = UserSet::Inline {
+        len: 0,
+        users: [0; INLINE],
+    };
+
     /// Adds `user`; true if it was not there yet.
     pub fn insert(&mut self, user: UserId) -> bool {
         match self {

@@ -60,14 +60,12 @@ impl Aggregates {
                 .filter_map(|key| self.series.get(key).map(|series| (*key, series)))
                 .collect()
         };
-        let wanted = |cell: &&Cell| full || cell.changed();
         let mut users = FileUsers::new(&self.users);
         for (_, series) in &picked {
             users.number(&series.total.users);
-            for width in WIDTHS {
-                for cell in series.cells(width).0.iter().filter(wanted) {
-                    users.number(&cell.users);
-                }
+            // Minute cells keep no users.
+            for cell in series.hours.0.iter().filter(|cell| full || cell.changed()) {
+                users.number(&cell.users);
             }
         }
         users.encode(encoder);
@@ -83,20 +81,23 @@ impl Aggregates {
             encoder.varint(total.first_seen as u64);
             encoder.varint(total.last_seen as u64);
             users.encode_set(encoder, &total.users, &mut scratch);
-            for width in WIDTHS {
-                let cells = series.cells(width).0.iter().filter(wanted);
-                encoder.varint(cells.clone().count() as u64);
-                let mut previous = 0;
-                for cell in cells {
-                    let index = u64::from(cell.start) / width.seconds() as u64;
-                    encoder.varint(index - previous);
-                    previous = index;
-                    encoder.varint(cell.events);
-                    encoder.varint(u64::from(cell.first));
-                    encoder.varint(u64::from(cell.last & !CHANGED));
-                    users.encode_set(encoder, &cell.users, &mut scratch);
-                }
-            }
+            // Minutes, then hours (a minute's users set is written empty).
+            encode_cells(
+                encoder,
+                &users,
+                &series.minutes,
+                Width::Minute,
+                full,
+                &mut scratch,
+            );
+            encode_cells(
+                encoder,
+                &users,
+                &series.hours,
+                Width::Hour,
+                full,
+                &mut scratch,
+            );
             if let Some(file) = file.as_deref_mut() {
                 encoder.drain_to(file, 1 << 20)?;
             }
@@ -130,33 +131,8 @@ impl Aggregates {
                 last_seen: decoder.varint()? as i64,
                 users: decode_set(decoder, &users)?,
             };
-            for width in WIDTHS {
-                let mut index = 0u64;
-                let count = decoder.varint_len()?;
-                // A base's cells arrive all at once: room for exactly them.
-                let cells = &mut series.cells_mut(width).0;
-                if cells.is_empty() {
-                    cells.reserve_exact(count);
-                }
-                for _ in 0..count {
-                    index = index.saturating_add(decoder.varint()?);
-                    let start = i64::try_from(index)
-                        .ok()
-                        .and_then(|index| index.checked_mul(width.seconds()))
-                        .unwrap_or(i64::MAX);
-                    let events = decoder.varint()?;
-                    let first = start.saturating_add_unsigned(decoder.varint()?);
-                    let last = start.saturating_add_unsigned(decoder.varint()?);
-                    let (start, first, last) = cell_offsets(width, start, first, last)?;
-                    *series.cells_mut(width).cell(start) = Cell {
-                        users: decode_set(decoder, &users)?,
-                        events,
-                        start,
-                        first,
-                        last,
-                    };
-                }
-            }
+            decode_cells(decoder, &users, &mut series.minutes, Width::Minute)?;
+            decode_cells(decoder, &users, &mut series.hours, Width::Hour)?;
         }
         Ok(())
     }
@@ -169,13 +145,16 @@ impl Aggregates {
                     cell_offsets(width, head.start, head.first_seen, head.last_seen)?;
                 let users = decode_flat_users(decoder, &mut self.users)?;
                 let series = self.series_mut(head.project_id, head.fingerprint);
-                *series.cells_mut(width).cell(start) = Cell {
-                    users,
-                    events: head.events,
-                    start,
-                    first,
-                    last,
-                };
+                match width {
+                    Width::Minute => {
+                        *series.minutes.cell(start) =
+                            Cell::loaded(users, head.events, start, first, last);
+                    }
+                    Width::Hour => {
+                        *series.hours.cell(start) =
+                            Cell::loaded(users, head.events, start, first, last);
+                    }
+                }
             }
         }
         for _ in 0..decoder.len()? {
@@ -190,6 +169,61 @@ impl Aggregates {
         }
         Ok(())
     }
+}
+
+/// Encodes the cells of one width of a series (all of them, or those changed); the users of
+/// every cell written must have been numbered.
+fn encode_cells<U: CellUsers>(
+    encoder: &mut Encoder,
+    users: &FileUsers<'_>,
+    cells: &Cells<U>,
+    width: Width,
+    full: bool,
+    scratch: &mut Vec<u32>,
+) {
+    let cells = cells.0.iter().filter(|cell| full || cell.changed());
+    encoder.varint(cells.clone().count() as u64);
+    let mut previous = 0;
+    for cell in cells {
+        let index = u64::from(cell.start) / width.seconds() as u64;
+        encoder.varint(index - previous);
+        previous = index;
+        encoder.varint(cell.events);
+        encoder.varint(u64::from(cell.first));
+        encoder.varint(u64::from(cell.last & !CHANGED));
+        users.encode_set(encoder, cell.users.set(), scratch);
+    }
+}
+
+/// Decodes the cells of one width of a series over `cells` (each replaces the one of its
+/// start). Users of minutes, which files written before minutes kept none may name, are
+/// dropped.
+fn decode_cells<U: CellUsers>(
+    decoder: &mut Decoder<'_>,
+    users: &[UserId],
+    cells: &mut Cells<U>,
+    width: Width,
+) -> Result<(), EmbeddedError> {
+    let mut index = 0u64;
+    let count = decoder.varint_len()?;
+    // A base's cells arrive all at once: room for exactly them.
+    if cells.0.is_empty() {
+        cells.0.reserve_exact(count);
+    }
+    for _ in 0..count {
+        index = index.saturating_add(decoder.varint()?);
+        let start = i64::try_from(index)
+            .ok()
+            .and_then(|index| index.checked_mul(width.seconds()))
+            .unwrap_or(i64::MAX);
+        let events = decoder.varint()?;
+        let first = start.saturating_add_unsigned(decoder.varint()?);
+        let last = start.saturating_add_unsigned(decoder.varint()?);
+        let (start, first, last) = cell_offsets(width, start, first, last)?;
+        let set = decode_set(decoder, users)?;
+        *cells.cell(start) = Cell::loaded(set, events, start, first, last);
+    }
+    Ok(())
 }
 
 /// A file's own numbering of the users its buckets name, in order of first use (so the
@@ -340,19 +374,28 @@ mod tests {
         };
         let mut rows = Vec::new();
         for (key, series) in &aggregates.series {
-            for width in [Width::Minute, Width::Hour] {
-                for cell in &series.cells(width).0 {
-                    let part = cell.part();
-                    rows.push((
-                        Some(width),
-                        *key,
-                        cell.start(),
-                        part.events,
-                        part.first_seen,
-                        part.last_seen,
-                        hashes(part.users),
-                    ));
-                }
+            let parts = (series
+                .minutes
+                .0
+                .iter()
+                .map(|cell| (Width::Minute, cell.start(), cell.part())))
+            .chain(
+                series
+                    .hours
+                    .0
+                    .iter()
+                    .map(|cell| (Width::Hour, cell.start(), cell.part())),
+            );
+            for (width, start, part) in parts {
+                rows.push((
+                    Some(width),
+                    *key,
+                    start,
+                    part.events,
+                    part.first_seen,
+                    part.last_seen,
+                    hashes(part.users),
+                ));
             }
             let total = &series.total;
             rows.push((
@@ -486,19 +529,59 @@ mod tests {
         }
         let restored = restore(&[encoder.finish()]);
         let row = |width| restored.bucket_rows(width).collect::<Vec<_>>();
-        let expected = |start| BucketRow {
+        let expected = |start, users| BucketRow {
             project_id: 1,
             fingerprint: 9,
             start,
             events: 2,
-            users: 1,
+            users,
             first_seen: 125,
             last_seen: 170,
         };
-        assert_eq!(row(Width::Minute), [expected(120)]);
-        assert_eq!(row(Width::Hour), [expected(0)]);
+        // The file's minute names a user; minutes keep none, so it is dropped.
+        assert_eq!(row(Width::Minute), [expected(120, None)]);
+        assert_eq!(row(Width::Hour), [expected(0, Some(1))]);
         let total = restored.total(1, 9).expect("a total");
         assert_eq!((total.events, total.users.len()), (2, 1));
+    }
+
+    /// A compact base as versions that kept minute users wrote it: one series with a user in
+    /// its total, its minute and its hour. It loads; the minute's user is dropped.
+    #[test]
+    fn a_compact_file_whose_minutes_name_users_loads_without_them() {
+        let alice = user_hash("id:alice").expect("a user");
+        let mut encoder = Encoder::new();
+        encoder.u8(COMPACT_BASE);
+        encoder.varint(1);
+        encoder.u64(alice);
+        encoder.varint(1); // one series
+        encoder.varint(1); // project
+        encoder.u64(9); // fingerprint
+        for value in [2, 125, 170, 1, 0] {
+            encoder.varint(value); // total: events, first, last, a set of user 0
+        }
+        // Minutes (one, at minute 2), then hours (one, at hour 0): start index, events,
+        // first and last offsets, a set of user 0.
+        for values in [[2, 2, 5, 50, 1, 0], [0, 2, 125, 170, 1, 0]] {
+            encoder.varint(1);
+            for value in values {
+                encoder.varint(value);
+            }
+        }
+        let restored = restore(&[encoder.finish()]);
+        let row = |width| restored.bucket_rows(width).collect::<Vec<_>>();
+        let expected = |start, users| BucketRow {
+            project_id: 1,
+            fingerprint: 9,
+            start,
+            events: 2,
+            users,
+            first_seen: 125,
+            last_seen: 170,
+        };
+        assert_eq!(row(Width::Minute), [expected(120, None)]);
+        assert_eq!(row(Width::Hour), [expected(0, Some(1))]);
+        assert_eq!(restored.total(1, 9).map(|total| total.users.len()), Some(1));
     }
 
     #[test]
@@ -523,9 +606,10 @@ mod tests {
             .values()
             .map(|series| {
                 series.total.users.len()
-                    + WIDTHS
+                    + series
+                        .hours
+                        .0
                         .iter()
-                        .flat_map(|width| &series.cells(*width).0)
                         .map(|cell| cell.users.len())
                         .sum::<usize>()
             })

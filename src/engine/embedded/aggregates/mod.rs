@@ -10,11 +10,18 @@
 //! sets, an hour's the union of that hour's sets.
 //!
 //! Layout: one [`Series`] per fingerprint holds its all-time bucket, its hours and its minutes,
-//! each a vector of 32-byte [`Cell`]s sorted by start. There are millions of minutes and hours
+//! each a vector of [`Cell`]s sorted by start. There are millions of minutes and hours
 //! (a fingerprint with events all day has 1,440 minutes), so a cell keeps its start and its
 //! first/last seen as 32- and 16-bit offsets and its users as 32-bit numbers
 //! ([`UserIds`]); one map entry per bucket with full keys and a hash table of users each
 //! (the layout before) took 2.2 GB for 10 million events, this about a quarter of that.
+//!
+//! Distinct users are kept per hour and all-time, not per minute: minutes answer event-rate
+//! questions (minute sparklines), and nothing asks a minute's users. A minute cell is 16 bytes,
+//! an hour cell 32; minute cells are the most numerous (7.6 million for 10 million events over
+//! 100,000 fingerprints and a day), so that halves the largest part of the aggregates. The
+//! `fingerprint_minute` table therefore has no `users` column here (on ClickHouse, where it is
+//! internal too, its state is kept but never read).
 //!
 //! Persistence: a checkpoint writes the buckets changed since the previous checkpoint (a
 //! delta; a bucket's full state, so later files simply replace earlier ones) or, every few
@@ -116,10 +123,48 @@ impl Bucket {
 /// hour (3,600 < 2^15), so the bit is free.
 const CHANGED: u16 = 1 << 15;
 
-/// One minute or one hour of one fingerprint.
+/// What a cell keeps of its users: hours their set ([`UserSet`]), minutes nothing
+/// ([`NoUsers`]).
+pub trait CellUsers: std::fmt::Debug + Clone + Default + PartialEq + Eq {
+    fn insert(&mut self, user: UserId);
+    /// The users as a set (empty when none are kept).
+    fn set(&self) -> &UserSet;
+    /// Takes a set read from a checkpoint (dropped when none are kept).
+    fn from_set(set: UserSet) -> Self;
+}
+
+impl CellUsers for UserSet {
+    fn insert(&mut self, user: UserId) {
+        UserSet::insert(self, user);
+    }
+    fn set(&self) -> &UserSet {
+        self
+    }
+    fn from_set(set: UserSet) -> Self {
+        set
+    }
+}
+
+/// A minute cell's users: none kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoUsers;
+
+static NO_USERS: UserSet = UserSet::EMPTY;
+
+impl CellUsers for NoUsers {
+    fn insert(&mut self, _user: UserId) {}
+    fn set(&self) -> &UserSet {
+        &NO_USERS
+    }
+    fn from_set(_set: UserSet) -> Self {
+        NoUsers
+    }
+}
+
+/// One minute (`Cell<NoUsers>`) or one hour (`Cell`) of one fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cell {
-    users: UserSet,
+pub struct Cell<U = UserSet> {
+    users: U,
     events: u64,
     /// Epoch seconds (stored times fit 32 bits: see `epoch_seconds`).
     start: u32,
@@ -129,14 +174,25 @@ pub struct Cell {
     last: u16,
 }
 
-impl Cell {
-    fn new(start: u32) -> Cell {
+impl<U: CellUsers> Cell<U> {
+    fn new(start: u32) -> Cell<U> {
         Cell {
-            users: UserSet::default(),
+            users: U::default(),
             events: 0,
             start,
             first: 0,
             last: 0,
+        }
+    }
+
+    /// A cell as a checkpoint file gives it (users dropped where none are kept); unchanged.
+    fn loaded(users: UserSet, events: u64, start: u32, first: u16, last: u16) -> Cell<U> {
+        Cell {
+            users: U::from_set(users),
+            events,
+            start,
+            first,
+            last,
         }
     }
 
@@ -178,19 +234,25 @@ impl Cell {
             events: self.events,
             first_seen: self.first_seen(),
             last_seen: self.last_seen(),
-            users: &self.users,
+            users: self.users.set(),
         }
     }
 }
 
 /// The cells of one width of one fingerprint, sorted by start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Cells(Vec<Cell>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cells<U = UserSet>(Vec<Cell<U>>);
 
-impl Cells {
+impl<U> Default for Cells<U> {
+    fn default() -> Self {
+        Cells(Vec::new())
+    }
+}
+
+impl<U: CellUsers> Cells<U> {
     /// The cell starting at `start`, inserted (empty) if there is none. Events mostly arrive in
     /// time order, so the newest cell is tried first.
-    fn cell(&mut self, start: u32) -> &mut Cell {
+    fn cell(&mut self, start: u32) -> &mut Cell<U> {
         let cells = &mut self.0;
         if cells.last().is_none_or(|last| last.start != start) {
             reserve_one(cells);
@@ -217,7 +279,7 @@ impl Cells {
     }
 
     /// The cells starting in `[from, to)` (epoch seconds).
-    fn range(&self, from: i64, to: i64) -> &[Cell] {
+    fn range(&self, from: i64, to: i64) -> &[Cell<U>] {
         let first = self.0.partition_point(|cell| cell.start() < from);
         let end = self.0.partition_point(|cell| cell.start() < to);
         &self.0[first..end.max(first)]
@@ -235,7 +297,7 @@ impl Cells {
 /// vectors left a third of the slots empty (11.6M slots for 7.6M minute cells at 10M events
 /// over 100k fingerprints). Growing by an eighth copies each cell about eight
 /// times over the vector's life instead of once or twice, a few hundred bytes per series.
-fn reserve_one(cells: &mut Vec<Cell>) {
+fn reserve_one<U>(cells: &mut Vec<Cell<U>>) {
     if cells.len() == cells.capacity() {
         cells.reserve_exact((cells.len() / 8).max(4));
     }
@@ -246,7 +308,7 @@ fn reserve_one(cells: &mut Vec<Cell>) {
 struct Series {
     total: Bucket,
     hours: Cells,
-    minutes: Cells,
+    minutes: Cells<NoUsers>,
     /// The newest hours (not persisted: derived from `hours`).
     recent: RecentHours,
     /// Changed since the last checkpoint: `total` did, and the changed cells are marked.
@@ -264,17 +326,11 @@ impl Series {
         }
     }
 
-    fn cells(&self, width: Width) -> &Cells {
+    /// Each row of one width's buckets, appended to `rows`.
+    fn push_rows(&self, key: FingerprintKey, width: Width, rows: &mut Vec<BucketRow>) {
         match width {
-            Width::Minute => &self.minutes,
-            Width::Hour => &self.hours,
-        }
-    }
-
-    fn cells_mut(&mut self, width: Width) -> &mut Cells {
-        match width {
-            Width::Minute => &mut self.minutes,
-            Width::Hour => &mut self.hours,
+            Width::Minute => push_cell_rows(key, &self.minutes, false, rows),
+            Width::Hour => push_cell_rows(key, &self.hours, true, rows),
         }
     }
 }
@@ -324,7 +380,8 @@ pub struct BucketRow {
     pub fingerprint: u64,
     pub start: i64,
     pub events: u64,
-    pub users: u64,
+    /// Distinct users; `None` for minutes (not kept).
+    pub users: Option<u64>,
     pub first_seen: i64,
     pub last_seen: i64,
 }
@@ -418,10 +475,9 @@ impl Aggregates {
             series.recent = RecentHours::new(hour);
             series
         });
-        for width in [Width::Minute, Width::Hour] {
-            let start = cell_start(width.start_of(timestamp));
-            series.cells_mut(width).cell(start).add(timestamp, user);
-        }
+        let minute = cell_start(Width::Minute.start_of(timestamp));
+        series.minutes.cell(minute).add(timestamp, user);
+        series.hours.cell(cell_start(hour)).add(timestamp, user);
         series.recent.add(hour, 1);
         series.total.add(timestamp, user);
         if !series.changed {
@@ -498,9 +554,11 @@ impl Aggregates {
     /// a scan pages with [`Self::bucket_rows_after`]).
     #[cfg(test)]
     pub fn bucket_rows(&self, width: Width) -> impl Iterator<Item = BucketRow> + '_ {
-        self.series
-            .iter()
-            .flat_map(move |(&key, series)| series_rows(key, series, width))
+        let mut rows = Vec::new();
+        for (&key, series) in &self.series {
+            series.push_rows(key, width, &mut rows);
+        }
+        rows.into_iter()
     }
 
     /// The buckets of whole series after the one keyed `after` (from the first when `None`),
@@ -520,7 +578,7 @@ impl Aggregates {
         };
         let mut last = None;
         for (&key, series) in self.series.range(range) {
-            rows.extend(series_rows(key, series, width));
+            series.push_rows(key, width, rows);
             last = Some(key);
             if rows.len() >= at_least {
                 break;
@@ -718,21 +776,22 @@ fn cell_start(start: i64) -> u32 {
     start.clamp(0, i64::from(u32::MAX)) as u32
 }
 
-/// The buckets of one series as rows.
-fn series_rows(
+/// The cells of one width of one series as rows, appended to `rows`.
+fn push_cell_rows<U: CellUsers>(
     (project_id, fingerprint): FingerprintKey,
-    series: &Series,
-    width: Width,
-) -> impl Iterator<Item = BucketRow> + '_ {
-    series.cells(width).0.iter().map(move |cell| BucketRow {
+    cells: &Cells<U>,
+    with_users: bool,
+    rows: &mut Vec<BucketRow>,
+) {
+    rows.extend(cells.0.iter().map(|cell| BucketRow {
         project_id,
         fingerprint,
         start: cell.start(),
         events: cell.events,
-        users: cell.users.len() as u64,
+        users: with_users.then(|| cell.users.set().len() as u64),
         first_seen: cell.first_seen(),
         last_seen: cell.last_seen(),
-    })
+    }));
 }
 
 #[cfg(test)]
@@ -797,7 +856,7 @@ mod tests {
                 fingerprint: 11,
                 start: 10_800,
                 events: 2,
-                users: 2,
+                users: None,
                 first_seen: 10_805,
                 last_seen: 10_809
             }
@@ -823,7 +882,7 @@ mod tests {
                 at_3000.first_seen,
                 at_3000.last_seen
             ),
-            (3, 3, 3_000, 3_059)
+            (3, None, 3_000, 3_059)
         );
         let hours: Vec<(i64, u64)> = aggregates
             .bucket_rows(Width::Hour)
@@ -872,8 +931,9 @@ mod tests {
     }
 
     #[test]
-    fn a_cell_is_32_bytes() {
+    fn an_hour_cell_is_32_bytes_and_a_minute_cell_16() {
         assert_eq!(std::mem::size_of::<Cell>(), 32);
+        assert_eq!(std::mem::size_of::<Cell<NoUsers>>(), 16);
     }
 
     /// Counts per window from the hourly buckets alone (what the seek path reads).
