@@ -85,7 +85,7 @@ pub struct EmbeddedOptions {
     /// ... or once they take this many bytes of memory. Default 128 MiB. The events in memory
     /// are at most about twice this (one memtable being written out, one filling), beside the
     /// aggregates. Halving it trades ingest for memory: 64 MiB took the issues benchmark (10M
-    /// events over 100k fingerprints) from a 1,117 to a 1,003 MiB peak, and native ingest in
+    /// events over 100k fingerprints) from a 1,117 to a 1,009 MiB peak, and native ingest in
     /// the load benchmark from 16.6-17.1k to 15.3-15.5k events/s.
     pub memtable_max_bytes: usize,
     /// ... or once anything written has waited this many seconds. Default 300.
