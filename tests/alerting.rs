@@ -864,8 +864,10 @@ async fn dropping_the_runtime_stops_the_scheduler() {
     })
     .await;
     drop(runtime);
-    // An evaluation already started may still finish.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // An evaluation already started may still finish (it takes milliseconds; a second leaves
+    // room for a loaded machine, and a scheduler still running would start two more in the
+    // 2.5 s after it).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     let stopped = evaluations().await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(
