@@ -527,7 +527,13 @@ mod tests {
             encoder.len(1);
             encoder.u64(alice);
         }
-        let restored = restore(&[encoder.finish()]);
+        assert_holds_the_series_of_one_user(&restore(&[encoder.finish()]));
+    }
+
+    /// What both old-layout files above hold: fingerprint 9 of project 1 with two events
+    /// (seconds 125 and 170), one user, in minute 120 and hour 0. The file's minute names the
+    /// user; minutes keep none, so it is dropped.
+    fn assert_holds_the_series_of_one_user(restored: &Aggregates) {
         let row = |width| restored.bucket_rows(width).collect::<Vec<_>>();
         let expected = |start, users| BucketRow {
             project_id: 1,
@@ -538,7 +544,6 @@ mod tests {
             first_seen: 125,
             last_seen: 170,
         };
-        // The file's minute names a user; minutes keep none, so it is dropped.
         assert_eq!(row(Width::Minute), [expected(120, None)]);
         assert_eq!(row(Width::Hour), [expected(0, Some(1))]);
         let total = restored.total(1, 9).expect("a total");
@@ -568,20 +573,7 @@ mod tests {
                 encoder.varint(value);
             }
         }
-        let restored = restore(&[encoder.finish()]);
-        let row = |width| restored.bucket_rows(width).collect::<Vec<_>>();
-        let expected = |start, users| BucketRow {
-            project_id: 1,
-            fingerprint: 9,
-            start,
-            events: 2,
-            users,
-            first_seen: 125,
-            last_seen: 170,
-        };
-        assert_eq!(row(Width::Minute), [expected(120, None)]);
-        assert_eq!(row(Width::Hour), [expected(0, Some(1))]);
-        assert_eq!(restored.total(1, 9).map(|total| total.users.len()), Some(1));
+        assert_holds_the_series_of_one_user(&restore(&[encoder.finish()]));
     }
 
     #[test]
