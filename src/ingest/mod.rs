@@ -9,8 +9,8 @@
 //!
 //! Every door goes the same way once it has parsed events: authenticate ([`authenticate`]),
 //! admit the events under the project's rate limit and fingerprint/group them
-//! ([`admit_and_prepare`] inside [`run_cpu_work`], which moves large bodies off the async
-//! workers), then hand the batch to the writer and answer only once it is durable
+//! ([`admit_and_prepare`] inside [`decode_and_run`], which decompresses the body and moves
+//! large ones off the async workers), then hand the batch to the writer and answer only once it is durable
 //! ([`crate::pipeline::Pipeline::store`]).
 
 pub mod auth;
@@ -23,7 +23,9 @@ pub mod sentry;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
+use axum::http::HeaderMap;
 use axum::Extension;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use stackhouse_protocol::ErrorEvent;
 
@@ -61,22 +63,27 @@ pub fn client_ip(address: &ClientAddress) -> Option<String> {
         .map(|Extension(ConnectInfo(address))| address.ip().to_string())
 }
 
-/// Bodies of at most this many bytes as sent are processed on the async worker that read
-/// them. A one-event envelope (a few KiB gzipped) is tens of microseconds of work, less than
-/// handing it to the blocking pool and back: that hand-off (a futex wake and two context
-/// switches per request) was over a tenth of the server's CPU under one-event envelopes. Even
-/// a small body that inflates to the decompression limit stays within milliseconds.
+/// Bodies of at most this many bytes as sent, and at most [`INLINE_DECODED_BYTES`] once
+/// decompressed, are processed on the async worker that read them. A one-event envelope (a few
+/// KiB gzipped, tens of KiB decoded) is tens of microseconds of work, less than handing it to
+/// the blocking pool and back: that hand-off (a futex wake and two context switches per
+/// request) was over a tenth of the server's CPU under one-event envelopes.
 pub const INLINE_BODY_BYTES: usize = 16 * 1024;
 
-/// Runs a request's CPU work (decompressing, parsing, fingerprinting, grouping): inline for a
-/// body of at most [`INLINE_BODY_BYTES`] as sent, otherwise off the async workers, so one large
-/// request does not stall every other connection.
-pub async fn run_cpu_work<T, F>(sent_bytes: usize, work: F) -> Result<T, ApiError>
+/// ... and the most a body processed inline may inflate to. The size as sent alone is not
+/// enough: 16 KiB of gzip can inflate a thousandfold, and parsing and grouping 16 MB would hold
+/// an async worker (and every connection on it) for a second or more.
+pub const INLINE_DECODED_BYTES: usize = 256 * 1024;
+
+/// Runs CPU work that grows with `size` bytes (a decoded body): inline when it is at most
+/// [`INLINE_DECODED_BYTES`], otherwise off the async workers, so one large request does not
+/// stall every other connection.
+pub async fn run_cpu_work<T, F>(size: usize, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
 {
-    if sent_bytes <= INLINE_BODY_BYTES {
+    if size <= INLINE_DECODED_BYTES {
         return work();
     }
     tokio::task::spawn_blocking(work)
@@ -84,7 +91,36 @@ where
         .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))?
 }
 
-/// The shared tail of every door (call it inside [`run_cpu_work`]): fills in the client's
+/// Decompresses a request body (at most `limit` bytes, as its headers say) and runs the
+/// request's CPU work on the result (decoded bytes, or why they could not be had): inline when
+/// the body is small both as sent ([`INLINE_BODY_BYTES`]) and decoded
+/// ([`INLINE_DECODED_BYTES`]), otherwise decompression and work alike on the blocking pool.
+/// A small body that inflates past the inline size is decoded again there, with the full
+/// limit: what was inflated inline is at most [`INLINE_DECODED_BYTES`].
+pub async fn decode_and_run<T, F>(
+    headers: HeaderMap,
+    raw: Bytes,
+    limit: usize,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(Result<Bytes, body::BodyError>) -> Result<T, ApiError> + Send + 'static,
+{
+    if raw.len() <= INLINE_BODY_BYTES {
+        let inline_limit = limit.min(INLINE_DECODED_BYTES);
+        match body::decode(&headers, raw.clone(), inline_limit) {
+            // Too large for inline, not for the request: decoded in full below.
+            Err(body::BodyError::DecompressedTooLarge { .. }) if inline_limit < limit => {}
+            decoded => return work(decoded),
+        }
+    }
+    tokio::task::spawn_blocking(move || work(body::decode(&headers, raw, limit)))
+        .await
+        .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))?
+}
+
+/// The shared tail of every door (call it inside [`decode_and_run`] or [`run_cpu_work`]): fills in the client's
 /// address where SDKs asked for it, admits the events under the project's rate limit (all or
 /// none), then fingerprints and groups them into the batch to store.
 pub fn admit_and_prepare(
@@ -102,4 +138,68 @@ pub fn admit_and_prepare(
         event.resolve_auto_ip_address(client_ip);
     }
     Ok(state.pipeline.prepare(project_id, events, received))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use axum::http::header::CONTENT_ENCODING;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Bytes {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).expect("gzip");
+        Bytes::from(encoder.finish().expect("gzip"))
+    }
+
+    fn gzip_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_ENCODING, "gzip".parse().expect("header"));
+        headers
+    }
+
+    /// (decoded length or error, whether the work ran on the calling thread).
+    async fn run(raw: Bytes, limit: usize) -> (Result<usize, body::BodyError>, bool) {
+        let caller = std::thread::current().id();
+        decode_and_run(gzip_headers(), raw, limit, move |decoded| {
+            Ok((
+                decoded.map(|bytes| bytes.len()),
+                std::thread::current().id() == caller,
+            ))
+        })
+        .await
+        .expect("the work runs")
+    }
+
+    #[tokio::test]
+    async fn small_bodies_are_decoded_inline_unless_they_inflate_past_the_inline_size() {
+        // Small as sent and decoded: inline.
+        let event = gzip(&[b'x'; 10_000]);
+        assert!(event.len() <= INLINE_BODY_BYTES);
+        assert_eq!(run(event, 1 << 20).await, (Ok(10_000), true));
+        // Small as sent, 4 MiB decoded: decoded whole, off the async worker.
+        let bomb = gzip(&vec![b'x'; 4 << 20]);
+        assert!(bomb.len() <= INLINE_BODY_BYTES);
+        assert_eq!(run(bomb.clone(), 8 << 20).await, (Ok(4 << 20), false));
+        // Past the request's own limit: that limit's error, whichever path found it.
+        let too_large = Err(body::BodyError::DecompressedTooLarge { limit: 1 << 20 });
+        assert_eq!(run(bomb, 1 << 20).await.0, too_large);
+        let small_limit = Err(body::BodyError::DecompressedTooLarge { limit: 5_000 });
+        assert_eq!(run(gzip(&[b'x'; 10_000]), 5_000).await, (small_limit, true));
+        // Large as sent: off the async worker.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let large = gzip(&noise);
+        assert!(large.len() > INLINE_BODY_BYTES);
+        assert_eq!(run(large, 1 << 20).await, (Ok(200_000), false));
+    }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use stackhouse_protocol::{parse_event_json, parse_event_value, ErrorEvent, FieldIssue};
 
 use super::{
-    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_cpu_work,
+    admit_and_prepare, auth, authenticate, body, client_ip, decode_and_run, project_id_from_path,
     ClientAddress,
 };
 use crate::error::ApiError;
@@ -68,8 +68,9 @@ pub async fn ingest_events(
 
     let client_ip = client_ip(&client_address);
     let worker_state = state.clone();
-    let (batch, outcome) = run_cpu_work(raw.len(), move || {
-        let decoded = body::decode(&headers, raw, limits.max_decompressed_bytes)?;
+    let decompressed_limit = limits.max_decompressed_bytes;
+    let (batch, outcome) = decode_and_run(headers, raw, decompressed_limit, move |decoded| {
+        let decoded = decoded?;
         let received = Utc::now();
         let (mut events, outcome) = parse_batch(&decoded, ndjson, received, &limits)?;
         if outcome.accepted == 0 {

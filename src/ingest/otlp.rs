@@ -24,7 +24,7 @@ use prost::Message;
 use serde_json::Value;
 use stackhouse_protocol::{ErrorEvent, Exception, Frame, Level, Stacktrace, TraceContext};
 
-use super::{admit_and_prepare, auth, body, run_cpu_work};
+use super::{admit_and_prepare, auth, body, decode_and_run};
 use crate::engine::SpanRecord;
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -836,8 +836,8 @@ pub async fn ingest_traces(
     let raw = body::read_limited(&headers, request_body, limit).await?;
 
     let worker_state = state.clone();
-    let prepared = run_cpu_work(raw.len(), move || {
-        let decoded = body::decode(&headers, raw, limit)?;
+    let prepared = decode_and_run(headers, raw, limit, move |decoded| {
+        let decoded = decoded?;
         let request = match decode_request(encoding, &decoded) {
             Ok(request) => request,
             Err(error) => return Ok(Err(error)),

@@ -22,8 +22,8 @@ use stackhouse_protocol::{parse_event_json, Envelope, EnvelopeError, EventParseE
 
 use super::envelope_items::{read_items, EnvelopeIntake};
 use super::{
-    admit_and_prepare, auth, authenticate, body, client_ip, project_id_from_path, run_cpu_work,
-    ClientAddress,
+    admit_and_prepare, auth, authenticate, body, client_ip, decode_and_run, project_id_from_path,
+    run_cpu_work, ClientAddress,
 };
 use crate::engine::WriteBatch;
 use crate::error::{set_rate_limit_headers, ApiError};
@@ -69,24 +69,24 @@ pub async fn ingest_envelope(
     let limit = state.config.ingest.max_envelope_bytes;
     let raw = body::read_limited(&headers, request_body, limit).await?;
     let client_ip = client_ip(&client_address);
-    let sent_bytes = raw.len();
 
     let (batch, intake, rate_limited) = if request_key.is_some() {
         let worker_state = state.clone();
-        run_cpu_work(sent_bytes, move || {
-            let envelope = decode_envelope(&headers, raw, limit)?;
+        decode_and_run(headers, raw, limit, move |decoded| {
+            let envelope = parse_envelope(decoded)?;
             take_items(&worker_state, project_id, &envelope, client_ip.as_deref())
         })
         .await?
     } else {
-        let envelope = run_cpu_work(sent_bytes, move || {
-            Ok(decode_envelope(&headers, raw, limit)?)
+        let (envelope, decoded_bytes) = decode_and_run(headers, raw, limit, |decoded| {
+            let decoded_bytes = decoded.as_ref().map_or(0, Bytes::len);
+            Ok((parse_envelope(decoded)?, decoded_bytes))
         })
         .await?;
         let envelope_key = envelope.header.public_key();
         authenticate(&state, project_id, envelope_key.as_deref()).await?;
         let worker_state = state.clone();
-        run_cpu_work(sent_bytes, move || {
+        run_cpu_work(decoded_bytes, move || {
             take_items(&worker_state, project_id, &envelope, client_ip.as_deref())
         })
         .await?
@@ -113,13 +113,8 @@ pub async fn ingest_envelope(
     Ok(response)
 }
 
-fn decode_envelope(
-    headers: &HeaderMap,
-    raw: Bytes,
-    limit: usize,
-) -> Result<Envelope, BadStoreRequest> {
-    let decoded = body::decode(headers, raw, limit)?;
-    Envelope::parse(decoded).map_err(BadStoreRequest::InvalidEnvelope)
+fn parse_envelope(decoded: Result<Bytes, body::BodyError>) -> Result<Envelope, BadStoreRequest> {
+    Envelope::parse(decoded?).map_err(BadStoreRequest::InvalidEnvelope)
 }
 
 /// Sorts out the envelope's items and prepares its events for storage. Errs when nothing of
@@ -180,14 +175,13 @@ pub async fn ingest_store(
     let client_ip = client_ip(&client_address);
 
     let worker_state = state.clone();
-    let (batch, event_id) = run_cpu_work(raw.len(), move || {
-        let decoded =
-            body::decode(&headers, raw, limits.max_event_bytes).map_err(|error| match error {
-                body::BodyError::DecompressedTooLarge { limit } => {
-                    BadStoreRequest::EventTooLarge { limit }
-                }
-                other => BadStoreRequest::Body(other),
-            })?;
+    let (batch, event_id) = decode_and_run(headers, raw, limits.max_event_bytes, move |decoded| {
+        let decoded = decoded.map_err(|error| match error {
+            body::BodyError::DecompressedTooLarge { limit } => {
+                BadStoreRequest::EventTooLarge { limit }
+            }
+            other => BadStoreRequest::Body(other),
+        })?;
         let received = Utc::now();
         let parsed = parse_event_json(&decoded, received).map_err(BadStoreRequest::InvalidEvent)?;
         let event_id = parsed.event.event_id.simple().to_string();
