@@ -125,6 +125,8 @@ struct SegmentWriter {
     temporary: PathBuf,
     path: PathBuf,
     rows: u64,
+    /// Bytes of the Arrow batches written, recorded in the file as [`ROW_BYTES_KEY`].
+    decoded_bytes: u64,
 }
 
 impl SegmentWriter {
@@ -137,11 +139,13 @@ impl SegmentWriter {
             temporary,
             path: path.to_owned(),
             rows: 0,
+            decoded_bytes: 0,
         })
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EmbeddedError> {
         self.rows += batch.num_rows() as u64;
+        self.decoded_bytes += batch.get_array_memory_size() as u64;
         Ok(self.writer.write(batch)?)
     }
 
@@ -154,6 +158,11 @@ impl SegmentWriter {
 
     /// Returns (rows, bytes on disk).
     fn finish(mut self) -> Result<(u64, u64), EmbeddedError> {
+        let row_bytes = self.decoded_bytes / self.rows.max(1);
+        self.writer.append_key_value_metadata(KeyValue::new(
+            ROW_BYTES_KEY.to_owned(),
+            row_bytes.to_string(),
+        ));
         self.writer.finish()?;
         self.writer.inner().sync_all()?;
         drop(self.writer);
@@ -212,19 +221,49 @@ pub fn read(
 /// per batch.
 fn read_rows(path: &Path) -> Result<(ParquetRecordBatchReader, usize), EmbeddedError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
-    let rows = batch_rows(row_bytes(builder.metadata()));
+    let row_bytes = match recorded_row_bytes(builder.metadata()) {
+        Some(row_bytes) => row_bytes,
+        None => sampled_row_bytes(path)?,
+    };
+    let rows = batch_rows(row_bytes);
     Ok((builder.with_batch_size(rows).build()?, rows))
 }
 
-/// Average decoded bytes per row of a segment, from its row groups' metadata.
-fn row_bytes(metadata: &ParquetMetaData) -> usize {
-    let (rows, bytes) = metadata
-        .row_groups()
+/// Key of the file metadata entry that holds the average bytes of a row once decoded into Arrow,
+/// as measured when the segment was written.
+const ROW_BYTES_KEY: &str = "stackhouse.row_bytes";
+
+/// Decoded bytes per row as the writer recorded them ([`ROW_BYTES_KEY`]).
+///
+/// The row groups' own `total_byte_size` is no substitute: it counts encoded bytes, and a
+/// dictionary-encoded column of long repeated strings (`grouping_explanation`) decodes to tens
+/// of times that. Sized from it, merge batches took some 60 MB each instead of 8.
+fn recorded_row_bytes(metadata: &ParquetMetaData) -> Option<usize> {
+    metadata
+        .file_metadata()
+        .key_value_metadata()?
         .iter()
-        .fold((0i64, 0i64), |(rows, bytes), group| {
-            (rows + group.num_rows(), bytes + group.total_byte_size())
-        });
-    usize::try_from(bytes / rows.max(1)).unwrap_or(0)
+        .find(|entry| entry.key == ROW_BYTES_KEY)?
+        .value
+        .as_deref()?
+        .parse()
+        .ok()
+}
+
+/// Decoded bytes per row of a segment written before [`ROW_BYTES_KEY`] existed, measured on
+/// its first rows (which may be smaller or larger than its average; close enough for sizing).
+fn sampled_row_bytes(path: &Path) -> Result<usize, EmbeddedError> {
+    let mut sample = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?
+        .with_batch_size(MIN_BATCH_ROWS)
+        .with_limit(MIN_BATCH_ROWS)
+        .build()?;
+    Ok(match sample.next() {
+        Some(batch) => {
+            let batch = batch?;
+            batch.get_array_memory_size() / batch.num_rows().max(1)
+        }
+        None => 0,
+    })
 }
 
 /// One input of a merge: its reader and the batch it is in.
@@ -390,6 +429,76 @@ mod tests {
             record.fingerprint,
             record.timestamp.timestamp(),
         )
+    }
+
+    /// Events with 30-frame stacks and one long explanation they all share: about 7 KB each in
+    /// Arrow, a few hundred bytes in Parquet, where the repeated strings are dictionary-encoded.
+    fn records_that_shrink_when_encoded(first: u64, count: u64) -> Vec<crate::engine::EventRecord> {
+        let explanation = format!("{{\"basis\":\"stack\",\"why\":\"{}\"}}", "x".repeat(1100));
+        (first..first + count)
+            .map(|i| {
+                let mut record = sample_record(i);
+                record.grouping_explanation = explanation.clone();
+                record.details = format!("{{\"d\":\"{}\"}}", "y".repeat(2000 + (i % 7) as usize));
+                record.frame_modules = (0..30).map(|f| format!("shop.module{f}")).collect();
+                record.frame_functions = (0..30).map(|f| format!("handle_step_{f}")).collect();
+                record.frame_filenames = (0..30).map(|f| format!("shop/module{f}.py")).collect();
+                record.frame_linenos = (0..30).collect();
+                record.frame_in_app = (0..30).map(|f| f % 2).collect();
+                record
+            })
+            .collect()
+    }
+
+    /// The first batch `read_rows` gives for `path`, in decoded bytes.
+    fn first_batch_bytes(path: &Path) -> usize {
+        let (mut reader, rows) = read_rows(path).expect("read");
+        assert!(rows >= MIN_BATCH_ROWS);
+        let batch = reader.next().expect("a batch").expect("decoded");
+        batch.get_array_memory_size()
+    }
+
+    #[test]
+    fn read_batches_are_sized_by_decoded_bytes_not_by_the_encoded_size() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut paths = Vec::new();
+        for segment in 0..2u64 {
+            let batch = to_record_batch(&records_that_shrink_when_encoded(segment * 5000, 5000))
+                .expect("batch");
+            assert!(batch.get_array_memory_size() > 4 * BATCH_BYTES);
+            let path = directory.path().join(format!("seg-{segment}.parquet"));
+            write_sorted(&path, &[batch], 8192, (segment, segment)).expect("write");
+            paths.push(path);
+        }
+        let merged = directory.path().join("merged.parquet");
+        merge(&paths, &merged, 8192, (0, 1), &AtomicBool::new(false)).expect("merge");
+        // A segment written before the decoded size was recorded: sized from a sample.
+        let legacy = directory.path().join("legacy.parquet");
+        let batch = to_record_batch(&records_that_shrink_when_encoded(0, 5000)).expect("batch");
+        let mut writer = ArrowWriter::try_new(
+            File::create(&legacy).expect("create"),
+            events_schema(),
+            Some(writer_properties(8192, 0, 0)),
+        )
+        .expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+
+        for path in [&paths[0], &merged, &legacy] {
+            let bytes = first_batch_bytes(path);
+            assert!(
+                bytes <= 2 * BATCH_BYTES,
+                "{}: a batch of {bytes} bytes",
+                path.display()
+            );
+        }
+        let metadata = ParquetRecordBatchReaderBuilder::try_new(File::open(&merged).expect("open"))
+            .expect("metadata");
+        let recorded = recorded_row_bytes(metadata.metadata()).expect("recorded");
+        assert!(
+            (5_000..10_000).contains(&recorded),
+            "{recorded} bytes per row"
+        );
     }
 
     #[test]
