@@ -35,7 +35,15 @@ start() {
     http_port=$(free_port)
     tcp_port=$(free_port)
     interserver_port=$(free_port)
-    cp /etc/clickhouse-server/users.xml "$dir/users.xml"
+    # The default profile logs every query to system.query_log, so a test can check how many
+    # rows a query read (tests/clickhouse_foundation.rs: windows on `received` prune parts).
+    python3 - /etc/clickhouse-server/users.xml "$dir/users.xml" <<'PY'
+import sys
+xml = open(sys.argv[1]).read()
+profiles = xml.index('<profiles>')
+default = xml.index('<default>', profiles) + len('<default>')
+open(sys.argv[2], 'w').write(xml[:default] + '\n            <log_queries>1</log_queries>' + xml[default:])
+PY
     python3 - "$dir" "$http_port" "$tcp_port" "$interserver_port" <<'PY'
 import re, sys
 d, http, tcp, inter = sys.argv[1:]

@@ -202,6 +202,11 @@ impl ClickHouseEngine {
             ),
             ("result_overflow_mode", "break".to_owned()),
             ("output_format_json_quote_64bit_integers", "0".to_owned()),
+            // Every documented table is a subquery with the token's project filter inside, so
+            // the query's own conditions (a window on `received` or `timestamp`) prune parts
+            // only once pushed into it. ClickHouse does that by default since 19.x; 18.16
+            // needs it asked for.
+            ("enable_optimize_predicate_expression", "1".to_owned()),
         ];
         if let Some(threads) = limits.max_threads {
             parameters.push(("max_threads", threads.max(1).to_string()));

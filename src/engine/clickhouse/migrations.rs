@@ -54,7 +54,32 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_fingerprint_totals.sql",
         sql: include_str!("../../../sql/0009_fingerprint_totals.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_events_by_arrival.sql",
+        sql: include_str!("../../../sql/0010_events_by_arrival.sql"),
+    },
 ];
+
+/// The table a `RENAME TABLE from TO to` statement creates, if `statement` is one.
+///
+/// A migration runs again from its first statement when one further down failed, so each
+/// statement must be harmless the second time: `CREATE ... IF NOT EXISTS`, `DROP ... IF
+/// EXISTS`. ClickHouse has no `RENAME ... IF EXISTS`, so the runner skips a rename whose
+/// target already exists: it happened on the earlier run.
+pub fn rename_target(statement: &str) -> Option<&str> {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    match words.as_slice() {
+        [rename, table, _, to, target]
+            if rename.eq_ignore_ascii_case("RENAME")
+                && table.eq_ignore_ascii_case("TABLE")
+                && to.eq_ignore_ascii_case("TO") =>
+        {
+            Some(target.trim_matches('`'))
+        }
+        _ => None,
+    }
+}
 
 /// The statements of a migration file: split on `;` at the end of a line, comments dropped.
 /// (ClickHouse's HTTP interface takes one statement per request.)
@@ -99,15 +124,28 @@ mod tests {
             let statements = statements(migration.sql);
             assert!(!statements.is_empty());
             for statement in statements {
-                // Schema changes, and backfills of a new aggregate table.
+                // Schema changes, backfills of a new aggregate table, and the statements the
+                // runner can repeat: `IF EXISTS` drops, renames (skipped once done).
                 assert!(
-                    ["CREATE", "ALTER", "INSERT INTO"]
+                    ["CREATE", "ALTER", "INSERT INTO", "DROP TABLE IF EXISTS"]
                         .iter()
-                        .any(|start| statement.starts_with(start)),
+                        .any(|start| statement.starts_with(start))
+                        || rename_target(&statement).is_some(),
                     "{statement}"
                 );
                 assert!(!statement.contains(';'));
             }
         }
+    }
+
+    #[test]
+    fn a_rename_names_its_target() {
+        assert_eq!(
+            rename_target("RENAME TABLE events TO events_v1"),
+            Some("events_v1")
+        );
+        assert_eq!(rename_target("rename table `a`\nTO `b`"), Some("b"));
+        assert_eq!(rename_target("RENAME TABLE a TO b, c TO d"), None);
+        assert_eq!(rename_target("CREATE TABLE a AS b"), None);
     }
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::Client;
 
 pub use analyst::analyst_table_sql;
-pub use migrations::{statements, MIGRATIONS};
+pub use migrations::{rename_target, statements, Migration, MIGRATIONS};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventKeyRow, EventRow, EventRowRef,
     HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
@@ -190,6 +190,10 @@ fn order_column(sort: IssueSort) -> &'static str {
     }
 }
 
+/// Where new events are inserted. Every read names `events`, a Merge table over this one and
+/// the `events_v1` of older installations (migration 0010: parts prunable by arrival time).
+const EVENTS_INSERT_TABLE: &str = "events_v2";
+
 const EVENT_COLUMNS: &str = "project_id, event_id, timestamp, received, fingerprint, \
     grouping_version, grouping_explanation, title, culprit, platform, level, logger, environment, \
     release, dist, server_name, `transaction`, message, exception_types, exception_values, \
@@ -257,6 +261,44 @@ impl ClickHouseEngine {
 
     fn record(&self, statement: &str) {
         self.connection.record(statement);
+    }
+
+    /// Runs the statements of `migration` (not recording it in `schema_migrations`). Running a
+    /// migration again, after a failure part-way, is harmless: see [`rename_target`].
+    pub async fn apply_migration(&self, migration: &Migration) -> EngineResult<()> {
+        for statement in statements(migration.sql) {
+            if let Some(target) = migrations::rename_target(&statement) {
+                if self.table_exists(target).await? {
+                    continue;
+                }
+            }
+            self.query(self.connection.client.query(&statement))
+                .execute()
+                .await
+                .map_err(|error| match classify(error) {
+                    EngineError::Rejected(message) => EngineError::Rejected(format!(
+                        "migration {} failed: {message}",
+                        migration.name
+                    )),
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database has a table (or view) called `name`.
+    async fn table_exists(&self, name: &str) -> EngineResult<bool> {
+        let count: u64 = self
+            .query(
+                self.connection.client.query(
+                    "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?",
+                )
+                .bind(name),
+            )
+            .fetch_one()
+            .await
+            .map_err(classify)?;
+        Ok(count > 0)
     }
 
     fn query(&self, query: clickhouse::query::Query) -> clickhouse::query::Query {
@@ -633,18 +675,7 @@ impl Engine for ClickHouseEngine {
             if applied.contains(&migration.version) {
                 continue;
             }
-            for statement in statements(migration.sql) {
-                self.query(self.connection.client.query(&statement))
-                    .execute()
-                    .await
-                    .map_err(|error| match classify(error) {
-                        EngineError::Rejected(message) => EngineError::Rejected(format!(
-                            "migration {} failed: {message}",
-                            migration.name
-                        )),
-                        other => other,
-                    })?;
-            }
+            self.apply_migration(migration).await?;
             self.query(
                 self.connection.client
                     .query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
@@ -769,7 +800,7 @@ impl Engine for ClickHouseEngine {
         self.insert_rows("issue_state", &states).await?;
         let events: Vec<EventRowRef<'_>> = batch.events.iter().map(EventRowRef::from).collect();
         let gate = self.ranking.write_gate().await;
-        self.insert_row_values::<EventRowRef<'_>>("events", &events)
+        self.insert_row_values::<EventRowRef<'_>>(EVENTS_INSERT_TABLE, &events)
             .await?;
         gate.added(&batch.events);
         Ok(())
