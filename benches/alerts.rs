@@ -14,7 +14,12 @@
 //! 3. Ingest throughput (events written per second through `Engine::write`) over
 //!    `ALERTS_BENCH_INGEST_SECONDS` (default 60) without, then with the scheduler running those
 //!    rules on a 60-second interval (after its first minute, reported apart), in
-//!    `ALERTS_BENCH_PAIRS` (default 2) alternating pairs.
+//!    `ALERTS_BENCH_PAIRS` (default 2) alternating pairs. `ALERTS_BENCH_RATE` offers a fixed
+//!    number of events per second instead (say 20000, the ingest rate the product aims at):
+//!    at full speed each rule's window holds what several times that rate writes, so the
+//!    windows, and the cost of evaluating them, grow with the very ingest being measured. Each
+//!    phase also reports the CPU this process and ClickHouse (`STACKHOUSE_BENCH_CLICKHOUSE_PID`,
+//!    which `scripts/bench.sh` sets) used per event.
 //!
 //! `cargo bench --bench alerts`.
 #![allow(clippy::unwrap_used)]
@@ -29,7 +34,7 @@ use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
 use stackhouse::group::new_issue_id;
 
 mod support;
-use support::{bench_engine, env_or, template, write_retrying};
+use support::{bench_engine, env_or, template, write_retrying, CpuWindow};
 
 /// Writes `count` events starting at number `first`; returns the seconds it took. The first
 /// `history` events (the preload) are received over the hour before the preload began, in the
@@ -97,8 +102,20 @@ async fn write_events(
     started.elapsed().as_secs_f64()
 }
 
-/// Writes batches of 20,000 events for `seconds`; returns events/s. `next` is the number of
-/// the next event.
+/// How ingest is driven in the measured phases.
+#[derive(Clone, Copy)]
+struct Load {
+    /// Events offered per second; 0: as fast as `Engine::write` takes them.
+    rate: u64,
+    /// ClickHouse's process, whose CPU is reported beside this one's.
+    clickhouse_pid: Option<u32>,
+}
+
+/// Writes events for `seconds` (batches of 20,000 as fast as they are taken, or, with a rate,
+/// a tenth of a second's worth every tenth of a second); returns events/s and prints the CPU
+/// this process (the engine's client side and the scheduler) and ClickHouse used per event.
+/// `next` is the number of the next event.
+#[allow(clippy::too_many_arguments)]
 async fn ingest_for(
     engine: &dyn Engine,
     project_id: u64,
@@ -106,14 +123,37 @@ async fn ingest_for(
     seconds: f64,
     issues: u64,
     seen: &mut [bool],
+    load: Load,
+    label: &str,
 ) -> f64 {
+    let mut cpu = vec![CpuWindow::start("  bench process", std::process::id())];
+    if let Some(pid) = load.clickhouse_pid {
+        cpu.push(CpuWindow::start("  ClickHouse", pid));
+    }
+    let batch = if load.rate == 0 {
+        20_000
+    } else {
+        (load.rate / 10).max(1)
+    };
     let started = Instant::now();
     let first = *next;
+    let mut batches = 0u32;
     while started.elapsed().as_secs_f64() < seconds {
-        write_events(engine, project_id, *next, 20_000, 0, issues, seen).await;
-        *next += 20_000;
+        if load.rate > 0 {
+            // Behind schedule (a slow write), the next batches go at once until it catches up.
+            tokio::time::sleep_until((started + Duration::from_millis(100) * batches).into()).await;
+        }
+        write_events(engine, project_id, *next, batch, 0, issues, seen).await;
+        *next += batch;
+        batches += 1;
     }
-    (*next - first) as f64 / started.elapsed().as_secs_f64()
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = *next - first;
+    println!("{label}: {:.0} events/s", events as f64 / elapsed);
+    for window in &cpu {
+        window.report(elapsed, events);
+    }
+    events as f64 / elapsed
 }
 
 /// Rule `n` of the mix. With `distinct_sql`, every SQL rule's text differs (a condition that
@@ -218,13 +258,20 @@ fn main() {
         // every rule is due at once, is reported apart; a later start finds its current slots
         // claimed by the runtime before it, as a restarted server does.
         let pairs: usize = env_or("ALERTS_BENCH_PAIRS", 2).max(1);
+        let load = Load {
+            rate: env_or("ALERTS_BENCH_RATE", 0),
+            clickhouse_pid: std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_PID").ok().and_then(|pid| pid.parse().ok()),
+        };
+        if load.rate > 0 {
+            println!("ingest offered at {} events/s", load.rate);
+        }
         let mut next = events;
         let (mut total_without, mut total_with) = (0.0, 0.0);
         for pair in 1..=pairs {
-            let without = ingest_for(engine.as_ref(), project.id, &mut next, ingest_seconds, issues, &mut seen).await;
+            let without = ingest_for(engine.as_ref(), project.id, &mut next, ingest_seconds, issues, &mut seen, load, "without the scheduler").await;
             let runtime = alerting::scheduler::start(engine.clone(), AlertsConfig { tick_ms: 200, ..config.clone() });
-            let startup = ingest_for(engine.as_ref(), project.id, &mut next, 60.0, issues, &mut seen).await;
-            let with = ingest_for(engine.as_ref(), project.id, &mut next, ingest_seconds, issues, &mut seen).await;
+            let startup = ingest_for(engine.as_ref(), project.id, &mut next, 60.0, issues, &mut seen, load, "the scheduler's first minute").await;
+            let with = ingest_for(engine.as_ref(), project.id, &mut next, ingest_seconds, issues, &mut seen, load, "with the scheduler").await;
             drop(runtime);
             total_without += without;
             total_with += with;

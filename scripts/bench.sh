@@ -44,7 +44,7 @@ for part in "${which[@]}"; do
         run issues-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench issues ;;
     alerts)
         run alerts-embedded cargo bench --bench alerts
-        run alerts-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench alerts ;;
+        run alerts-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" STACKHOUSE_BENCH_CLICKHOUSE_PID="$(cat "$dir/pid")" cargo bench --bench alerts ;;
     spans)
         run spans-embedded cargo bench --bench spans
         run spans-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench spans ;;

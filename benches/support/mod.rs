@@ -235,3 +235,53 @@ fn reset_peak() {
     // "5" resets VmHWM to the current resident set (Linux ≥ 4.0); harmless where unsupported.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// CPU seconds (user, system) a process has used so far, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    // Times in /proc are in clock ticks of USER_HZ, which is 100 on Linux whatever the kernel's
+    // own tick rate.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis
+    // start at field 3, so utime (14) and stime (15) are the 12th and 13th of them.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user / TICKS_PER_SECOND, system / TICKS_PER_SECOND))
+}
+
+/// One process's CPU over a measured phase: where it started, to be compared at the end.
+pub struct CpuWindow {
+    label: &'static str,
+    pid: u32,
+    start: Option<(f64, f64)>,
+}
+
+impl CpuWindow {
+    pub fn start(label: &'static str, pid: u32) -> CpuWindow {
+        CpuWindow {
+            label,
+            pid,
+            start: cpu_seconds(pid),
+        }
+    }
+
+    /// `label CPU: N cores (user U, system S), M µs per event`, or nothing when the process
+    /// could not be read.
+    pub fn report(&self, seconds: f64, events: u64) {
+        let (Some((user_start, system_start)), Some((user_end, system_end))) =
+            (self.start, cpu_seconds(self.pid))
+        else {
+            return;
+        };
+        let (user, system) = (user_end - user_start, system_end - system_start);
+        println!(
+            "  {} CPU: {:.2} cores (user {:.2}, system {:.2}), {:.0} µs per event",
+            self.label,
+            (user + system) / seconds,
+            user / seconds,
+            system / seconds,
+            (user + system) * 1e6 / events.max(1) as f64
+        );
+    }
+}
