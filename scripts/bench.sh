@@ -7,7 +7,9 @@
 #   issues   issue list / detail latency through GraphQL on both engines
 #            (ISSUES_BENCH_EVENTS, default 1M; ISSUES_BENCH_ISSUES, default 100k)
 #   alerts   1,000 alert rules: one evaluation round, and ingest with/without the scheduler,
-#            on both engines (ALERTS_BENCH_EVENTS, default 1M)
+#            on both engines (ALERTS_BENCH_EVENTS, default 1M; ALERTS_BENCH_DISTINCT_SQL=1: no
+#            two SQL rules share a query; ALERTS_BENCH_RATE=20000: ingest offered at a fixed
+#            rate, CPU per event compared, instead of as fast as it goes)
 #   spans    OTLP span ingest and the service map on both engines (SPANS_MAP_SPANS, default 1M)
 # `bash scripts/bench.sh [load|embedded|issues|alerts|spans|grouping ...]` runs a subset
 # (default: load, embedded and issues). Output: one log per run under
