@@ -729,7 +729,7 @@ async fn clickhouse_statement(database: &str, statement: &str) -> String {
     body
 }
 
-/// Writes `count` copies of one event, received `hours_ago`.
+/// Writes `count` copies of one event, happened and received at `received`.
 async fn write_received(
     engine: &dyn Engine,
     ingest: &Ingest,
