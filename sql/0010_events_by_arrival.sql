@@ -21,48 +21,10 @@
 -- Order matters for a server of the previous version still writing while this runs: its
 -- inserts go into `events` (the old table, with its old views) until the rename, and fail
 -- after it (a Merge table takes no inserts), so no acknowledged event misses the aggregates.
-CREATE TABLE IF NOT EXISTS events_v2
-(
-    project_id UInt64,
-    event_id String,
-    timestamp DateTime,
-    received DateTime,
-    fingerprint UInt64,
-    grouping_version String,
-    grouping_explanation String,
-    title String,
-    culprit String,
-    platform String,
-    level String,
-    logger String,
-    environment String,
-    release String,
-    dist String,
-    server_name String,
-    `transaction` String,
-    message String,
-    exception_types Array(String),
-    exception_values Array(String),
-    frame_modules Array(String),
-    frame_functions Array(String),
-    frame_filenames Array(String),
-    frame_linenos Array(UInt32),
-    frame_in_app Array(UInt8),
-    tag_keys Array(String),
-    tag_values Array(String),
-    user_key String,
-    user_id String,
-    user_email String,
-    user_ip String,
-    user_username String,
-    request_method String,
-    request_url String,
-    trace_id String,
-    span_id String,
-    sdk_name String,
-    sdk_version String,
-    details String
-)
+
+-- The columns of `events` as 0001 made them (a re-run after the rename below finds `events_v2`
+-- there already and skips this).
+CREATE TABLE IF NOT EXISTS events_v2 AS events
 ENGINE = MergeTree
 PARTITION BY (toYYYYMM(timestamp), toYYYYMM(received))
 ORDER BY (project_id, fingerprint, timestamp);
