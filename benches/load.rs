@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod support;
-use support::{env_or, CpuWindow};
+use support::{env_or, process_status_kib, CpuWindow};
 
 /// A realistic event: a Python/Java-ish stack of 10-40 frames, a message with variable ids.
 fn realistic_event(rng: &mut u64, bug: usize, timestamp: f64) -> Value {
@@ -75,17 +75,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 struct Server(Child);
@@ -338,7 +327,7 @@ fn main() {
             percentile(&latencies, 0.99),
             latencies.len()
         );
-        println!("  server peak RSS:         {} MiB", peak_rss_kib(pid).unwrap_or(0) / 1024);
+        println!("  server peak RSS:         {} MiB", process_status_kib(&pid.to_string(), "VmHWM:").unwrap_or(0) / 1024);
         for window in &cpu {
             window.report(elapsed, total);
         }

@@ -217,18 +217,20 @@ fn live_bytes() -> u64 {
 }
 
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    process_status_kib("self", field).unwrap_or(0)
+}
+
+/// A field of `/proc/PROCESS/status` in KiB (`VmRSS:`, `VmHWM:`); `process` is a pid or
+/// `self`.
+pub fn process_status_kib(process: &str, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()?
+        .lines()
+        .find(|line| line.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
         .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 fn reset_peak() {

@@ -10,8 +10,8 @@
 //! Every door goes the same way once it has parsed events: authenticate ([`authenticate`]),
 //! admit the events under the project's rate limit and fingerprint/group them
 //! ([`admit_and_prepare`] inside [`decode_and_run`], which decompresses the body and moves
-//! large ones off the async workers), then hand the batch to the writer and answer only once it is durable
-//! ([`crate::pipeline::Pipeline::store`]).
+//! large ones off the async workers), then hand the batch to the writer and answer only once
+//! it is durable ([`crate::pipeline::Pipeline::store`]).
 
 pub mod auth;
 pub mod body;
@@ -120,8 +120,8 @@ where
         .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))?
 }
 
-/// The shared tail of every door (call it inside [`decode_and_run`] or [`run_cpu_work`]): fills in the client's
-/// address where SDKs asked for it, admits the events under the project's rate limit (all or
+/// The shared tail of every door (call it inside [`decode_and_run`] or [`run_cpu_work`]):
+/// fills in the client's address where SDKs asked for it, admits the events under the project's rate limit (all or
 /// none), then fingerprints and groups them into the batch to store.
 pub fn admit_and_prepare(
     state: &AppState,
