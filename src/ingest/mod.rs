@@ -121,8 +121,9 @@ where
 }
 
 /// The shared tail of every door (call it inside [`decode_and_run`] or [`run_cpu_work`]):
-/// fills in the client's address where SDKs asked for it, admits the events under the project's rate limit (all or
-/// none), then fingerprints and groups them into the batch to store.
+/// fills in the client's address where SDKs asked for it, admits the events under the
+/// project's rate limit (all or none), then fingerprints and groups them into the batch to
+/// store.
 pub fn admit_and_prepare(
     state: &AppState,
     project_id: u64,
