@@ -161,10 +161,11 @@ impl Memory {
                 samples += 1;
                 if trace && samples.is_multiple_of(50) {
                     eprintln!(
-                        "{} memory: {} MiB resident, {} MiB live",
+                        "{} memory: {} MiB resident, {} MiB live ({})",
                         Utc::now().format("%H:%M:%S%.3f"),
                         status_kib("VmRSS:") / 1024,
-                        live >> 20
+                        live >> 20,
+                        allocator_pages()
                     );
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -214,6 +215,26 @@ fn live_bytes() -> u64 {
 #[cfg(target_env = "msvc")]
 fn live_bytes() -> u64 {
     0
+}
+
+/// What the allocator holds beyond the live allocations, for the trace: pages in active use
+/// (live plus the unused parts of partly used pages), resident (also dirty pages not yet given
+/// back, and metadata), and its own metadata.
+#[cfg(not(target_env = "msvc"))]
+fn allocator_pages() -> String {
+    use tikv_jemalloc_ctl::stats;
+    let mib = |read: Result<usize, tikv_jemalloc_ctl::Error>| read.map_or(0, |bytes| bytes >> 20);
+    format!(
+        "allocator: {} MiB active, {} MiB resident, {} MiB metadata",
+        mib(stats::active::read()),
+        mib(stats::resident::read()),
+        mib(stats::metadata::read())
+    )
+}
+
+#[cfg(target_env = "msvc")]
+fn allocator_pages() -> String {
+    String::new()
 }
 
 fn status_kib(field: &str) -> u64 {

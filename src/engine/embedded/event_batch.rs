@@ -118,19 +118,32 @@ pub fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
     from_epoch_seconds(epoch_seconds(time))
 }
 
+// Every column is built at its exact size, counted before it is filled: a builder that grows by
+// doubling leaves up to half of each buffer unused, and the memtable, which holds these batches
+// until a checkpoint, counts (and the allocator keeps) the whole capacity.
+
 fn strings<'a>(records: &'a [EventRecord], field: fn(&'a EventRecord) -> &'a str) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(records.iter().map(field)))
+    let bytes = records.iter().map(|record| field(record).len()).sum();
+    let mut builder = StringBuilder::with_capacity(records.len(), bytes);
+    for record in records {
+        builder.append_value(field(record));
+    }
+    Arc::new(builder.finish())
 }
 
 fn string_lists<'a>(
     records: &'a [EventRecord],
     field: fn(&'a EventRecord) -> &'a [String],
 ) -> ArrayRef {
-    let mut builder = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::Utf8,
-        false,
-    )));
+    let (items, bytes) = records
+        .iter()
+        .flat_map(field)
+        .fold((0, 0), |(items, bytes), value| {
+            (items + 1, bytes + value.len())
+        });
+    let values = StringBuilder::with_capacity(items, bytes);
+    let mut builder = ListBuilder::with_capacity(values, records.len())
+        .with_field(Arc::new(Field::new("item", DataType::Utf8, false)));
     for record in records {
         for value in field(record) {
             builder.values().append_value(value);
@@ -145,8 +158,10 @@ where
     T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = V>,
     V: Copy,
 {
-    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new())
-        .with_field(Arc::new(Field::new("item", T::DATA_TYPE, false)));
+    let items = records.iter().map(|record| field(record).len()).sum();
+    let mut builder =
+        ListBuilder::with_capacity(PrimitiveBuilder::<T>::with_capacity(items), records.len())
+            .with_field(Arc::new(Field::new("item", T::DATA_TYPE, false)));
     for record in records {
         builder.values().append_slice(field(record));
         builder.append(true);
@@ -457,6 +472,41 @@ mod tests {
         assert_eq!(to_records(&decoded).expect("records"), records);
         let empty = to_record_batch(&[]).expect("empty");
         assert_eq!(empty.num_rows(), 0);
+    }
+
+    #[test]
+    fn columns_take_the_memory_their_values_need_and_no_spare_capacity() {
+        let records: Vec<EventRecord> = (0..1000)
+            .map(|index| {
+                let mut record = sample_record(index);
+                record.details = "d".repeat(2000 + (index as usize * 7) % 1000);
+                record.frame_modules = (0..20).map(|frame| format!("app.module{frame}")).collect();
+                record
+            })
+            .collect();
+        let batch = to_record_batch(&records).expect("batch");
+        let column_bytes = |name: &str| {
+            batch
+                .column_by_name(name)
+                .expect("column")
+                .get_array_memory_size()
+        };
+        // Values, then one 4-byte offset per row (and per list), then 64-byte buffer rounding.
+        let details: usize = records.iter().map(|record| record.details.len()).sum();
+        assert!(
+            column_bytes("details") <= details + 4 * (records.len() + 1) + 256,
+            "details: {} bytes for {details} bytes of values",
+            column_bytes("details")
+        );
+        let modules: Vec<&String> = records.iter().flat_map(|r| &r.frame_modules).collect();
+        let module_bytes: usize = modules.iter().map(|module| module.len()).sum();
+        let needed = module_bytes + 4 * (modules.len() + 1) + 4 * (records.len() + 1);
+        assert!(
+            column_bytes("frame_modules") <= needed + 512,
+            "frame_modules: {} bytes for {needed} needed",
+            column_bytes("frame_modules")
+        );
+        assert_eq!(to_records(&batch).expect("records"), records);
     }
 
     #[test]

@@ -27,6 +27,7 @@
 mod aggregates;
 mod alerts;
 mod analyst;
+mod arena;
 mod codec;
 mod event_batch;
 mod log_record;
@@ -82,11 +83,10 @@ pub struct EmbeddedOptions {
     /// A checkpoint writes the in-memory events to a Parquet segment once there are this many
     /// of them. Default 200,000.
     pub memtable_max_events: usize,
-    /// ... or once they take this many bytes of memory. Default 128 MiB. The events in memory
-    /// are at most about twice this (one memtable being written out, one filling), beside the
-    /// aggregates. Halving it trades ingest for memory: 64 MiB took the issues benchmark (10M
-    /// events over 100k fingerprints) from a 1,117 to a 1,009 MiB peak, and native ingest in
-    /// the load benchmark from 16.6-17.1k to 15.3-15.5k events/s.
+    /// ... or once they take this many bytes of memory. Default 80 MiB (about 1 KB an event
+    /// for 1-5 KB events: 84,000 of the benchmarks' events). The events in memory are at most
+    /// about twice this (one memtable being written out, one filling), beside the aggregates.
+    /// A smaller one trades ingest for memory: more, smaller segments to write and merge.
     pub memtable_max_bytes: usize,
     /// ... or once anything written has waited this many seconds. Default 300.
     pub checkpoint_interval_secs: u64,
@@ -106,7 +106,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         EmbeddedOptions {
             memtable_max_events: 200_000,
-            memtable_max_bytes: 128 * 1024 * 1024,
+            memtable_max_bytes: 80 * 1024 * 1024,
             checkpoint_interval_secs: 300,
             compaction_fan_in: 4,
             row_group_events: 65_536,
@@ -180,6 +180,10 @@ pub(crate) struct State {
 
 impl State {
     fn apply(&mut self, _seq: u64, record: LogRecord) -> Result<(), EmbeddedError> {
+        arena::long_lived(|| self.apply_in_arena(record))
+    }
+
+    fn apply_in_arena(&mut self, record: LogRecord) -> Result<(), EmbeddedError> {
         match record {
             LogRecord::Batch {
                 issues,
@@ -328,9 +332,10 @@ impl EmbeddedEngine {
         };
         if let Some(side_file) = &manifest.side_file {
             let bytes = read_checked_file(&checkpoints_directory(&directory).join(side_file))?;
-            state.side = SideTables::decode(&mut Decoder::new(&bytes, "side tables"))?;
+            state.side =
+                arena::long_lived(|| SideTables::decode(&mut Decoder::new(&bytes, "side tables")))?;
         }
-        state.aggregates = match load_aggregates(&directory, &manifest) {
+        state.aggregates = match arena::long_lived(|| load_aggregates(&directory, &manifest)) {
             Ok(aggregates) => aggregates,
             Err(error) => {
                 tracing::error!(%error, "aggregate checkpoint unreadable; rebuilding it from the segments");
