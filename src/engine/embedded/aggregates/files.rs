@@ -188,7 +188,7 @@ fn encode_cells<U: CellUsers>(
         let index = u64::from(cell.start) / width.seconds() as u64;
         encoder.varint(index - previous);
         previous = index;
-        encoder.varint(cell.events);
+        encoder.varint(cell.events());
         encoder.varint(u64::from(cell.first));
         encoder.varint(u64::from(cell.last & !CHANGED));
         users.encode_set(encoder, cell.users.set(), scratch);
