@@ -17,8 +17,8 @@
 //! (the layout before) took 2.2 GB for 10 million events, this about a quarter of that.
 //!
 //! Distinct users are kept per hour and all-time, not per minute: minutes answer event-rate
-//! questions (minute sparklines), and nothing asks a minute's users. A minute cell is 16 bytes,
-//! an hour cell 32; minute cells are the most numerous (7.6 million for 10 million events over
+//! questions (minute sparklines), and nothing asks a minute's users. A minute cell is 12 bytes
+//! (its event count 32-bit), an hour cell 32; minute cells are the most numerous (7.6 million for 10 million events over
 //! 100,000 fingerprints and a day), so that halves the largest part of the aggregates. The
 //! `fingerprint_minute` table therefore has no `users` column here (on ClickHouse, where it is
 //! internal too, its state is kept but never read).
