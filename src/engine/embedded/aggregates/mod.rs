@@ -410,7 +410,8 @@ pub struct Aggregates {
 #[derive(Debug, Default)]
 pub struct EnvironmentIndex {
     complete: bool,
-    fingerprints: HashMap<(u64, String), HashSet<u64>>,
+    /// Project, then environment (keyed so a lookup borrows the event's `&str`).
+    fingerprints: HashMap<u64, HashMap<String, HashSet<u64>>>,
 }
 
 impl EnvironmentIndex {
@@ -432,12 +433,12 @@ impl EnvironmentIndex {
     }
 
     pub fn add(&mut self, project_id: u64, environment: &str, fingerprint: u64) {
-        let key = (project_id, environment.to_owned());
+        let environments = self.fingerprints.entry(project_id).or_default();
         // Most events repeat a known pair: look up before allocating the key.
-        if let Some(set) = self.fingerprints.get_mut(&key) {
+        if let Some(set) = environments.get_mut(environment) {
             set.insert(fingerprint);
         } else {
-            self.fingerprints.insert(key, HashSet::from([fingerprint]));
+            environments.insert(environment.to_owned(), HashSet::from([fingerprint]));
         }
     }
 
@@ -457,7 +458,8 @@ impl EnvironmentIndex {
         }
         let mut found: Vec<u64> = self
             .fingerprints
-            .get(&(project_id, environment.to_owned()))
+            .get(&project_id)
+            .and_then(|environments| environments.get(environment))
             .map(|set| set.iter().copied().collect())
             .unwrap_or_default();
         found.sort_unstable();
