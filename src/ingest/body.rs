@@ -24,6 +24,14 @@ pub enum BodyError {
     Read(String),
 }
 
+/// A body refused by its declared length is answered at once (a client may wait for the answer
+/// before sending it), and when it is at most this large it is also read and dropped in the
+/// background, for at most [`DRAIN_TIME`], so a client that sends all of it before reading the
+/// answer gets the 413 rather than a broken pipe (closing with the body unread resets the
+/// connection under it). A larger one's connection is closed.
+const DRAIN_LIMIT: usize = 8 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads the whole body, refusing more than `limit` bytes as sent.
 pub async fn read_limited(
     headers: &HeaderMap,
@@ -34,7 +42,10 @@ pub async fn read_limited(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if let Some(length) = declared.filter(|length| *length > limit) {
+        if length <= DRAIN_LIMIT {
+            tokio::spawn(tokio::time::timeout(DRAIN_TIME, drain(body)));
+        }
         return Err(BodyError::TooLarge { limit });
     }
     axum::body::to_bytes(body, limit).await.map_err(|error| {
@@ -47,6 +58,13 @@ pub async fn read_limited(
             BodyError::Read(error.to_string())
         }
     })
+}
+
+/// Reads a body to its end (or first error), keeping nothing.
+async fn drain(body: Body) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    while let Some(Ok(_)) = chunks.next().await {}
 }
 
 /// The body's encoding from `Content-Encoding`, or sniffed from magic bytes when the header is

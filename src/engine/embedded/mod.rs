@@ -349,6 +349,12 @@ impl EmbeddedEngine {
             manifest.checkpoint_seq,
             |seq, payload| state.apply(seq, LogRecord::decode(payload)?),
         )?;
+        // The environment index from the stored events now, rather than on the first
+        // environment-filtered issue list (~0.2 s at 10 million events). If a segment cannot
+        // be read here, that first list completes the index through DataFusion instead.
+        if let Err(error) = index_environments(&directory, &manifest.segments, &mut state) {
+            tracing::warn!(%error, "environment index left to the first filtered issue list");
+        }
         tracing::info!(
             directory = %directory.display(),
             checkpoint_seq = manifest.checkpoint_seq,
@@ -903,6 +909,26 @@ fn rebuild_aggregates(
         }
     }
     Ok(aggregates)
+}
+
+/// Adds the stored events' (project, environment, fingerprint) to the environment index,
+/// which the replay has given the events in memory; the index is then complete.
+fn index_environments(
+    directory: &Path,
+    segments: &[SegmentInfo],
+    state: &mut State,
+) -> Result<(), EmbeddedError> {
+    let mut index = aggregates::EnvironmentIndex::default();
+    for segment in segments {
+        let path = segments_directory(directory).join(&segment.file);
+        let columns = ["project_id", "environment", "fingerprint"];
+        for batch in segments::read(&path, Some(&columns))? {
+            let batch = batch?;
+            arena::long_lived(|| index.add_batch(&batch))?;
+        }
+    }
+    arena::long_lived(|| state.environments.complete_from(index));
+    Ok(())
 }
 
 /// Deletes what a crash left behind: temporary files, and segments or checkpoint files the
@@ -1574,5 +1600,40 @@ mod tests {
         // Once its segment is written, the frozen events no longer wait.
         state.frozen.retain(|other| !Arc::ptr_eq(other, &frozen));
         assert_eq!(state.waiting_bytes(), one);
+    }
+
+    #[tokio::test]
+    async fn the_environment_index_is_complete_when_the_engine_opens() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        async fn write(engine: &EmbeddedEngine, events: Vec<EventRecord>) -> EngineResult<()> {
+            let batch = WriteBatch {
+                events,
+                ..WriteBatch::default()
+            };
+            engine.write(&batch).await
+        }
+        {
+            let engine =
+                EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).expect("open");
+            // In a segment: fingerprints 42-44 of project 1 and 2, all in `prod`.
+            write(&engine, (0..6).map(sample_record).collect())
+                .await
+                .expect("write");
+            engine.flush().await.expect("flush");
+            // Only in the log: fingerprint 7 of project 1 in `staging`.
+            let mut staging = sample_record(6);
+            (staging.environment, staging.fingerprint) = ("staging".into(), 7);
+            write(&engine, vec![staging]).await.expect("write");
+        }
+        let engine =
+            EmbeddedEngine::open(directory.path(), EmbeddedOptions::default()).expect("reopen");
+        assert_eq!(engine.stats().segment_events, 6);
+        let state = engine.shared.state.read();
+        assert_eq!(
+            state.environments.fingerprints(1, "prod"),
+            Some(vec![42, 43, 44])
+        );
+        assert_eq!(state.environments.fingerprints(1, "staging"), Some(vec![7]));
+        assert_eq!(state.environments.fingerprints(2, "staging"), Some(vec![]));
     }
 }
