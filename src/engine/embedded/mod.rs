@@ -901,33 +901,42 @@ fn rebuild_aggregates(
     segments: &[SegmentInfo],
 ) -> Result<Aggregates, EmbeddedError> {
     let mut aggregates = Aggregates::default();
-    for segment in segments {
-        let path = segments_directory(directory).join(&segment.file);
-        let columns = ["project_id", "fingerprint", "timestamp", "user_key"];
-        for batch in segments::read(&path, Some(&columns))? {
-            aggregates.add_batch(&batch?)?;
-        }
-    }
+    let columns = ["project_id", "fingerprint", "timestamp", "user_key"];
+    for_each_stored_batch(directory, segments, &columns, |batch| {
+        aggregates.add_batch(batch)
+    })?;
     Ok(aggregates)
 }
 
+/// Runs `each` on every batch of `columns` of the segments, in order.
+fn for_each_stored_batch(
+    directory: &Path,
+    segments: &[SegmentInfo],
+    columns: &[&str],
+    mut each: impl FnMut(&RecordBatch) -> Result<(), EmbeddedError>,
+) -> Result<(), EmbeddedError> {
+    for segment in segments {
+        let path = segments_directory(directory).join(&segment.file);
+        for batch in segments::read(&path, Some(columns))? {
+            each(&batch?)?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds the stored events' (project, environment, fingerprint) to the environment index,
-/// which the replay has given the events in memory; the index is then complete.
+/// which the replay has given the events in memory; the index is then complete. (Stopped
+/// part-way, it holds some stored pairs and stays incomplete: the lazy completion adds all.)
 fn index_environments(
     directory: &Path,
     segments: &[SegmentInfo],
     state: &mut State,
 ) -> Result<(), EmbeddedError> {
-    let mut index = aggregates::EnvironmentIndex::default();
-    for segment in segments {
-        let path = segments_directory(directory).join(&segment.file);
-        let columns = ["project_id", "environment", "fingerprint"];
-        for batch in segments::read(&path, Some(&columns))? {
-            let batch = batch?;
-            arena::long_lived(|| index.add_batch(&batch))?;
-        }
-    }
-    arena::long_lived(|| state.environments.complete_from(index));
+    let columns = ["project_id", "environment", "fingerprint"];
+    for_each_stored_batch(directory, segments, &columns, |batch| {
+        arena::long_lived(|| state.environments.add_batch(batch))
+    })?;
+    state.environments.complete_with([]);
     Ok(())
 }
 

@@ -450,17 +450,6 @@ impl EnvironmentIndex {
         self.complete = true;
     }
 
-    /// As [`Self::complete_with`], from an index of the stored events.
-    pub fn complete_from(&mut self, stored: EnvironmentIndex) {
-        for (project_id, environments) in stored.fingerprints {
-            let known = self.fingerprints.entry(project_id).or_default();
-            for (environment, fingerprints) in environments {
-                known.entry(environment).or_default().extend(fingerprints);
-            }
-        }
-        self.complete = true;
-    }
-
     /// The fingerprints of a project with events in `environment`, in order; `None` until
     /// the index is complete.
     pub fn fingerprints(&self, project_id: u64, environment: &str) -> Option<Vec<u64>> {
