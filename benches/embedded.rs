@@ -106,7 +106,6 @@ fn main() {
     let total: usize = env_or("EMBEDDED_BENCH_EVENTS", 1_000_000);
     let writer = stackhouse::config::WriterConfig::default();
     let batch_size: usize = env_or("EMBEDDED_BENCH_BATCH", writer.batch_max_events);
-    let batch_max_bytes: usize = env_or("EMBEDDED_BENCH_BATCH_BYTES", writer.batch_max_bytes);
     let temporary = tempfile::tempdir().unwrap();
     let directory = std::env::var_os("EMBEDDED_BENCH_DIR")
         .map(std::path::PathBuf::from)
@@ -118,6 +117,10 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let engine = Arc::new(EmbeddedEngine::open(&directory, EmbeddedOptions::default()).unwrap());
+        let batch_max_bytes: usize = env_or(
+            "EMBEDDED_BENCH_BATCH_BYTES",
+            writer.batch_max_bytes.unwrap_or_else(|| engine.write_batch_bytes()),
+        );
         let project = engine.create_project("bench", "bench-key").await.unwrap();
 
         let mut memory = Memory::start();

@@ -63,13 +63,14 @@ fn main() {
         // Writes as large as the server's batch writer makes them: at most so many events and
         // about so many bytes of them.
         let writer = stackhouse::config::WriterConfig::default();
+        let batch_max_bytes = writer.batch_max_bytes.unwrap_or_else(|| engine.write_batch_bytes());
         let mut written = if reused { events } else { 0u64 };
         let mut seen_issue = vec![false; issues as usize];
         while written < events {
             let mut batch = WriteBatch::default();
             let mut batch_bytes = 0usize;
             let mut n = written;
-            while n < events && batch.events.len() < writer.batch_max_events && batch_bytes < writer.batch_max_bytes {
+            while n < events && batch.events.len() < writer.batch_max_events && batch_bytes < batch_max_bytes {
                 // Skewed: low issue numbers get most events.
                 let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
                 let issue = if n % 3 == 0 { issue % (issues / 100).max(1) } else { issue };

@@ -152,9 +152,12 @@ pub struct WriterConfig {
     pub queue_capacity_bytes: usize,
     /// A batch holds at most this many events (default 20,000) ...
     pub batch_max_events: usize,
-    /// ... and about this many bytes of events (a batch is converted, logged and indexed in
-    /// memory as a whole, so this bounds what one write needs). Default 32 MiB.
-    pub batch_max_bytes: usize,
+    /// ... and about this many bytes of events (their size in memory). Default: the engine's
+    /// own ([`Engine::write_batch_bytes`](crate::engine::Engine::write_batch_bytes)): 32 MiB
+    /// on ClickHouse, where fewer, larger inserts cost it much less, and 8 MiB on the embedded
+    /// engine, which converts, logs and indexes a write in memory as a whole (so this bounds
+    /// what one write needs there, and larger writes were no faster).
+    pub batch_max_bytes: Option<usize>,
     /// How long, in milliseconds, a batch waits for more events after its first before it is
     /// written. Default 0: group commit — the writer writes at once whatever is queued, and the
     /// requests that arrive during a write make up the next batch, so batches grow with the
@@ -172,7 +175,7 @@ impl Default for WriterConfig {
             queue_capacity_events: 100_000,
             queue_capacity_bytes: 256 << 20,
             batch_max_events: 20_000,
-            batch_max_bytes: 32 << 20,
+            batch_max_bytes: None,
             flush_interval_ms: 0,
             max_retries: 5,
         }

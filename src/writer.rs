@@ -123,8 +123,8 @@ impl BatchSize {
         self.bytes += pending.bytes;
     }
 
-    fn full(&self, config: &WriterConfig) -> bool {
-        self.events >= config.batch_max_events || self.bytes >= config.batch_max_bytes
+    fn full(&self, max_events: usize, max_bytes: usize) -> bool {
+        self.events >= max_events || self.bytes >= max_bytes
     }
 }
 
@@ -149,13 +149,16 @@ async fn flush_loop(
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
     let flush_interval = Duration::from_millis(config.flush_interval_ms);
+    let max_bytes = config
+        .batch_max_bytes
+        .unwrap_or_else(|| engine.write_batch_bytes());
     while let Some(first) = receiver.recv().await {
         let deadline = Instant::now() + flush_interval;
         let mut size = BatchSize::default();
         size.add(&first);
         let mut pending = vec![first];
         // Group commit: everything that queued up during the previous write joins this batch.
-        while !size.full(&config) {
+        while !size.full(config.batch_max_events, max_bytes) {
             match receiver.try_recv() {
                 Ok(next) => {
                     size.add(&next);
@@ -164,7 +167,7 @@ async fn flush_loop(
                 Err(_) => break,
             }
         }
-        while !size.full(&config) && !flush_interval.is_zero() {
+        while !size.full(config.batch_max_events, max_bytes) && !flush_interval.is_zero() {
             tokio::select! {
                 next = receiver.recv() => match next {
                     Some(next) => {

@@ -326,6 +326,10 @@ pub trait Engine: Send + Sync + 'static {
     /// Stores a batch; returns once it is durable.
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()>;
 
+    /// About how many bytes of events (their size in memory) one [`Engine::write`] should
+    /// hold: the batch writer's limit unless its configuration sets one.
+    fn write_batch_bytes(&self) -> usize;
+
     /// The current fingerprint→issue mapping of every project (loaded at start-up).
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>>;
     /// Every issue record, newest version of each (loaded at start-up for similarity).

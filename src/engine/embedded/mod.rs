@@ -559,6 +559,37 @@ fn spawn_worker(
     Ok((sender, handle))
 }
 
+/// The log record of a write. Its events become one Arrow batch here, read from the caller's
+/// records in place: handing the records themselves to the blocking pool would take a copy of
+/// them all first (a full batch is tens of MB of strings, and that copy was a good part of the
+/// engine's peak memory under load).
+fn batch_record(batch: &WriteBatch) -> Result<LogRecord, EmbeddedError> {
+    let events = if batch.events.is_empty() {
+        None
+    } else {
+        Some(cpu_bound(|| event_batch::to_record_batch(&batch.events))?)
+    };
+    Ok(LogRecord::Batch {
+        issues: batch.new_issues.clone(),
+        mappings: batch.new_mappings.clone(),
+        events,
+        status_changes: batch.status_changes.clone(),
+    })
+}
+
+/// Runs CPU-bound work that borrows from the caller on the caller's thread: on a multi-threaded
+/// runtime the worker's other tasks move to another worker meanwhile (`block_in_place`); a
+/// current-thread runtime has no other worker, so there it simply runs.
+fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 impl Shared {
     /// Logs a record (built under the log lock, so it may depend on the state it will be
     /// applied to) and applies it. Returns once the record is durable and visible.
@@ -571,18 +602,8 @@ impl Shared {
         Ok(record)
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<bool, EmbeddedError> {
-        let events = if batch.events.is_empty() {
-            None
-        } else {
-            Some(event_batch::to_record_batch(&batch.events)?)
-        };
-        let payload = LogRecord::Batch {
-            issues: batch.new_issues,
-            mappings: batch.new_mappings,
-            events,
-            status_changes: batch.status_changes,
-        };
+    /// Logs and applies a [`LogRecord::Batch`] (made by [`batch_record`]).
+    fn write(&self, payload: LogRecord) -> Result<bool, EmbeddedError> {
         let encoded = payload.encode()?;
         self.refuse_when_behind()?;
         let mut wal = self.wal.lock();
@@ -1025,6 +1046,13 @@ impl Engine for EmbeddedEngine {
         "embedded"
     }
 
+    /// 8 MiB: a write becomes an Arrow batch, a log record and index updates, all in memory at
+    /// once. With 32 MiB writes the peak RSS of 10M events over 100k issues was 978 MiB, with
+    /// 8 MiB 887 MiB, and the writes took no longer (151 s against 161).
+    fn write_batch_bytes(&self) -> usize {
+        8 << 20
+    }
+
     async fn migrate(&self) -> EngineResult<()> {
         // The schema is the code's; there is nothing to create.
         Ok(())
@@ -1087,8 +1115,8 @@ impl Engine for EmbeddedEngine {
         if batch.is_empty() {
             return Ok(());
         }
-        let batch = batch.clone();
-        let full = self.blocking(move |shared| shared.write(batch)).await?;
+        let payload = batch_record(batch)?;
+        let full = self.blocking(move |shared| shared.write(payload)).await?;
         if full {
             self.wake_workers();
         }
