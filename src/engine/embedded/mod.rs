@@ -1047,8 +1047,9 @@ impl Engine for EmbeddedEngine {
     }
 
     /// 8 MiB: a write becomes an Arrow batch, a log record and index updates, all in memory at
-    /// once. With 32 MiB writes the peak RSS of 10M events over 100k issues was 978 MiB, with
-    /// 8 MiB 887 MiB, and the writes took no longer (151 s against 161).
+    /// once. With 32 MiB writes the peak RSS of 10M events over 100k issues (`benches/issues.rs`)
+    /// was 978-1,024 MiB, with 8 MiB 887-918 MiB, and the writes took no longer (141-151 s
+    /// against 153-161).
     fn write_batch_bytes(&self) -> usize {
         8 << 20
     }
