@@ -21,6 +21,8 @@ pub mod otlp;
 pub mod sentry;
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::LazyLock;
 
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
@@ -28,6 +30,7 @@ use axum::Extension;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use stackhouse_protocol::ErrorEvent;
+use tokio::sync::Semaphore;
 
 use crate::engine::WriteBatch;
 use crate::error::ApiError;
@@ -86,6 +89,28 @@ where
     if size <= INLINE_DECODED_BYTES {
         return work();
     }
+    on_blocking_pool(work).await
+}
+
+/// Large requests decoded and parsed at once: as many as there are cores. More would finish
+/// no sooner (the work is CPU-bound), and each holds its decoded body and parsed events: with
+/// 16 connections of 1,000-event requests against an engine that took fewer, the server's
+/// memory grew with every connection. The others wait here holding only the bytes they were
+/// sent.
+static LARGE_REQUEST_WORK: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, NonZeroUsize::get))
+});
+
+/// Runs a large request's CPU work on the blocking pool, once [`LARGE_REQUEST_WORK`] has room.
+async fn on_blocking_pool<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    let _permit = LARGE_REQUEST_WORK
+        .acquire()
+        .await
+        .map_err(|error| ApiError::Internal(format!("ingest work limiter: {error}")))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))?
@@ -115,9 +140,7 @@ where
             decoded => return work(decoded),
         }
     }
-    tokio::task::spawn_blocking(move || work(body::decode(&headers, raw, limit)))
-        .await
-        .map_err(|error| ApiError::Internal(format!("ingest task failed: {error}")))?
+    on_blocking_pool(move || work(body::decode(&headers, raw, limit))).await
 }
 
 /// The shared tail of every door (call it inside [`decode_and_run`] or [`run_cpu_work`]):
@@ -159,6 +182,35 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_ENCODING, "gzip".parse().expect("header"));
         headers
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_requests_are_worked_on_no_more_at_once_than_there_are_cores() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(run_cpu_work(INLINE_DECODED_BYTES + 1, move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }))
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task").expect("work");
+        }
+        let most = most.load(Ordering::SeqCst);
+        // Other tests of this binary may hold permits meanwhile: never more, maybe fewer.
+        assert!(
+            most >= 1 && most <= cores,
+            "{most} ran at once on {cores} cores"
+        );
     }
 
     /// (decoded length or error, whether the work ran on the calling thread).
