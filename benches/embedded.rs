@@ -119,7 +119,7 @@ fn main() {
         let engine = Arc::new(EmbeddedEngine::open(&directory, EmbeddedOptions::default()).unwrap());
         let batch_max_bytes: usize = env_or(
             "EMBEDDED_BENCH_BATCH_BYTES",
-            writer.batch_max_bytes.unwrap_or_else(|| engine.write_batch_bytes()),
+            stackhouse::writer::batch_max_bytes(&writer, engine.as_ref()),
         );
         let project = engine.create_project("bench", "bench-key").await.unwrap();
 

@@ -63,7 +63,7 @@ fn main() {
         // Writes as large as the server's batch writer makes them: at most so many events and
         // about so many bytes of them.
         let writer = stackhouse::config::WriterConfig::default();
-        let batch_max_bytes = writer.batch_max_bytes.unwrap_or_else(|| engine.write_batch_bytes());
+        let batch_max_bytes = stackhouse::writer::batch_max_bytes(&writer, engine.as_ref());
         let mut written = if reused { events } else { 0u64 };
         let mut seen_issue = vec![false; issues as usize];
         while written < events {

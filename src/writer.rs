@@ -141,6 +141,14 @@ fn acquire(
         .map_err(|_| WriteError::QueueFull)
 }
 
+/// The most bytes of events one batch holds in front of `engine`: the configuration's limit,
+/// else the engine's own ([`Engine::write_batch_bytes`]).
+pub fn batch_max_bytes(config: &WriterConfig, engine: &dyn Engine) -> usize {
+    config
+        .batch_max_bytes
+        .unwrap_or_else(|| engine.write_batch_bytes())
+}
+
 async fn flush_loop(
     engine: Arc<dyn Engine>,
     grouper: Arc<Grouper>,
@@ -149,9 +157,7 @@ async fn flush_loop(
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
     let flush_interval = Duration::from_millis(config.flush_interval_ms);
-    let max_bytes = config
-        .batch_max_bytes
-        .unwrap_or_else(|| engine.write_batch_bytes());
+    let max_bytes = batch_max_bytes(&config, engine.as_ref());
     while let Some(first) = receiver.recv().await {
         let deadline = Instant::now() + flush_interval;
         let mut size = BatchSize::default();
