@@ -28,79 +28,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
 use stackhouse::alerting::{self, AlertsConfig};
-use stackhouse::engine::{Engine, FingerprintMapping, IssueRecord, WriteBatch};
-use stackhouse::group::new_issue_id;
+use stackhouse::engine::Engine;
 
 mod support;
-use support::{bench_engine, env_or, template, write_retrying, CpuWindow};
-
-/// Writes `count` events starting at number `first`; returns the seconds it took. The first
-/// `history` events (the preload) are received over the hour before the preload began, in the
-/// order they are written, as a live server receives them; later ones as they are written.
-#[allow(clippy::too_many_arguments)]
-async fn write_events(
-    engine: &dyn Engine,
-    project_id: u64,
-    first: u64,
-    count: u64,
-    history: u64,
-    issues: u64,
-    seen: &mut [bool],
-) -> f64 {
-    let template = template();
-    let now = Utc::now().timestamp();
-    let received = |n: u64| {
-        if n < history {
-            now - 3600 + (n * 3600 / history) as i64
-        } else {
-            Utc::now().timestamp()
-        }
-    };
-    let started = Instant::now();
-    let mut written = 0u64;
-    while written < count {
-        let mut batch = WriteBatch::default();
-        for n in (first + written)..(first + (written + 20_000).min(count)) {
-            let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
-            let fingerprint = 0x1000_0000 + issue;
-            let issue_id = new_issue_id(project_id, fingerprint);
-            if !seen[issue as usize] {
-                seen[issue as usize] = true;
-                batch.new_issues.push(IssueRecord {
-                    project_id,
-                    issue_id,
-                    title: format!("Bug{issue}Error: order failed"),
-                    culprit: "shop.orders in checkout".into(),
-                    level: "error".into(),
-                    platform: "python".into(),
-                    features: String::new(),
-                    created_at: Utc::now(),
-                });
-                batch.new_mappings.push(FingerprintMapping {
-                    project_id,
-                    fingerprint,
-                    issue_id,
-                    updated_at: Utc::now(),
-                });
-            }
-            let mut record = template.clone();
-            record.project_id = project_id;
-            record.event_id = format!("{:032x}", u128::from(n) * 0x9E37_79B9 + 1);
-            record.fingerprint = fingerprint;
-            let at = chrono::DateTime::from_timestamp(received(n), 0).unwrap();
-            record.timestamp = at;
-            record.received = at;
-            record.user_key = format!("id:{}", n % 5_000);
-            record.release = format!("shop@1.{}.0", n % 7);
-            batch.events.push(record);
-        }
-        written += batch.events.len() as u64;
-        write_retrying(engine, &batch).await;
-    }
-    started.elapsed().as_secs_f64()
-}
+use support::{alert_rule, bench_engine, env_or, write_events, CpuWindow};
 
 /// How ingest is driven in the measured phases.
 #[derive(Clone, Copy)]
@@ -156,45 +88,6 @@ async fn ingest_for(
     events as f64 / elapsed
 }
 
-/// Rule `n` of the mix. With `distinct_sql`, every SQL rule's text differs (a condition that
-/// is always true, numbered), so no two SQL rules share a query: the worst case for grouping.
-fn rule(project_id: u64, n: usize, distinct_sql: bool) -> RuleSpec {
-    let tail = if distinct_sql {
-        format!(" AND {n} >= 0")
-    } else {
-        String::new()
-    };
-    let condition = match n % 8 {
-        0 => Condition::Sql {
-            query: format!("SELECT count(*) FROM events WHERE received >= {{window_start}} AND received < {{window_end}}{tail}"),
-            comparison: Comparison::Gt,
-            threshold: 1e12 + n as f64,
-        },
-        1 => Condition::Sql {
-            query: format!("SELECT release, count(*) FROM events WHERE received >= {{window_start}} AND received < {{window_end}}{tail} GROUP BY release"),
-            comparison: Comparison::Gt,
-            threshold: 1e12 + n as f64,
-        },
-        2 | 3 => Condition::Frequency { threshold: 1_000_000 + n as u64 },
-        4 => Condition::UserImpact { threshold: 1_000_000 + n as u64 },
-        5 => Condition::Spike { factor: 1000.0, baseline_secs: 3000, floor: 1_000_000 },
-        6 => Condition::NewIssue,
-        _ => Condition::Regression,
-    };
-    RuleSpec {
-        project_id,
-        name: format!("rule {n}"),
-        window_secs: if condition.is_occurrence() { 120 } else { 300 },
-        condition,
-        interval_secs: 60,
-        cooldown_secs: 300,
-        max_notifications_per_hour: 20,
-        notify_on_resolve: true,
-        webhook: None,
-        enabled: true,
-    }
-}
-
 fn main() {
     let events: u64 = env_or("ALERTS_BENCH_EVENTS", 1_000_000);
     let issues: u64 = env_or("ALERTS_BENCH_ISSUES", 10_000).max(1);
@@ -218,7 +111,7 @@ fn main() {
 
         let mut records = Vec::new();
         for n in 0..rules {
-            records.push(alerting::create_rule(engine.as_ref(), &rule(project.id, n, distinct_sql), None).await.unwrap());
+            records.push(alerting::create_rule(engine.as_ref(), &alert_rule(project.id, n, distinct_sql), None).await.unwrap());
         }
         // One round as the scheduler runs it: one task per evaluation group (rules that run the
         // same query over the same window), with the scheduler's concurrency.

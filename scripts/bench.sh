@@ -10,6 +10,9 @@
 #            on both engines (ALERTS_BENCH_EVENTS, default 1M; ALERTS_BENCH_DISTINCT_SQL=1: no
 #            two SQL rules share a query; ALERTS_BENCH_RATE=20000: ingest offered at a fixed
 #            rate, CPU per event compared, instead of as fast as it goes)
+#   alerts-load  the server at capacity (load bench, native, 180 s) with and without 1,000 alert
+#            rules over a 10M-event preload (ALERTS_LOAD_PRELOAD, ALERTS_LOAD_SECONDS), embedded engine, in the order
+#            without, with, with, without; the preload is prepared once and copied for each run
 #   spans    OTLP span ingest and the service map on both engines (SPANS_MAP_SPANS, default 1M)
 # `bash scripts/bench.sh [load|embedded|issues|alerts|spans|grouping ...]` runs a subset
 # (default: load, embedded and issues). Output: one log per run under
@@ -47,11 +50,22 @@ for part in "${which[@]}"; do
     alerts)
         run alerts-embedded cargo bench --bench alerts
         run alerts-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" STACKHOUSE_BENCH_CLICKHOUSE_PID="$(cat "$dir/pid")" cargo bench --bench alerts ;;
+    alerts-load)
+        prepared="$work/alerts-load-data" copy="$work/alerts-load-run"
+        rm -rf "$prepared"
+        run alerts-load-prepare LOAD_ENGINE=embedded LOAD_DATA_DIR="$prepared" LOAD_PRELOAD="${ALERTS_LOAD_PRELOAD:-10000000}" LOAD_SECONDS=0 cargo bench --bench load
+        n=0
+        for rules in 0 1000 1000 0; do
+            n=$((n + 1))
+            rm -rf "$copy" && cp -a "$prepared" "$copy"
+            run "alerts-load-$n-rules-$rules" LOAD_ENGINE=embedded LOAD_DATA_DIR="$copy" LOAD_RULES=$rules LOAD_SECONDS="${ALERTS_LOAD_SECONDS:-180}" cargo bench --bench load
+        done
+        rm -rf "$prepared" "$copy" ;;
     spans)
         run spans-embedded cargo bench --bench spans
         run spans-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench spans ;;
     grouping)
         run grouping cargo bench -p stackhouse-grouping -p stackhouse-protocol -- --warm-up-time 1 --measurement-time 3 ;;
-    *) echo "unknown benchmark: $part (load, embedded, issues, alerts, spans, grouping)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (load, embedded, issues, alerts, alerts-load, spans, grouping)" >&2; exit 2 ;;
     esac
 done

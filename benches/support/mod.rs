@@ -9,7 +9,10 @@ use chrono::Utc;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use serde_json::json;
-use stackhouse::engine::EventRecord;
+use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
+use stackhouse::engine::{EventRecord, FingerprintMapping, IssueRecord, WriteBatch};
+use stackhouse::group::new_issue_id;
+use std::time::Instant;
 
 /// The environment variable `name` parsed, or `default`.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -306,5 +309,110 @@ impl CpuWindow {
             system / seconds,
             (user + system) * 1e6 / events.max(1) as f64
         );
+    }
+}
+
+/// Writes `count` events starting at number `first`; returns the seconds it took. The first
+/// `history` events (the preload) are received over the hour before the preload began, in the
+/// order they are written, as a live server receives them; later ones as they are written.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_events(
+    engine: &dyn stackhouse::engine::Engine,
+    project_id: u64,
+    first: u64,
+    count: u64,
+    history: u64,
+    issues: u64,
+    seen: &mut [bool],
+) -> f64 {
+    let template = template();
+    let now = Utc::now().timestamp();
+    let received = |n: u64| {
+        if n < history {
+            now - 3600 + (n * 3600 / history) as i64
+        } else {
+            Utc::now().timestamp()
+        }
+    };
+    let started = Instant::now();
+    let mut written = 0u64;
+    while written < count {
+        let mut batch = WriteBatch::default();
+        for n in (first + written)..(first + (written + 20_000).min(count)) {
+            let issue = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % issues;
+            let fingerprint = 0x1000_0000 + issue;
+            let issue_id = new_issue_id(project_id, fingerprint);
+            if !seen[issue as usize] {
+                seen[issue as usize] = true;
+                batch.new_issues.push(IssueRecord {
+                    project_id,
+                    issue_id,
+                    title: format!("Bug{issue}Error: order failed"),
+                    culprit: "shop.orders in checkout".into(),
+                    level: "error".into(),
+                    platform: "python".into(),
+                    features: String::new(),
+                    created_at: Utc::now(),
+                });
+                batch.new_mappings.push(FingerprintMapping {
+                    project_id,
+                    fingerprint,
+                    issue_id,
+                    updated_at: Utc::now(),
+                });
+            }
+            let mut record = template.clone();
+            record.project_id = project_id;
+            record.event_id = format!("{:032x}", u128::from(n) * 0x9E37_79B9 + 1);
+            record.fingerprint = fingerprint;
+            let at = chrono::DateTime::from_timestamp(received(n), 0).unwrap();
+            record.timestamp = at;
+            record.received = at;
+            record.user_key = format!("id:{}", n % 5_000);
+            record.release = format!("shop@1.{}.0", n % 7);
+            batch.events.push(record);
+        }
+        written += batch.events.len() as u64;
+        write_retrying(engine, &batch).await;
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Rule `n` of the mix. With `distinct_sql`, every SQL rule's text differs (a condition that
+/// is always true, numbered), so no two SQL rules share a query: the worst case for grouping.
+pub fn alert_rule(project_id: u64, n: usize, distinct_sql: bool) -> RuleSpec {
+    let tail = if distinct_sql {
+        format!(" AND {n} >= 0")
+    } else {
+        String::new()
+    };
+    let condition = match n % 8 {
+        0 => Condition::Sql {
+            query: format!("SELECT count(*) FROM events WHERE received >= {{window_start}} AND received < {{window_end}}{tail}"),
+            comparison: Comparison::Gt,
+            threshold: 1e12 + n as f64,
+        },
+        1 => Condition::Sql {
+            query: format!("SELECT release, count(*) FROM events WHERE received >= {{window_start}} AND received < {{window_end}}{tail} GROUP BY release"),
+            comparison: Comparison::Gt,
+            threshold: 1e12 + n as f64,
+        },
+        2 | 3 => Condition::Frequency { threshold: 1_000_000 + n as u64 },
+        4 => Condition::UserImpact { threshold: 1_000_000 + n as u64 },
+        5 => Condition::Spike { factor: 1000.0, baseline_secs: 3000, floor: 1_000_000 },
+        6 => Condition::NewIssue,
+        _ => Condition::Regression,
+    };
+    RuleSpec {
+        project_id,
+        name: format!("rule {n}"),
+        window_secs: if condition.is_occurrence() { 120 } else { 300 },
+        condition,
+        interval_secs: 60,
+        cooldown_secs: 300,
+        max_notifications_per_hour: 20,
+        notify_on_resolve: true,
+        webhook: None,
+        enabled: true,
     }
 }
