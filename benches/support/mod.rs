@@ -97,8 +97,7 @@ pub async fn bench_engine(
     let (engine, embedded): (std::sync::Arc<dyn Engine>, _) =
         match std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_URL") {
             Ok(url) => {
-                let database = std::env::var("STACKHOUSE_BENCH_DATABASE")
-                    .unwrap_or_else(|_| format!("stackhouse_{name}_bench_{}", std::process::id()));
+                let database = bench_database(name);
                 let engine = ClickHouseEngine::new(ClickHouseSettings::new(url, database));
                 (std::sync::Arc::new(engine), None)
             }
@@ -118,6 +117,13 @@ pub async fn bench_engine(
         _ => println!("engine: {}", engine.name()),
     }
     (engine, embedded)
+}
+
+/// The ClickHouse database a benchmark named `name` uses: `STACKHOUSE_BENCH_DATABASE`, else a
+/// fresh one named after the benchmark and this process.
+pub fn bench_database(name: &str) -> String {
+    std::env::var("STACKHOUSE_BENCH_DATABASE")
+        .unwrap_or_else(|_| format!("stackhouse_{name}_bench_{}", std::process::id()))
 }
 
 /// The embedded engine's options: the defaults, but for the memtable's byte limit when
