@@ -358,6 +358,10 @@ fn main() {
         // Request-to-visible probes: a one-event request with a fresh bug, then poll GraphQL.
         let mut latencies = Vec::new();
         let mut probe = 0u64;
+        // Markers unique to this run: a run over a kept database (`STACKHOUSE_BENCH_DATABASE`,
+        // `LOAD_DATA_DIR`) would otherwise group its probes into the previous run's issues,
+        // which are older, so never among the newest, and the probe would poll for 30 s each.
+        let run = chrono::Utc::now().timestamp_millis();
         let started = Instant::now();
         let mut cpu = vec![CpuWindow::start("server", pid)];
         let clickhouse_pid = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_PID")
@@ -368,7 +372,7 @@ fn main() {
         }
         while Instant::now() + Duration::from_secs(2) < deadline {
             probe += 1;
-            let marker = format!("ProbeError{probe}");
+            let marker = format!("ProbeError{run}x{probe}");
             let mut event = realistic_event(&mut rng, 0, chrono::Utc::now().timestamp() as f64);
             event["exception"]["values"][0]["type"] = json!(marker);
             let sent = Instant::now();

@@ -140,17 +140,6 @@ async fn run_query(
     }
 }
 
-/// Runs the rule's query over the window and decides each row.
-pub async fn observe(
-    engine: &dyn Engine,
-    rule: &RuleSpec,
-    window_start: DateTime<Utc>,
-    window_end: DateTime<Utc>,
-) -> Result<Vec<Observation>, EvaluationError> {
-    let result = run_query(engine, &EvaluationKey::of(rule), window_start, window_end).await?;
-    observations_from(rule, &result).map_err(EvaluationError::Rule)
-}
-
 fn seconds(count: u64) -> Duration {
     Duration::seconds(i64::try_from(count).unwrap_or(i64::MAX / 4))
 }
@@ -244,11 +233,18 @@ pub fn observations_from(rule: &RuleSpec, result: &SqlResult) -> Result<Vec<Obse
 }
 
 /// Checks a rule before it is saved: the static checks, then its query run once over a
-/// zero-width window (it parses, only reads, and returns a number).
+/// zero-width window (it parses, only reads, and returns a number). A spike's baseline is
+/// zero-width too: the check reads no events, where the rule's own baseline (an hour, a day)
+/// would make every save scan that much history.
 pub async fn validate(engine: &dyn Engine, rule: &RuleSpec) -> Result<(), InvalidRule> {
     rule.validate()?;
+    let mut key = EvaluationKey::of(rule);
+    key.baseline_secs = key.baseline_secs.map(|_| 0);
     let now = Utc::now();
-    match observe(engine, rule, now, now).await {
+    let observed = run_query(engine, &key, now, now)
+        .await
+        .and_then(|result| observations_from(rule, &result).map_err(EvaluationError::Rule));
+    match observed {
         Ok(_) => Ok(()),
         Err(EvaluationError::Rule(message)) => Err(InvalidRule(message)),
         Err(EvaluationError::Engine(error)) => Err(InvalidRule(format!(
