@@ -140,6 +140,17 @@ async fn run_query(
     }
 }
 
+/// Runs the rule's query over the window and decides each row.
+pub async fn observe(
+    engine: &dyn Engine,
+    rule: &RuleSpec,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> Result<Vec<Observation>, EvaluationError> {
+    let result = run_query(engine, &EvaluationKey::of(rule), window_start, window_end).await?;
+    observations_from(rule, &result).map_err(EvaluationError::Rule)
+}
+
 fn seconds(count: u64) -> Duration {
     Duration::seconds(i64::try_from(count).unwrap_or(i64::MAX / 4))
 }
