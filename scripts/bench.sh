@@ -13,6 +13,7 @@
 #   alerts-load  the server at capacity (load bench, native, 180 s) with and without 1,000 alert
 #            rules over a 10M-event preload (ALERTS_LOAD_PRELOAD, ALERTS_LOAD_SECONDS), embedded engine, in the order
 #            without, with, with, without; the preload is prepared once and copied for each run
+#   alerts-load-clickhouse  the same on ClickHouse, over one preloaded database
 #   spans    OTLP span ingest and the service map on both engines (SPANS_MAP_SPANS, default 1M)
 # `bash scripts/bench.sh [load|embedded|issues|alerts|spans|grouping ...]` runs a subset
 # (default: load, embedded and issues). Output: one log per run under
@@ -61,11 +62,28 @@ for part in "${which[@]}"; do
             run "alerts-load-$n-rules-$rules" LOAD_ENGINE=embedded LOAD_DATA_DIR="$copy" LOAD_RULES=$rules LOAD_SECONDS="${ALERTS_LOAD_SECONDS:-180}" cargo bench --bench load
         done
         rm -rf "$prepared" "$copy" ;;
+    alerts-load-clickhouse)
+        # One database (ClickHouse cannot be copied like a directory): preloaded once, then the
+        # rules are added for the "with" runs and removed (TRUNCATE alert_rules) for the last.
+        # Each run adds its events, so later runs meet a larger database: compare neighbours.
+        database="stackhouse_alerts_load_$$"
+        ch=(STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" STACKHOUSE_BENCH_CLICKHOUSE_PID="$(cat "$dir/pid")" LOAD_ENGINE=clickhouse STACKHOUSE_BENCH_DATABASE="$database")
+        run alerts-load-clickhouse-prepare "${ch[@]}" LOAD_PRELOAD="${ALERTS_LOAD_PRELOAD:-10000000}" LOAD_SECONDS=0 cargo bench --bench load
+        for n in 1 2 3 4; do
+            case $n in # rules added before the run (LOAD_RULES), rules the run has
+            1) add=0 have=0 ;;
+            2) add=1000 have=1000 ;;
+            3) add=0 have=1000 ;;
+            4) add=0 have=0; curl -sf "$url" --data-binary "TRUNCATE TABLE $database.alert_rules" ;;
+            esac
+            run "alerts-load-clickhouse-$n-rules-$have" "${ch[@]}" LOAD_RULES=$add LOAD_SECONDS="${ALERTS_LOAD_SECONDS:-180}" cargo bench --bench load
+        done
+        curl -sf "$url" --data-binary "DROP DATABASE $database" ;;
     spans)
         run spans-embedded cargo bench --bench spans
         run spans-clickhouse STACKHOUSE_BENCH_CLICKHOUSE_URL="$url" cargo bench --bench spans ;;
     grouping)
         run grouping cargo bench -p stackhouse-grouping -p stackhouse-protocol -- --warm-up-time 1 --measurement-time 3 ;;
-    *) echo "unknown benchmark: $part (load, embedded, issues, alerts, alerts-load, spans, grouping)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (load, embedded, issues, alerts, alerts-load, alerts-load-clickhouse, spans, grouping)" >&2; exit 2 ;;
     esac
 done

@@ -147,7 +147,19 @@ pub async fn observe(
     window_start: DateTime<Utc>,
     window_end: DateTime<Utc>,
 ) -> Result<Vec<Observation>, EvaluationError> {
-    let result = run_query(engine, &EvaluationKey::of(rule), window_start, window_end).await?;
+    let key = EvaluationKey::of(rule);
+    observe_key(engine, rule, &key, window_start, window_end).await
+}
+
+/// [`observe`] with the query `key` gives (the rule's own, or the check's at save time).
+async fn observe_key(
+    engine: &dyn Engine,
+    rule: &RuleSpec,
+    key: &EvaluationKey,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+) -> Result<Vec<Observation>, EvaluationError> {
+    let result = run_query(engine, key, window_start, window_end).await?;
     observations_from(rule, &result).map_err(EvaluationError::Rule)
 }
 
@@ -249,19 +261,21 @@ pub fn observations_from(rule: &RuleSpec, result: &SqlResult) -> Result<Vec<Obse
 /// would make every save scan that much history.
 pub async fn validate(engine: &dyn Engine, rule: &RuleSpec) -> Result<(), InvalidRule> {
     rule.validate()?;
-    let mut key = EvaluationKey::of(rule);
-    key.baseline_secs = key.baseline_secs.map(|_| 0);
     let now = Utc::now();
-    let observed = run_query(engine, &key, now, now)
-        .await
-        .and_then(|result| observations_from(rule, &result).map_err(EvaluationError::Rule));
-    match observed {
+    match observe_key(engine, rule, &validation_key(rule), now, now).await {
         Ok(_) => Ok(()),
         Err(EvaluationError::Rule(message)) => Err(InvalidRule(message)),
         Err(EvaluationError::Engine(error)) => Err(InvalidRule(format!(
             "the query could not be checked: {error}"
         ))),
     }
+}
+
+/// The query a rule is checked with when saved: its own, with a zero-width spike baseline.
+fn validation_key(rule: &RuleSpec) -> EvaluationKey {
+    let mut key = EvaluationKey::of(rule);
+    key.baseline_secs = key.baseline_secs.map(|_| 0);
+    key
 }
 
 /// A stored rule and its definition.
@@ -538,5 +552,28 @@ mod tests {
         assert!(!is_numeric_type("Interval(MonthDayNano)"));
         let empty = observations_from(&rule(), &result(&["Int64"], vec![])).expect("empty");
         assert_eq!(empty[0].value, 0.0);
+    }
+
+    #[test]
+    fn a_rule_is_checked_over_no_history_even_with_a_spike_baseline() {
+        let spike = RuleSpec {
+            condition: Condition::Spike {
+                factor: 3.0,
+                baseline_secs: 86_400,
+                floor: 5,
+            },
+            ..rule()
+        };
+        let checked = validation_key(&spike);
+        assert_eq!(checked.baseline_secs, Some(0));
+        // Only the baseline differs from what the scheduler runs.
+        assert_eq!(
+            EvaluationKey {
+                baseline_secs: Some(86_400),
+                ..checked
+            },
+            EvaluationKey::of(&spike)
+        );
+        assert_eq!(validation_key(&rule()), EvaluationKey::of(&rule()));
     }
 }
