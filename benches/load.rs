@@ -8,7 +8,8 @@
 //! `LOAD_MODE` (`native`, the default, or `envelope`), `LOAD_SECONDS` (default 20),
 //! `LOAD_CONNECTIONS` (4 native, 32 envelope), `LOAD_BATCH` (events per native request, 1000),
 //! `LOAD_ENGINE` (`clickhouse`, the default when `STACKHOUSE_BENCH_CLICKHOUSE_URL` is set, or
-//! `embedded`: a fresh data directory, no server).
+//! `embedded`: a fresh data directory, no server), `LOAD_SPOOL` (ClickHouse: `true`, the
+//! default, acknowledges from the server's spool; `false` after each insert).
 //!
 //! With `LOAD_RULES` (default 0) the server runs that many alert rules on a 60-second interval,
 //! the mix of `benches/alerts.rs` (`LOAD_DISTINCT_SQL=1`: no two SQL rules share a query), over
@@ -217,6 +218,12 @@ fn main() {
         ("clickhouse", Some(url)) => vec![
             ("STACKHOUSE_CLICKHOUSE_URL", url.clone()),
             ("STACKHOUSE_CLICKHOUSE_DATABASE", database.clone()),
+            // The spool's directory (`LOAD_SPOOL=false`: acknowledged after each insert).
+            ("STACKHOUSE_DATA_DIR", data_dir.display().to_string()),
+            (
+                "STACKHOUSE_CLICKHOUSE_SPOOL",
+                std::env::var("LOAD_SPOOL").unwrap_or_else(|_| "true".into()),
+            ),
         ],
         ("clickhouse", None) => {
             eprintln!("set STACKHOUSE_BENCH_CLICKHOUSE_URL (scripts/bench.sh does it) or LOAD_ENGINE=embedded; skipping load benchmark");

@@ -32,8 +32,21 @@ pub struct Config {
     /// events are ranked at once; this is how soon other instances' events move issues in its
     /// list. Default 10.
     pub clickhouse_ranking_refresh_secs: u64,
-    /// Directory for the embedded engine's data (write-ahead log, Parquet segments).
-    /// Default `./stackhouse-data`.
+    /// On ClickHouse, acknowledge a batch of events once it is synced to a local spool
+    /// (`{data_dir}/clickhouse-spool`) and ship the spool to ClickHouse in large inserts: an
+    /// insert then holds thousands of events rather than the few hundred requests in flight,
+    /// which costs ClickHouse a fraction per event. Reads wait until what this instance
+    /// acknowledged before them is shipped. The spool directory must survive restarts (what it
+    /// holds is shipped at the next start). `false`: a batch is acknowledged once ClickHouse
+    /// stored it, and the instance keeps no state of its own. Only `serve` uses it. Default
+    /// true.
+    pub clickhouse_spool: bool,
+    /// Bytes of events (their size in memory) acknowledged but not yet shipped to ClickHouse,
+    /// at most; past it, writes wait and ingest answers 503 once the write queue is full too.
+    /// Default 256 MiB.
+    pub clickhouse_spool_max_bytes: usize,
+    /// Directory for the embedded engine's data (write-ahead log, Parquet segments), and for
+    /// the ClickHouse spool. Default `./stackhouse-data`.
     pub data_dir: PathBuf,
     /// Ingest limits.
     pub ingest: IngestConfig,
@@ -57,6 +70,13 @@ pub struct Config {
 }
 
 /// Bounds of analyst SQL queries.
+impl Config {
+    /// Where the ClickHouse spool lives.
+    pub fn clickhouse_spool_dir(&self) -> PathBuf {
+        self.data_dir.join("clickhouse-spool")
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqlConfig {
@@ -87,6 +107,8 @@ impl Default for Config {
             clickhouse_password: None,
             clickhouse_ranking_refresh_secs: crate::engine::clickhouse::DEFAULT_RANKING_REFRESH
                 .as_secs(),
+            clickhouse_spool: true,
+            clickhouse_spool_max_bytes: crate::engine::clickhouse::DEFAULT_SPOOL_MAX_BYTES,
             data_dir: PathBuf::from("stackhouse-data"),
             ingest: IngestConfig::default(),
             writer: WriterConfig::default(),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use stackhouse::config::Config;
-use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings, SpoolSettings};
 use stackhouse::engine::embedded::EmbeddedEngine;
 use stackhouse::engine::Engine;
 use stackhouse::projects::{format_dsn, generate_public_key};
@@ -57,7 +57,13 @@ struct Cli {
         env = "STACKHOUSE_CLICKHOUSE_RANKING_REFRESH_SECS"
     )]
     clickhouse_ranking_refresh_secs: Option<u64>,
-    /// Directory for the embedded engine's data (default ./stackhouse-data).
+    /// `serve` on ClickHouse: acknowledge events once synced to a local spool in the data
+    /// directory and ship them in large inserts (default true); false: once ClickHouse stored
+    /// them, keeping no local state.
+    #[arg(long, global = true, env = "STACKHOUSE_CLICKHOUSE_SPOOL")]
+    clickhouse_spool: Option<bool>,
+    /// Directory for the embedded engine's data and the ClickHouse spool (default
+    /// ./stackhouse-data).
     #[arg(long, global = true, env = "STACKHOUSE_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Base URL SDKs reach this server at, used in printed DSNs (default http://LISTEN).
@@ -211,6 +217,9 @@ impl Cli {
         if let Some(seconds) = self.clickhouse_ranking_refresh_secs {
             config.clickhouse_ranking_refresh_secs = seconds;
         }
+        if let Some(spool) = self.clickhouse_spool {
+            config.clickhouse_spool = spool;
+        }
         if let Some(data_dir) = &self.data_dir {
             config.data_dir = data_dir.clone();
         }
@@ -262,12 +271,18 @@ async fn graphql_call(
     Ok(())
 }
 
-fn open_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+/// The configured engine. `serving`: for `serve`, the one command that writes event batches,
+/// so the only one that opens the ClickHouse spool (other commands may run beside a server).
+fn open_engine(config: &Config, serving: bool) -> anyhow::Result<Arc<dyn Engine>> {
     match &config.clickhouse_url {
         Some(url) => Ok(Arc::new(ClickHouseEngine::new(ClickHouseSettings {
             user: config.clickhouse_user.clone(),
             password: config.clickhouse_password.clone(),
             ranking_refresh: Duration::from_secs(config.clickhouse_ranking_refresh_secs),
+            spool: (serving && config.clickhouse_spool).then(|| SpoolSettings {
+                max_bytes: config.clickhouse_spool_max_bytes,
+                ..SpoolSettings::new(config.clickhouse_spool_dir())
+            }),
             ..ClickHouseSettings::new(url.clone(), config.clickhouse_database.clone())
         }))),
         None => {
@@ -435,7 +450,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Token { command } => {
-            let engine = open_engine(&config)?;
+            let engine = open_engine(&config, false)?;
             engine.migrate().await.context("migration failed")?;
             run_token_command(engine.as_ref(), command).await?;
         }
@@ -449,7 +464,7 @@ async fn main() -> anyhow::Result<()> {
             run_sql(&server, token.as_deref(), query, *format).await?;
         }
         Command::Alert { command } => {
-            let engine = open_engine(&config)?;
+            let engine = open_engine(&config, false)?;
             engine.migrate().await.context("migration failed")?;
             cli_alerts::run(engine.as_ref(), command).await?;
         }
@@ -457,17 +472,17 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", stackhouse::graphql::sdl());
         }
         Command::Migrate => {
-            let engine = open_engine(&config)?;
+            let engine = open_engine(&config, false)?;
             engine.migrate().await.context("migration failed")?;
             eprintln!("schema is up to date ({} engine)", engine.name());
         }
         Command::Serve { .. } => {
-            let engine = open_engine(&config)?;
+            let engine = open_engine(&config, true)?;
             let state = AppState::start(config, engine).await?;
             server::serve(state).await?;
         }
         Command::Project { command } => {
-            let engine = open_engine(&config)?;
+            let engine = open_engine(&config, false)?;
             engine.migrate().await.context("migration failed")?;
             match command {
                 ProjectCommand::Create { name, .. } => {

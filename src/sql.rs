@@ -505,6 +505,7 @@ pub async fn sql_endpoint(
         max_rows: state.config.sql.max_rows,
         timeout_secs: state.config.sql.timeout_secs,
         max_threads: None,
+        read_own_writes: true,
     };
     let result = match state.engine.sql(&prepared, &limits).await {
         Ok(result) => result,

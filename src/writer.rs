@@ -11,7 +11,6 @@
 //! backoff (then the waiting requests get 503 and nothing was acknowledged); a batch the engine
 //! rejects is never retried, since it can never succeed.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,7 +188,7 @@ async fn flush_loop(
         for item in &mut pending {
             batch.append(std::mem::take(&mut item.batch));
         }
-        dedup_side_records(&mut batch);
+        batch.dedup_side_records();
         let result = write_with_retries(engine.as_ref(), &batch, &config).await;
         if result.is_ok() {
             grouper.confirm(&batch);
@@ -199,22 +198,6 @@ async fn flush_loop(
             let _ = item.done.send(result.clone());
         }
     }
-}
-
-/// Many requests of one flush may carry the same pending issue; store it once.
-fn dedup_side_records(batch: &mut WriteBatch) {
-    let mut seen_issues = HashSet::new();
-    batch
-        .new_issues
-        .retain(|issue| seen_issues.insert((issue.project_id, issue.issue_id)));
-    let mut seen_mappings = HashSet::new();
-    batch
-        .new_mappings
-        .retain(|mapping| seen_mappings.insert((mapping.project_id, mapping.fingerprint)));
-    let mut seen_changes = HashSet::new();
-    batch
-        .status_changes
-        .retain(|change| seen_changes.insert((change.issue_id, change.version)));
 }
 
 async fn write_with_retries(

@@ -17,7 +17,7 @@ use stackhouse::alerting::evaluate;
 use stackhouse::alerting::rules::{Comparison, Condition, RuleSpec};
 use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{
-    statements, ClickHouseEngine, ClickHouseSettings, MIGRATIONS,
+    statements, ClickHouseEngine, ClickHouseSettings, SpoolSettings, MIGRATIONS,
 };
 use stackhouse::engine::{Engine, EventFilter, WriteBatch};
 
@@ -917,4 +917,161 @@ async fn events_stored_before_the_arrival_partitioning_stay_readable_and_counted
     )
     .await;
     assert_eq!(hours.trim(), "8");
+}
+
+/// A TCP proxy in front of the test's ClickHouse server that can be switched off: every
+/// connection through it is cut then, and new ones are refused, as with a server that is down.
+struct SwitchableProxy {
+    url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl SwitchableProxy {
+    async fn start() -> SwitchableProxy {
+        let target = clickhouse_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (up, _) = tokio::sync::watch::channel(true);
+        let switch = up.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !*switch.borrow() {
+                    continue; // dropped: the connection is refused
+                }
+                let target = target.clone();
+                let mut state = switch.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = state.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        SwitchableProxy { url, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// The spool (`engine/clickhouse/spool.rs`): with ClickHouse down, writes are still
+/// acknowledged; what was acknowledged is shipped at the next start, and the events of an
+/// insert that landed just before the process went away are not stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spooled_writes_survive_clickhouse_being_down_and_ship_once_at_the_next_start() {
+    let database = fresh_database("spool");
+    let spool = tempfile::tempdir().unwrap();
+    let proxy = SwitchableProxy::start().await;
+    let spooled = |url: &str| -> Arc<dyn Engine> {
+        Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+            spool: Some(SpoolSettings {
+                read_wait: Duration::from_millis(300),
+                ..SpoolSettings::new(spool.path())
+            }),
+            ..ClickHouseSettings::new(url, database.as_str())
+        }))
+    };
+    let now = Utc::now().timestamp() as f64;
+    let events = |bug: &str, count: usize| -> Vec<Value> {
+        (0..count)
+            .map(|i| python_event("SpoolError", &format!("{bug} {i}"), &[bug], None, now))
+            .collect()
+    };
+
+    let first_run = spooled(&proxy.url);
+    first_run.migrate().await.unwrap();
+    let project = first_run
+        .create_project("spool", "cd".repeat(16).as_str())
+        .await
+        .unwrap();
+    let ingest = Ingest::load(first_run.as_ref()).await;
+    // Up: written, shipped, and read back at once.
+    let shipped = ingest.write(first_run.as_ref(), project.id, &events("shipped", 4)).await;
+    let issue = shipped.events[0].fingerprint;
+    assert_eq!(
+        first_run.fingerprint_totals(project.id, None).await.unwrap()[0].events,
+        4,
+        "a read sees the acknowledged batch"
+    );
+
+    // Down: still acknowledged. The shipper takes the batch, marks it as maybe stored, and
+    // retries its insert.
+    proxy.set_up(false);
+    let landed = ingest.write(first_run.as_ref(), project.id, &events("landed", 10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shipping_mark_names(spool.path(), 2) {
+        assert!(Instant::now() < deadline, "the shipper never took the batch");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let queued = ingest.write(first_run.as_ref(), project.id, &events("queued", 5)).await;
+    // A read waits for the spool a while, then goes to ClickHouse, which is down.
+    let started = Instant::now();
+    let read = first_run.event(project.id, &landed.events[0].event_id).await;
+    assert!(read.is_err(), "{read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    drop(first_run);
+
+    // As if the insert had landed just before the process went away: its events are in
+    // ClickHouse, though the spool does not know it.
+    let direct = clickhouse_engine(&database);
+    direct
+        .write(&WriteBatch {
+            events: landed.events.clone(),
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+
+    let second_run = spooled(&clickhouse_url());
+    second_run.migrate().await.unwrap();
+    let mut totals: BTreeMap<u64, u64> = second_run
+        .fingerprint_totals(project.id, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|totals| (totals.fingerprint, totals.events))
+        .collect();
+    assert_eq!(totals.remove(&issue), Some(4));
+    assert_eq!(
+        totals.values().sum::<u64>(),
+        15,
+        "the landed batch once and the queued one: {totals:?}"
+    );
+    let stored = clickhouse_statement(
+        &database,
+        &format!(
+            "SELECT count(), uniqExact(event_id) FROM events WHERE project_id = {}",
+            project.id
+        ),
+    )
+    .await;
+    assert_eq!(stored.trim(), "19\t19");
+    // The spool's files were deleted once shipped; new writes go on from where it was.
+    let again = ingest.write(second_run.as_ref(), project.id, &events("after", 2)).await;
+    assert_eq!(again.events.len(), 2);
+    assert_eq!(
+        second_run.event(project.id, &again.events[1].event_id).await.unwrap().map(|e| e.event_id),
+        Some(again.events[1].event_id.clone())
+    );
+    drop(queued);
+}
+
+/// Whether the spool's shipping mark says records up to `seq` may be stored (the layout of
+/// `write_checked_file`: 8 bytes of magic, the payload, a checksum).
+fn shipping_mark_names(spool: &std::path::Path, seq: u64) -> bool {
+    let Ok(bytes) = std::fs::read(spool.join("shipping")) else {
+        return false;
+    };
+    bytes.len() >= 24 && bytes[16..24] == seq.to_le_bytes()
 }

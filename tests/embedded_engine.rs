@@ -509,7 +509,7 @@ async fn a_torn_log_tail_is_dropped_and_start_up_goes_on() {
     let backend = Backend::embedded();
     let directory = match &backend {
         Backend::Embedded { directory, .. } => directory.path().to_owned(),
-        Backend::ClickHouse { .. } => unreachable!(),
+        _ => unreachable!(),
     };
     let base = base_hour();
     {
@@ -562,7 +562,7 @@ async fn a_crash_at_any_step_of_a_checkpoint_neither_loses_nor_duplicates() {
     let backend = Backend::embedded();
     let directory = match &backend {
         Backend::Embedded { directory, .. } => directory.path().to_owned(),
-        Backend::ClickHouse { .. } => unreachable!(),
+        _ => unreachable!(),
     };
     let base = base_hour();
     // Crash after the manifest was replaced but before the log was deleted: the old log

@@ -32,6 +32,9 @@ pub const ALERT_SQL_LIMITS: SqlLimits = SqlLimits {
     max_rows: 10_000,
     timeout_secs: 30,
     max_threads: Some(1),
+    // The scheduler waits for acknowledged batches once per tick (`Engine::caught_up`), not
+    // in each of its queries.
+    read_own_writes: false,
 };
 
 /// Why a rule could not be evaluated.

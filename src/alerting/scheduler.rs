@@ -147,7 +147,7 @@ impl Scheduler {
                 tracing::warn!(%error, rule = rule.rule_id, "alert rule skipped");
             }
         }
-        let mut started = 0;
+        let mut due = Vec::new();
         for mut group in groups {
             let interval_ms = group.key.interval_secs.max(1).saturating_mul(1000);
             let slot = slot_of(group.key.seed(), interval_ms, now_ms);
@@ -163,9 +163,16 @@ impl Scheduler {
                     true
                 });
             }
-            if group.rules.is_empty() {
-                continue;
+            if !group.rules.is_empty() {
+                due.push((group, slot));
             }
+        }
+        if !due.is_empty() {
+            // Every evaluation started now reads what was acknowledged before it.
+            self.engine.caught_up().await;
+        }
+        let mut started = 0;
+        for (group, slot) in due {
             started += group.rules.len();
             let this = self.clone();
             tokio::spawn(async move {

@@ -39,6 +39,9 @@ pub struct SqlLimits {
     /// Threads the query may use (ClickHouse's `max_threads`); `None`: the server's default.
     /// The embedded engine runs every query on its one shared runtime and ignores it.
     pub max_threads: Option<u64>,
+    /// Whether the query waits until every batch this instance acknowledged is readable
+    /// ([`super::Engine::caught_up`]). Alert evaluation waits once per round instead.
+    pub read_own_writes: bool,
 }
 
 /// A column of an analyst query result, with the engine's own type name.

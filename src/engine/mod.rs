@@ -125,6 +125,20 @@ impl WriteBatch {
         self.new_mappings.extend(other.new_mappings);
         self.status_changes.extend(other.status_changes);
     }
+
+    /// Many requests gathered into one batch may carry the same pending issue (or mapping, or
+    /// transition); keeps each once.
+    pub fn dedup_side_records(&mut self) {
+        let mut seen_issues = std::collections::HashSet::new();
+        self.new_issues
+            .retain(|issue| seen_issues.insert((issue.project_id, issue.issue_id)));
+        let mut seen_mappings = std::collections::HashSet::new();
+        self.new_mappings
+            .retain(|mapping| seen_mappings.insert((mapping.project_id, mapping.fingerprint)));
+        let mut seen_changes = std::collections::HashSet::new();
+        self.status_changes
+            .retain(|change| seen_changes.insert((change.issue_id, change.version)));
+    }
 }
 
 /// One lifecycle transition: a row of `issue_history`, and (the newest `version` per issue)
@@ -325,6 +339,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Stores a batch; returns once it is durable.
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()>;
+
+    /// Waits until every batch [`Engine::write`] has returned for is readable. Reads do this
+    /// themselves (an engine whose writes become readable later than they become durable, as
+    /// ClickHouse behind its spool, waits in each read); a caller about to make many reads
+    /// that need not wait one by one (see [`SqlLimits::read_own_writes`]) waits here once.
+    async fn caught_up(&self) {}
 
     /// About how many bytes of events (their size in memory) one [`Engine::write`] should
     /// hold: the batch writer's limit unless its configuration sets one.

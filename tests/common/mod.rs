@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use stackhouse::config::Config;
-use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings};
+use stackhouse::engine::clickhouse::{ClickHouseEngine, ClickHouseSettings, SpoolSettings};
 use stackhouse::engine::embedded::{EmbeddedEngine, EmbeddedOptions};
 use stackhouse::engine::{
     AlertDeliveryRecord, AlertEventRecord, Engine, EventRecord, IssueStatus, StatusChangeRecord,
@@ -36,6 +36,15 @@ pub fn clickhouse_engine(database: &str) -> Arc<dyn Engine> {
     )))
 }
 
+/// A ClickHouse engine that acknowledges writes once they are in a spool in `spool` (opened
+/// by `migrate`).
+pub fn spooled_clickhouse_engine(database: &str, spool: &std::path::Path) -> Arc<dyn Engine> {
+    Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+        spool: Some(SpoolSettings::new(spool)),
+        ..ClickHouseSettings::new(clickhouse_url(), database)
+    }))
+}
+
 /// A unique database name for one test.
 pub fn fresh_database(test: &str) -> String {
     format!(
@@ -50,6 +59,12 @@ pub enum Backend {
     ClickHouse {
         database: String,
     },
+    /// ClickHouse behind its spool: writes are acknowledged from the local log, and reads
+    /// must still see every acknowledged write.
+    ClickHouseSpooled {
+        database: String,
+        spool: tempfile::TempDir,
+    },
     Embedded {
         directory: tempfile::TempDir,
         options: EmbeddedOptions,
@@ -61,6 +76,15 @@ impl Backend {
     pub fn clickhouse(test: &str) -> Backend {
         Backend::ClickHouse {
             database: fresh_database(test),
+        }
+    }
+
+    /// A fresh ClickHouse database for one test, written through a spool in a fresh
+    /// temporary directory.
+    pub fn clickhouse_spooled(test: &str) -> Backend {
+        Backend::ClickHouseSpooled {
+            database: fresh_database(test),
+            spool: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -95,6 +119,11 @@ impl Backend {
         match self {
             Backend::ClickHouse { database } => Handle {
                 engine: clickhouse_engine(database),
+                embedded: None,
+                clickhouse_database: Some(database.clone()),
+            },
+            Backend::ClickHouseSpooled { database, spool } => Handle {
+                engine: spooled_clickhouse_engine(database, spool.path()),
                 embedded: None,
                 clickhouse_database: Some(database.clone()),
             },
@@ -418,6 +447,14 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test(super::Backend::clickhouse(stringify!($test))).await;
+                }
+            )*
+        }
+        mod clickhouse_spooled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::clickhouse_spooled(stringify!($test))).await;
                 }
             )*
         }

@@ -11,6 +11,7 @@ mod migrations;
 mod ranking;
 mod rows;
 mod spans;
+mod spool;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -24,6 +25,7 @@ use clickhouse::Client;
 
 pub use analyst::analyst_table_sql;
 pub use migrations::{rename_target, statements, Migration, MIGRATIONS};
+pub use spool::{SpoolSettings, DEFAULT_READ_WAIT, DEFAULT_SPOOL_MAX_BYTES};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventKeyRow, EventRow, EventRowRef,
     HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
@@ -50,6 +52,9 @@ pub struct ClickHouseSettings {
     /// reloading it (see `ranking.rs`): how long another instance's events may take to move
     /// an issue in this instance's list.
     pub ranking_refresh: Duration,
+    /// Where batches are made durable before ClickHouse has them (see `spool.rs`); `None`:
+    /// a write returns once ClickHouse has stored it.
+    pub spool: Option<SpoolSettings>,
 }
 
 impl ClickHouseSettings {
@@ -62,6 +67,7 @@ impl ClickHouseSettings {
             user: None,
             password: None,
             ranking_refresh: DEFAULT_RANKING_REFRESH,
+            spool: None,
         }
     }
 }
@@ -74,6 +80,16 @@ pub struct ClickHouseEngine {
     settings: ClickHouseSettings,
     connection: Arc<Connection>,
     ranking: Arc<ranking::Ranking>,
+    /// Opened, recovered and its shipper started by [`Engine::migrate`], when configured.
+    spool: tokio::sync::OnceCell<Arc<spool::Spool>>,
+}
+
+impl Drop for ClickHouseEngine {
+    fn drop(&mut self) {
+        if let Some(spool) = self.spool.get() {
+            spool.close();
+        }
+    }
 }
 
 /// What sending a statement takes: the client and the statement recorder. Shared with work
@@ -109,6 +125,77 @@ impl Connection {
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
         self.query(query).fetch_all().await.map_err(classify)
+    }
+
+    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> EngineResult<()>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        self.insert_row_values::<T>(table, rows).await
+    }
+
+    /// [`Self::insert_rows`] for row types that borrow their data (`T::Value<'_>` is the row
+    /// with the borrow's lifetime).
+    async fn insert_row_values<T>(&self, table: &str, rows: &[T::Value<'_>]) -> EngineResult<()>
+    where
+        T: clickhouse::Row + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.record(&format!(
+            "INSERT INTO {table} ({})",
+            T::COLUMN_NAMES.join(", ")
+        ));
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await
+            .map_err(classify)?
+            .with_setting("max_compress_block_size", INSERT_COMPRESS_BLOCK_BYTES);
+        for row in rows {
+            insert.write(row).await.map_err(classify)?;
+        }
+        insert.end().await.map_err(classify)
+    }
+
+    /// Stores a write batch: issues, mappings and transitions first (once an event is visible,
+    /// its issue must be too), then the events, which the issue ranking of this instance
+    /// learns of as they land.
+    async fn insert_batch(&self, ranking: &ranking::Ranking, batch: &WriteBatch) -> EngineResult<()> {
+        let version = version_now();
+        let issues: Vec<IssueRow> = batch
+            .new_issues
+            .iter()
+            .map(|issue| IssueRow::from_record(issue, version))
+            .collect();
+        self.insert_rows("issues", &issues).await?;
+        let mappings: Vec<MappingRow> = batch
+            .new_mappings
+            .iter()
+            .map(|mapping| MappingRow::from_record(mapping, version))
+            .collect();
+        self.insert_rows("issue_fingerprints", &mappings).await?;
+        // Transitions too (stored once per version however often they are written), so a
+        // retried batch only ever repeats idempotent rows before its events.
+        let history: Vec<HistoryRow> = batch
+            .status_changes
+            .iter()
+            .map(HistoryRow::from_record)
+            .collect();
+        self.insert_rows("issue_history", &history).await?;
+        let states: Vec<StateRow> = batch
+            .status_changes
+            .iter()
+            .map(StateRow::from_record)
+            .collect();
+        self.insert_rows("issue_state", &states).await?;
+        let events: Vec<EventRowRef<'_>> = batch.events.iter().map(EventRowRef::from).collect();
+        let gate = ranking.write_gate().await;
+        self.insert_row_values::<EventRowRef<'_>>(EVENTS_INSERT_TABLE, &events)
+            .await?;
+        gate.added(&batch.events);
+        Ok(())
     }
 }
 
@@ -243,6 +330,7 @@ impl ClickHouseEngine {
             settings,
             connection: Arc::new(Connection { client, recorder }),
             ranking,
+            spool: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -261,6 +349,23 @@ impl ClickHouseEngine {
 
     fn record(&self, statement: &str) {
         self.connection.record(statement);
+    }
+
+    /// Opens the spool, ships what a previous run left in it and starts its shipper, once.
+    async fn start_spool(&self, settings: &SpoolSettings) -> EngineResult<()> {
+        self.spool
+            .get_or_try_init(|| async {
+                let opened = Arc::new(spool::Spool::open(settings.clone()).await?);
+                spool::recover(&opened, &self.connection, &self.ranking).await?;
+                tokio::spawn(spool::ship(
+                    opened.clone(),
+                    self.connection.clone(),
+                    self.ranking.clone(),
+                ));
+                Ok::<_, EngineError>(opened)
+            })
+            .await?;
+        Ok(())
     }
 
     /// Runs the statements of `migration` (not recording it in `schema_migrations`). Running a
@@ -309,36 +414,9 @@ impl ClickHouseEngine {
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite,
     {
-        self.insert_row_values::<T>(table, rows).await
+        self.connection.insert_row_values::<T>(table, rows).await
     }
 
-    /// [`Self::insert_rows`] for row types that borrow their data (`T::Value<'_>` is the row
-    /// with the borrow's lifetime).
-    async fn insert_row_values<T>(&self, table: &str, rows: &[T::Value<'_>]) -> EngineResult<()>
-    where
-        T: clickhouse::Row + clickhouse::RowWrite,
-    {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.record(&format!(
-            "INSERT INTO {table} ({})",
-            T::COLUMN_NAMES.join(", ")
-        ));
-        let mut insert = self
-            .connection
-            .client
-            .insert::<T>(table)
-            .await
-            .map_err(classify)?
-            .with_setting("max_compress_block_size", INSERT_COMPRESS_BLOCK_BYTES);
-        for row in rows {
-            insert.write(row).await.map_err(classify)?;
-        }
-        insert.end().await.map_err(classify)
-    }
-
-    /// Issue records, newest version of each, optionally of some issues of one project.
     async fn fetch_issue_records(
         &self,
         scope: Option<(u64, &[u64])>,
@@ -701,6 +779,9 @@ impl Engine for ClickHouseEngine {
             .map_err(classify)?;
             tracing::info!(migration = migration.name, "applied migration");
         }
+        if let Some(settings) = &self.settings.spool {
+            self.start_spool(settings).await?;
+        }
         Ok(())
     }
 
@@ -783,44 +864,23 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
-        // Issues, mappings and transitions first: once an event is visible, its issue must be
-        // too.
-        let version = version_now();
-        let issues: Vec<IssueRow> = batch
-            .new_issues
-            .iter()
-            .map(|issue| IssueRow::from_record(issue, version))
-            .collect();
-        self.insert_rows("issues", &issues).await?;
-        let mappings: Vec<MappingRow> = batch
-            .new_mappings
-            .iter()
-            .map(|mapping| MappingRow::from_record(mapping, version))
-            .collect();
-        self.insert_rows("issue_fingerprints", &mappings).await?;
-        // Transitions too (stored once per version however often they are written), so a
-        // retried batch only ever repeats idempotent rows before its events.
-        let history: Vec<HistoryRow> = batch
-            .status_changes
-            .iter()
-            .map(HistoryRow::from_record)
-            .collect();
-        self.insert_rows("issue_history", &history).await?;
-        let states: Vec<StateRow> = batch
-            .status_changes
-            .iter()
-            .map(StateRow::from_record)
-            .collect();
-        self.insert_rows("issue_state", &states).await?;
-        let events: Vec<EventRowRef<'_>> = batch.events.iter().map(EventRowRef::from).collect();
-        let gate = self.ranking.write_gate().await;
-        self.insert_row_values::<EventRowRef<'_>>(EVENTS_INSERT_TABLE, &events)
-            .await?;
-        gate.added(&batch.events);
-        Ok(())
+        match (self.spool.get(), &self.settings.spool) {
+            (Some(spool), _) => spool.append(batch).await,
+            (None, None) => self.connection.insert_batch(&self.ranking, batch).await,
+            (None, Some(_)) => Err(EngineError::Rejected(
+                "the ClickHouse spool is not open: call migrate first".into(),
+            )),
+        }
+    }
+
+    async fn caught_up(&self) {
+        if let Some(spool) = self.spool.get() {
+            spool.caught_up().await;
+        }
     }
 
     async fn fingerprint_mappings(&self) -> EngineResult<Vec<FingerprintMapping>> {
+        self.caught_up().await;
         let rows: Vec<MappingRow> = self
             .query(self.connection.client.query(
                 "SELECT project_id, fingerprint, argMax(issue_id, version) AS current_issue, \
@@ -842,10 +902,12 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn issue_records(&self) -> EngineResult<Vec<IssueRecord>> {
+        self.caught_up().await;
         self.fetch_issue_records(None).await
     }
 
     async fn issues(&self, query: &IssueQuery) -> EngineResult<Vec<IssueSummary>> {
+        self.caught_up().await;
         self.issue_aggregates(
             query.project_id,
             None,
@@ -857,6 +919,7 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn issue(&self, issue_id: u64) -> EngineResult<Option<IssueSummary>> {
+        self.caught_up().await;
         let Some(project_id) = self.project_of_issue(issue_id).await? else {
             return Ok(None);
         };
@@ -871,6 +934,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         issue_ids: &[u64],
     ) -> EngineResult<Vec<IssueRecord>> {
+        self.caught_up().await;
         self.fetch_issue_records(Some((project_id, issue_ids)))
             .await
     }
@@ -880,6 +944,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         issues: &IssueFingerprints,
     ) -> EngineResult<HashMap<u64, u64>> {
+        self.caught_up().await;
         if issues.values().all(Vec::is_empty) {
             return Ok(HashMap::new());
         }
@@ -907,6 +972,7 @@ impl Engine for ClickHouseEngine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        self.caught_up().await;
         if issues.values().all(Vec::is_empty) || from >= to {
             return Ok(HashMap::new());
         }
@@ -937,6 +1003,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         only: Option<&[u64]>,
     ) -> EngineResult<Vec<FingerprintTotals>> {
+        self.caught_up().await;
         self.ranking
             .totals(&self.connection, project_id, |project| {
                 let totals = |(fingerprint, totals): (&u64, &ranking::Totals)| FingerprintTotals {
@@ -962,6 +1029,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         windows: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> EngineResult<FingerprintCounts> {
+        self.caught_up().await;
         if !windows.iter().any(|(from, to)| from < to) {
             return Ok(FingerprintCounts::new(windows.len()));
         }
@@ -988,6 +1056,7 @@ impl Engine for ClickHouseEngine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        self.caught_up().await;
         self.bucket_counts(
             "fingerprint_hour",
             "hour",
@@ -999,6 +1068,7 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn issue_events(&self, issue_id: u64, limit: usize) -> EngineResult<Vec<EventRecord>> {
+        self.caught_up().await;
         let Some(project_id) = self.project_of_issue(issue_id).await? else {
             return Ok(Vec::new());
         };
@@ -1012,6 +1082,7 @@ impl Engine for ClickHouseEngine {
         issue_id: u64,
         from: DateTime<Utc>,
     ) -> EngineResult<Vec<String>> {
+        self.caught_up().await;
         let sql = format!(
             "SELECT DISTINCT user_key FROM events WHERE project_id = ? AND {} \
              AND timestamp >= toDateTime(?) AND user_key != ''",
@@ -1037,10 +1108,12 @@ impl Engine for ClickHouseEngine {
         fingerprints: &[u64],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>> {
+        self.caught_up().await;
         self.newest_events(project_id, fingerprints, limit).await
     }
 
     async fn issue_states(&self) -> EngineResult<Vec<StatusChangeRecord>> {
+        self.caught_up().await;
         let rows: Vec<StateRow> = self
             .query(self.connection.client.query(
                 "SELECT project_id, issue_id, argMax(status, version) AS current_status, \
@@ -1063,6 +1136,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         issue_id: u64,
     ) -> EngineResult<Vec<StatusChangeRecord>> {
+        self.caught_up().await;
         let rows: Vec<HistoryRow> = self
             .query(
                 self.connection
@@ -1086,6 +1160,7 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn event(&self, project_id: u64, event_id: &str) -> EngineResult<Option<EventRecord>> {
+        self.caught_up().await;
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ? AND event_id = ? LIMIT 1"
         );
@@ -1108,6 +1183,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         filter: &EventFilter,
     ) -> EngineResult<Vec<u64>> {
+        self.caught_up().await;
         let environment_only = EventFilter {
             environment: None,
             ..filter.clone()
@@ -1181,6 +1257,7 @@ impl Engine for ClickHouseEngine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> EngineResult<HashMap<u64, Vec<HourlyCount>>> {
+        self.caught_up().await;
         self.bucket_counts(
             "fingerprint_minute",
             "minute",
@@ -1196,6 +1273,7 @@ impl Engine for ClickHouseEngine {
         project_id: u64,
         fingerprints: &[u64],
     ) -> EngineResult<Vec<TagCount>> {
+        self.caught_up().await;
         if fingerprints.is_empty() {
             return Ok(Vec::new());
         }
@@ -1248,6 +1326,9 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn sql(&self, query: &str, limits: &SqlLimits) -> EngineResult<SqlResult> {
+        if limits.read_own_writes {
+            self.caught_up().await;
+        }
         self.run_analyst_sql(query, limits).await
     }
 
@@ -1329,6 +1410,7 @@ impl Engine for ClickHouseEngine {
         trace_ids: &[String],
         limit: usize,
     ) -> EngineResult<Vec<EventRecord>> {
+        self.caught_up().await;
         self.select_trace_events(project_id, trace_ids, limit).await
     }
 

@@ -28,9 +28,9 @@ mod aggregates;
 mod alerts;
 mod analyst;
 mod arena;
-mod codec;
-mod event_batch;
-mod log_record;
+pub(crate) mod codec;
+pub(crate) mod event_batch;
+pub(crate) mod log_record;
 mod manifest;
 mod memtable;
 mod recent;
@@ -39,7 +39,7 @@ mod side_tables;
 mod spans;
 mod sql;
 mod user_set;
-mod wal;
+pub(crate) mod wal;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -563,7 +563,8 @@ fn spawn_worker(
 /// records in place: handing the records themselves to the blocking pool would take a copy of
 /// them all first (a full batch is tens of MB of strings, and that copy was a good part of the
 /// engine's peak memory under load).
-fn batch_record(batch: &WriteBatch) -> Result<LogRecord, EmbeddedError> {
+/// The log record of a write batch (also the ClickHouse engine's spool record).
+pub(crate) fn batch_record(batch: &WriteBatch) -> Result<LogRecord, EmbeddedError> {
     let events = if batch.events.is_empty() {
         None
     } else {

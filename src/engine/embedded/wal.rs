@@ -138,6 +138,25 @@ impl Wal {
         }
         Ok(removed)
     }
+
+    /// Deletes the files (never the current one) whose every record is at most `last_seq`:
+    /// for a log consumed in order up to `last_seq` rather than checkpointed at a rotation
+    /// (the ClickHouse engine's spool). A file ends where the next one starts.
+    pub fn remove_files_through(&self, last_seq: u64) -> Result<usize, EmbeddedError> {
+        let files = list_files(&self.directory)?;
+        let mut removed = 0;
+        for pair in files.windows(2) {
+            let ((first_seq, path), (next_first_seq, _)) = (&pair[0], &pair[1]);
+            if *first_seq < self.file_first_seq && *next_first_seq <= last_seq + 1 {
+                fs::remove_file(path)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            sync_directory(&self.directory)?;
+        }
+        Ok(removed)
+    }
 }
 
 fn file_path(directory: &Path, first_seq: u64) -> PathBuf {
@@ -315,6 +334,26 @@ mod tests {
         assert_eq!(wal.remove_covered_files(2).ok(), Some(1));
         let (records, _) = replay_all(directory.path(), 2);
         assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn files_are_removed_only_once_every_record_in_them_is_consumed() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut wal = Wal::create(directory.path(), 1).expect("create");
+        wal.append(b"one").expect("append");
+        wal.append(b"two").expect("append");
+        wal.rotate().expect("rotate"); // file 1 holds 1-2
+        wal.append(b"three").expect("append");
+        wal.rotate().expect("rotate"); // file 3 holds 3; file 4 is current
+        wal.append(b"four").expect("append");
+        assert_eq!(wal.remove_files_through(1).ok(), Some(0), "record 2 is not consumed");
+        assert_eq!(wal.remove_files_through(2).ok(), Some(1));
+        let (records, _) = replay_all(directory.path(), 0);
+        assert_eq!(records.first().map(|r| r.0), Some(3));
+        // The current file stays even when all of it is consumed.
+        assert_eq!(wal.remove_files_through(4).ok(), Some(1));
+        let (records, _) = replay_all(directory.path(), 0);
+        assert_eq!(records, vec![(4, b"four".to_vec())]);
     }
 
     #[test]
