@@ -25,7 +25,9 @@
 //!    answers 503 instead of growing. [`pipeline`] chains steps 3-6.
 //! 7. **Engine** ([`engine`]): raw events column-wise, per-fingerprint minute/hour aggregates
 //!    (materialized views on ClickHouse), and small versioned side tables (projects, keys,
-//!    issues, fingerprint→issue mapping, lifecycle).
+//!    issues, fingerprint→issue mapping, lifecycle). Durable means in the embedded engine's
+//!    write-ahead log, or on ClickHouse in the local spool that ships batches in large inserts
+//!    (`engine/clickhouse/spool.rs`; reads wait until what was acknowledged is shipped).
 //! 8. **Query** ([`graphql`]): the GraphQL API reads issues with their aggregates and events;
 //!    analysts run read-only SQL over the documented tables ([`sql`]). Both need an API token
 //!    ([`tokens`]) whose projects bound what they see ([`access`]). Spans (from OTLP and Sentry

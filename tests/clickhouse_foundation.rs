@@ -997,10 +997,16 @@ async fn spooled_writes_survive_clickhouse_being_down_and_ship_once_at_the_next_
         .unwrap();
     let ingest = Ingest::load(first_run.as_ref()).await;
     // Up: written, shipped, and read back at once.
-    let shipped = ingest.write(first_run.as_ref(), project.id, &events("shipped", 4)).await;
+    let shipped = ingest
+        .write(first_run.as_ref(), project.id, &events("shipped", 4))
+        .await;
     let issue = shipped.events[0].fingerprint;
     assert_eq!(
-        first_run.fingerprint_totals(project.id, None).await.unwrap()[0].events,
+        first_run
+            .fingerprint_totals(project.id, None)
+            .await
+            .unwrap()[0]
+            .events,
         4,
         "a read sees the acknowledged batch"
     );
@@ -1008,16 +1014,25 @@ async fn spooled_writes_survive_clickhouse_being_down_and_ship_once_at_the_next_
     // Down: still acknowledged. The shipper takes the batch, marks it as maybe stored, and
     // retries its insert.
     proxy.set_up(false);
-    let landed = ingest.write(first_run.as_ref(), project.id, &events("landed", 10)).await;
+    let landed = ingest
+        .write(first_run.as_ref(), project.id, &events("landed", 10))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !shipping_mark_names(spool.path(), 2) {
-        assert!(Instant::now() < deadline, "the shipper never took the batch");
+        assert!(
+            Instant::now() < deadline,
+            "the shipper never took the batch"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let queued = ingest.write(first_run.as_ref(), project.id, &events("queued", 5)).await;
+    let queued = ingest
+        .write(first_run.as_ref(), project.id, &events("queued", 5))
+        .await;
     // A read waits for the spool a while, then goes to ClickHouse, which is down.
     let started = Instant::now();
-    let read = first_run.event(project.id, &landed.events[0].event_id).await;
+    let read = first_run
+        .event(project.id, &landed.events[0].event_id)
+        .await;
     assert!(read.is_err(), "{read:?}");
     assert!(started.elapsed() >= Duration::from_millis(300));
     drop(first_run);
@@ -1058,10 +1073,16 @@ async fn spooled_writes_survive_clickhouse_being_down_and_ship_once_at_the_next_
     .await;
     assert_eq!(stored.trim(), "19\t19");
     // The spool's files were deleted once shipped; new writes go on from where it was.
-    let again = ingest.write(second_run.as_ref(), project.id, &events("after", 2)).await;
+    let again = ingest
+        .write(second_run.as_ref(), project.id, &events("after", 2))
+        .await;
     assert_eq!(again.events.len(), 2);
     assert_eq!(
-        second_run.event(project.id, &again.events[1].event_id).await.unwrap().map(|e| e.event_id),
+        second_run
+            .event(project.id, &again.events[1].event_id)
+            .await
+            .unwrap()
+            .map(|e| e.event_id),
         Some(again.events[1].event_id.clone())
     );
     drop(queued);

@@ -25,12 +25,12 @@ use clickhouse::Client;
 
 pub use analyst::analyst_table_sql;
 pub use migrations::{rename_target, statements, Migration, MIGRATIONS};
-pub use spool::{SpoolSettings, DEFAULT_READ_WAIT, DEFAULT_SPOOL_MAX_BYTES};
 use rows::{
     from_epoch_seconds, to_epoch_seconds, version_now, EventKeyRow, EventRow, EventRowRef,
     HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
     ProjectRow, StateRow, TagCountRow,
 };
+pub use spool::{SpoolSettings, DEFAULT_READ_WAIT, DEFAULT_SPOOL_MAX_BYTES};
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
@@ -162,7 +162,11 @@ impl Connection {
     /// Stores a write batch: issues, mappings and transitions first (once an event is visible,
     /// its issue must be too), then the events, which the issue ranking of this instance
     /// learns of as they land.
-    async fn insert_batch(&self, ranking: &ranking::Ranking, batch: &WriteBatch) -> EngineResult<()> {
+    async fn insert_batch(
+        &self,
+        ranking: &ranking::Ranking,
+        batch: &WriteBatch,
+    ) -> EngineResult<()> {
         let version = version_now();
         let issues: Vec<IssueRow> = batch
             .new_issues

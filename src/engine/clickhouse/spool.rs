@@ -76,6 +76,13 @@ pub const DEFAULT_SPOOL_MAX_BYTES: usize = 256 << 20;
 pub const DEFAULT_READ_WAIT: Duration = Duration::from_secs(10);
 /// One insert holds about this many bytes of events (their size in memory) at most.
 pub const SHIP_MAX_BYTES: usize = 32 << 20;
+/// Inserts start at most this often, unless [`SHIP_EAGER_BYTES`] are queued: ClickHouse pays
+/// for every insert (a part in `events` and in each aggregate table), and a shipper that took
+/// whatever was queued the moment it was free sent hundreds of inserts a second of ~200 events
+/// each when clients were few. A read waits for at most about this long more.
+const SHIP_INTERVAL: Duration = Duration::from_millis(100);
+/// Queued bytes of events that start an insert without waiting for [`SHIP_INTERVAL`].
+const SHIP_EAGER_BYTES: usize = 4 << 20;
 
 /// The queue bound counts kibibytes, so its permits fit a `u32`.
 const PERMIT_BYTES: usize = 1024;
@@ -105,6 +112,8 @@ pub(super) struct Spool {
 struct Log {
     wal: Wal,
     queue: VecDeque<Queued>,
+    /// Bytes of events in `queue`.
+    queued_bytes: usize,
 }
 
 /// A batch acknowledged but not yet shipped.
@@ -182,6 +191,7 @@ impl Spool {
             log: Mutex::new(Log {
                 wal,
                 queue: VecDeque::new(),
+                queued_bytes: 0,
             }),
             room: Arc::new(Semaphore::new(room_kib)),
             room_kib,
@@ -217,6 +227,7 @@ impl Spool {
         tokio::task::spawn_blocking(move || -> EngineResult<()> {
             let mut log = spool.log.lock();
             let seq = log.wal.append(&payload)?;
+            log.queued_bytes += bytes;
             log.queue.push_back(Queued {
                 seq,
                 batch,
@@ -279,6 +290,7 @@ impl Spool {
             bytes += next.bytes;
             taken.extend(log.queue.pop_front());
         }
+        log.queued_bytes -= bytes;
         Ok(taken)
     }
 
@@ -354,7 +366,11 @@ fn batch_of(record: LogRecord) -> Result<WriteBatch, EmbeddedError> {
             events,
             status_changes,
         } => Ok(WriteBatch {
-            events: events.as_ref().map(to_records).transpose()?.unwrap_or_default(),
+            events: events
+                .as_ref()
+                .map(to_records)
+                .transpose()?
+                .unwrap_or_default(),
             new_issues: issues,
             new_mappings: mappings,
             status_changes,
@@ -431,7 +447,16 @@ async fn stored_event_ids(
 
 /// The shipper: runs until the spool is closed.
 pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking: Arc<Ranking>) {
+    let mut last_insert: Option<tokio::time::Instant> = None;
     while !spool.is_closed() {
+        if let Some(last_insert) = last_insert {
+            let queued_bytes = spool.log.lock().queued_bytes;
+            if queued_bytes < SHIP_EAGER_BYTES
+                && !pause_until(&spool, last_insert + SHIP_INTERVAL).await
+            {
+                return;
+            }
+        }
         let taken = match spool.take(SHIP_MAX_BYTES) {
             Ok(taken) if taken.is_empty() => {
                 spool.wake.notified().await;
@@ -444,6 +469,7 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
                 continue;
             }
         };
+        last_insert = Some(tokio::time::Instant::now());
         let first = taken.first().map_or(0, |queued| queued.seq);
         let last = taken.last().map_or(0, |queued| queued.seq);
         if !ship_taken(&spool, &connection, &ranking, taken, first, last).await {
@@ -520,9 +546,14 @@ async fn insert_retrying(
 
 /// Sleeps `duration`, or until the spool is closed; false if it is.
 async fn pause(spool: &Spool, duration: Duration) -> bool {
+    pause_until(spool, tokio::time::Instant::now() + duration).await
+}
+
+/// Sleeps until `deadline`, or until the spool is closed; false if it is.
+async fn pause_until(spool: &Spool, deadline: tokio::time::Instant) -> bool {
     let mut closed = spool.closed.subscribe();
     tokio::select! {
-        _ = tokio::time::sleep(duration) => {}
+        _ = tokio::time::sleep_until(deadline) => {}
         _ = closed.wait_for(|closed| *closed) => {}
     }
     !spool.is_closed()
@@ -555,4 +586,64 @@ async fn ship_one_by_one(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::embedded::event_batch::{sample_record, stored_time};
+    use crate::engine::{FingerprintMapping, IssueRecord};
+
+    #[test]
+    fn a_batch_comes_back_from_its_log_record_as_clickhouse_stores_it() {
+        let mut events: Vec<EventRecord> = (0..3).map(sample_record).collect();
+        for event in &mut events {
+            // ClickHouse keeps whole seconds, and so does the record.
+            event.timestamp = stored_time(event.timestamp);
+            event.received = stored_time(event.received);
+        }
+        let batch = WriteBatch {
+            events,
+            new_issues: vec![IssueRecord {
+                project_id: 1,
+                issue_id: 7,
+                title: "ValueError: bad".into(),
+                culprit: "app.views".into(),
+                level: "error".into(),
+                platform: "python".into(),
+                features: "{}".into(),
+                created_at: stored_time(chrono::Utc::now()),
+            }],
+            new_mappings: vec![FingerprintMapping {
+                project_id: 1,
+                fingerprint: 42,
+                issue_id: 7,
+                updated_at: stored_time(chrono::Utc::now()),
+            }],
+            status_changes: Vec::new(),
+        };
+        let payload = batch_record(&batch)
+            .expect("record")
+            .encode()
+            .expect("encode");
+        let back = batch_of(LogRecord::decode(&payload).expect("decode")).expect("batch");
+        assert_eq!(back.events, batch.events);
+        assert_eq!(back.new_issues, batch.new_issues);
+        assert_eq!(back.new_mappings, batch.new_mappings);
+    }
+
+    #[test]
+    fn the_shipping_mark_reads_back_and_defaults_to_nothing_shipped() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            ShippingMark::read(directory.path()).expect("read"),
+            ShippingMark::default()
+        );
+        let mark = ShippingMark {
+            shipped_through: 41,
+            maybe_stored_through: 57,
+        };
+        mark.write(directory.path()).expect("write");
+        assert_eq!(ShippingMark::read(directory.path()).expect("read"), mark);
+    }
 }

@@ -346,7 +346,11 @@ mod tests {
         wal.append(b"three").expect("append");
         wal.rotate().expect("rotate"); // file 3 holds 3; file 4 is current
         wal.append(b"four").expect("append");
-        assert_eq!(wal.remove_files_through(1).ok(), Some(0), "record 2 is not consumed");
+        assert_eq!(
+            wal.remove_files_through(1).ok(),
+            Some(0),
+            "record 2 is not consumed"
+        );
         assert_eq!(wal.remove_files_through(2).ok(), Some(1));
         let (records, _) = replay_all(directory.path(), 0);
         assert_eq!(records.first().map(|r| r.0), Some(3));
