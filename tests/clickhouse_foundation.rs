@@ -1096,3 +1096,42 @@ fn shipping_mark_names(spool: &std::path::Path, seq: u64) -> bool {
     };
     bytes.len() >= 24 && bytes[16..24] == seq.to_le_bytes()
 }
+
+/// A batch ClickHouse rejects (here: its events table is gone) is retried record by record, and
+/// a record rejected alone is kept aside in the spool's `rejected/` directory: the other
+/// records are not held back, and nothing acknowledged is silently dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_batch_clickhouse_rejects_is_kept_aside() {
+    let database = fresh_database("spool_rejected");
+    let spool = tempfile::tempdir().unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+        spool: Some(SpoolSettings::new(spool.path())),
+        ..ClickHouseSettings::new(clickhouse_url(), database.as_str())
+    }));
+    engine.migrate().await.unwrap();
+    let project = engine
+        .create_project("rejected", "ef".repeat(16).as_str())
+        .await
+        .unwrap();
+    let ingest = Ingest::load(engine.as_ref()).await;
+    let now = Utc::now().timestamp() as f64;
+    clickhouse_statement(&database, "DROP TABLE events_v2").await;
+    for bug in ["first", "second"] {
+        let event = python_event("RejectedError", bug, &[bug], None, now);
+        ingest.write(engine.as_ref(), project.id, &[event]).await;
+    }
+    // Reads wait until the spool has dealt with both batches.
+    let _ = engine.event(project.id, "0".repeat(32).as_str()).await;
+    let mut kept: Vec<String> = std::fs::read_dir(spool.path().join("rejected"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec![
+            "00000000000000000001.record".to_owned(),
+            "00000000000000000002.record".to_owned()
+        ]
+    );
+}

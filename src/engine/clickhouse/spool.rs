@@ -445,6 +445,19 @@ async fn stored_event_ids(
     Ok(rows.into_iter().collect())
 }
 
+/// Runs the spool's file work (create, sync, delete) off the async workers, which serve
+/// requests meanwhile.
+async fn on_disk<T: Send + 'static>(
+    spool: &Arc<Spool>,
+    work: impl FnOnce(&Spool) -> T + Send + 'static,
+) -> T {
+    let spool = spool.clone();
+    match tokio::task::spawn_blocking(move || work(&spool)).await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
 /// The shipper: runs until the spool is closed.
 pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking: Arc<Ranking>) {
     let mut last_insert: Option<tokio::time::Instant> = None;
@@ -457,7 +470,7 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
                 return;
             }
         }
-        let taken = match spool.take(SHIP_MAX_BYTES) {
+        let taken = match on_disk(&spool, |spool| spool.take(SHIP_MAX_BYTES)).await {
             Ok(taken) if taken.is_empty() => {
                 spool.wake.notified().await;
                 continue;
@@ -475,13 +488,13 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
         if !ship_taken(&spool, &connection, &ranking, taken, first, last).await {
             return; // closed while ClickHouse was unreachable: the log keeps the rest
         }
-        spool.shipped_through(last);
+        on_disk(&spool, move |spool| spool.shipped_through(last)).await;
     }
 }
 
 /// Ships records `first..=last`; false if the spool was closed before they were stored.
 async fn ship_taken(
-    spool: &Spool,
+    spool: &Arc<Spool>,
     connection: &Connection,
     ranking: &Ranking,
     taken: Vec<Queued>,
@@ -492,7 +505,7 @@ async fn ship_taken(
         shipped_through: first - 1,
         maybe_stored_through: last,
     };
-    while let Err(error) = spool.mark(mark) {
+    while let Err(error) = on_disk(spool, move |spool| spool.mark(mark)).await {
         tracing::error!(%error, "cannot write the spool's shipping mark; retrying");
         if !pause(spool, Duration::from_secs(1)).await {
             return false;
@@ -560,7 +573,7 @@ async fn pause_until(spool: &Spool, deadline: tokio::time::Instant) -> bool {
 }
 
 async fn ship_one_by_one(
-    spool: &Spool,
+    spool: &Arc<Spool>,
     connection: &Connection,
     ranking: &Ranking,
     first: u64,
@@ -568,20 +581,33 @@ async fn ship_one_by_one(
     reason: &str,
 ) -> bool {
     tracing::warn!(first, last, %reason, "ClickHouse rejected a spooled insert; shipping its batches one by one");
-    let mut records = Vec::new();
-    let read = wal::replay(&spool.directory, first - 1, |seq, payload| {
-        if seq <= last {
-            records.push((seq, batch_of(LogRecord::decode(payload)?)?));
+    // Read under the log's lock: replay cuts what looks like a torn tail, and an append in
+    // progress would look like one.
+    let read = on_disk(spool, move |spool| {
+        let _appends = spool.log.lock();
+        let mut records = Vec::new();
+        wal::replay(&spool.directory, first - 1, |seq, payload| {
+            if seq <= last {
+                records.push((seq, batch_of(LogRecord::decode(payload)?)?));
+            }
+            Ok(())
+        })
+        .map(|_| records)
+    })
+    .await;
+    let records = match read {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the rejected batches back from the spool");
+            Vec::new()
         }
-        Ok(())
-    });
-    if let Err(error) = read {
-        tracing::error!(%error, "cannot read the rejected batches back from the spool");
-    }
+    };
     for (seq, batch) in records {
         match insert_retrying(spool, connection, ranking, &batch).await {
             Some(Ok(())) => {}
-            Some(Err(reason)) => spool.set_aside(seq, &batch, &reason),
+            Some(Err(reason)) => {
+                on_disk(spool, move |spool| spool.set_aside(seq, &batch, &reason)).await;
+            }
             None => return false,
         }
     }
