@@ -127,18 +127,33 @@ impl WriteBatch {
     }
 
     /// Many requests gathered into one batch may carry the same pending issue (or mapping, or
-    /// transition); keeps each once.
+    /// transition); keeps each once: the last, since a later mapping of a fingerprint (a merge
+    /// after the mapping that opened its issue) is the one that must win, and one insert
+    /// stores all of them with the same version.
     pub fn dedup_side_records(&mut self) {
-        let mut seen_issues = std::collections::HashSet::new();
-        self.new_issues
-            .retain(|issue| seen_issues.insert((issue.project_id, issue.issue_id)));
-        let mut seen_mappings = std::collections::HashSet::new();
-        self.new_mappings
-            .retain(|mapping| seen_mappings.insert((mapping.project_id, mapping.fingerprint)));
-        let mut seen_changes = std::collections::HashSet::new();
-        self.status_changes
-            .retain(|change| seen_changes.insert((change.issue_id, change.version)));
+        keep_last(&mut self.new_issues, |issue| {
+            (issue.project_id, issue.issue_id)
+        });
+        keep_last(&mut self.new_mappings, |mapping| {
+            (mapping.project_id, mapping.fingerprint)
+        });
+        keep_last(&mut self.status_changes, |change| {
+            (change.issue_id, change.version)
+        });
     }
+}
+
+/// Keeps the last of the items with the same key, in their order.
+fn keep_last<T, K: std::hash::Hash + Eq>(items: &mut Vec<T>, key: impl Fn(&T) -> K) {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep: Vec<bool> = items
+        .iter()
+        .rev()
+        .map(|item| seen.insert(key(item)))
+        .collect();
+    keep.reverse();
+    let mut keep = keep.into_iter();
+    items.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// One lifecycle transition: a row of `issue_history`, and (the newest `version` per issue)
@@ -569,6 +584,23 @@ pub trait Engine: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gathered_batch_keeps_the_last_mapping_of_each_fingerprint() {
+        let mapping = |fingerprint: u64, issue_id: u64| FingerprintMapping {
+            project_id: 1,
+            fingerprint,
+            issue_id,
+            updated_at: DateTime::from_timestamp(issue_id as i64, 0).unwrap_or_default(),
+        };
+        let mut batch = WriteBatch {
+            // Fingerprint 7 opened issue 1, then was merged into issue 2.
+            new_mappings: vec![mapping(7, 1), mapping(8, 3), mapping(7, 2)],
+            ..WriteBatch::default()
+        };
+        batch.dedup_side_records();
+        assert_eq!(batch.new_mappings, vec![mapping(8, 3), mapping(7, 2)]);
+    }
 
     #[test]
     fn fingerprint_counts_keep_rows_with_events_column_wise() {
