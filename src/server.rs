@@ -167,11 +167,17 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         engine = state.engine.name(),
         "stackhouse is serving"
     );
+    let engine = state.engine.clone();
     // Connection info gives ingest the client address SDKs ask for with `{{auto}}`.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Every request has been answered: let what was acknowledged reach storage before the
+    // process ends (ClickHouse's spool ships it; what it cannot ship in its read wait ships at
+    // the next start).
+    engine.caught_up().await;
+    tracing::info!("stackhouse stopped");
     Ok(())
 }
 

@@ -1135,3 +1135,71 @@ async fn a_spooled_batch_clickhouse_rejects_is_kept_aside() {
         ]
     );
 }
+
+/// `stackhouse serve` on ClickHouse, stopped (SIGTERM) right after it acknowledged events: once
+/// the process has exited they are in ClickHouse, because it ships its spool before it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_has_shipped_everything_it_acknowledged() {
+    let database = fresh_database("stop");
+    let data = tempfile::tempdir().unwrap();
+    let command = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stackhouse"));
+        command
+            .args(args)
+            .env("STACKHOUSE_CLICKHOUSE_URL", clickhouse_url())
+            .env("STACKHOUSE_CLICKHOUSE_DATABASE", &database)
+            .env("STACKHOUSE_DATA_DIR", data.path())
+            .env_remove("STACKHOUSE_CLICKHOUSE_SPOOL");
+        command
+    };
+    let created = command(&["project", "create", "stop"]).output().unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let dsn = String::from_utf8(created.stdout).unwrap();
+    let (key, project) = dsn
+        .trim()
+        .trim_start_matches("http://")
+        .split_once('@')
+        .map(|(key, rest)| (key.to_owned(), rest.rsplit('/').next().unwrap().to_owned()))
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = Utc::now().timestamp() as f64;
+    for i in 0..5 {
+        let event = python_event("StopError", &format!("stop {i}"), &["stop"], None, now);
+        let response = http
+            .post(format!("{base}/api/{project}/store/?sentry_key={key}"))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let stored = clickhouse_statement(
+        &database,
+        &format!("SELECT count() FROM events WHERE project_id = {project}"),
+    )
+    .await;
+    assert_eq!(stored.trim(), "5");
+}
