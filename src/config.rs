@@ -69,7 +69,6 @@ pub struct Config {
     pub alerts: crate::alerting::AlertsConfig,
 }
 
-/// Bounds of analyst SQL queries.
 impl Config {
     /// Where the ClickHouse spool lives.
     pub fn clickhouse_spool_dir(&self) -> PathBuf {
@@ -77,6 +76,7 @@ impl Config {
     }
 }
 
+/// Bounds of analyst SQL queries.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqlConfig {

@@ -30,7 +30,7 @@ use rows::{
     HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
     ProjectRow, StateRow, TagCountRow,
 };
-pub use spool::{SpoolSettings, DEFAULT_READ_WAIT, DEFAULT_SPOOL_MAX_BYTES};
+pub use spool::{SpoolSettings, DEFAULT_SPOOL_MAX_BYTES};
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,
@@ -284,6 +284,12 @@ fn order_column(sort: IssueSort) -> &'static str {
 /// Where new events are inserted. Every read names `events`, a Merge table over this one and
 /// the `events_v1` of older installations (migration 0010: parts prunable by arrival time).
 const EVENTS_INSERT_TABLE: &str = "events_v2";
+
+/// About how many bytes of events (their size in memory) one insert holds at most, written
+/// by the batch writer or shipped from the spool: 32 MiB. Each insert costs ClickHouse a fixed
+/// amount of work (write buffers for every column of `events` and of each materialized view),
+/// so fewer, larger inserts are cheaper.
+const INSERT_MAX_BYTES: usize = 32 << 20;
 
 const EVENT_COLUMNS: &str = "project_id, event_id, timestamp, received, fingerprint, \
     grouping_version, grouping_explanation, title, culprit, platform, level, logger, environment, \
@@ -735,10 +741,8 @@ impl Engine for ClickHouseEngine {
         "clickhouse"
     }
 
-    /// 32 MiB: each insert costs ClickHouse a fixed amount of work (write buffers for every
-    /// column of `events` and of each materialized view), so fewer, larger inserts are cheaper.
     fn write_batch_bytes(&self) -> usize {
-        32 << 20
+        INSERT_MAX_BYTES
     }
 
     async fn migrate(&self) -> EngineResult<()> {

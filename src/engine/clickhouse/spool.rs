@@ -10,7 +10,7 @@
 //!   record format), syncs it, queues it in memory and returns: the request is acknowledged.
 //!   The queue is bounded in bytes; when it is full, `append` waits, the batch writer's own
 //!   queue fills behind it, and ingest answers 503.
-//! - [`ship`], a task, takes everything queued (up to [`SHIP_MAX_BYTES`]), inserts it as one
+//! - [`ship`], a task, takes everything queued (up to `INSERT_MAX_BYTES`), inserts it as one
 //!   batch, and then deletes the log files it covered. While ClickHouse is unreachable it
 //!   retries with backoff, without end. A batch ClickHouse rejects (it never should: the rows
 //!   are ours) is retried record by record, and a record rejected alone is set aside in
@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::ranking::Ranking;
-use super::{classify, literal_list, Connection};
+use super::{classify, literal_list, Connection, INSERT_MAX_BYTES};
 use crate::engine::embedded::codec::{read_checked_file, write_checked_file, Decoder, Encoder};
 use crate::engine::embedded::event_batch::to_records;
 use crate::engine::embedded::log_record::LogRecord;
@@ -74,8 +74,6 @@ impl SpoolSettings {
 pub const DEFAULT_SPOOL_MAX_BYTES: usize = 256 << 20;
 /// [`SpoolSettings::read_wait`] unless configured.
 pub const DEFAULT_READ_WAIT: Duration = Duration::from_secs(10);
-/// One insert holds about this many bytes of events (their size in memory) at most.
-pub const SHIP_MAX_BYTES: usize = 32 << 20;
 /// Inserts start at most this often, unless [`SHIP_EAGER_BYTES`] are queued: ClickHouse pays
 /// for every insert (a part in `events` and in each aggregate table), and a shipper that took
 /// whatever was queued the moment it was free sent hundreds of inserts a second of ~200 events
@@ -91,7 +89,6 @@ const SHIPPING_FILE: &str = "shipping";
 
 /// The open spool.
 pub(super) struct Spool {
-    directory: PathBuf,
     settings: SpoolSettings,
     /// Held while open: two processes shipping one spool would store it twice.
     _lock: File,
@@ -185,7 +182,6 @@ impl Spool {
             );
         }
         Ok(Spool {
-            directory,
             settings,
             _lock: lock,
             log: Mutex::new(Log {
@@ -304,13 +300,14 @@ impl Spool {
     }
 
     fn mark(&self, mark: ShippingMark) -> EngineResult<()> {
-        mark.write(&self.directory)
-            .map_err(|error| spool_error(&self.directory, error))
+        let directory = &self.settings.directory;
+        mark.write(directory)
+            .map_err(|error| spool_error(directory, error))
     }
 
     /// Sets a record ClickHouse rejected aside, where nothing deletes it.
     fn set_aside(&self, seq: u64, batch: &WriteBatch, reason: &str) {
-        let directory = self.directory.join("rejected");
+        let directory = self.settings.directory.join("rejected");
         let path = directory.join(format!("{seq:020}.record"));
         let written = fs::create_dir_all(&directory)
             .map_err(EmbeddedError::from)
@@ -470,7 +467,7 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
                 return;
             }
         }
-        let taken = match on_disk(&spool, |spool| spool.take(SHIP_MAX_BYTES)).await {
+        let taken = match on_disk(&spool, |spool| spool.take(INSERT_MAX_BYTES)).await {
             Ok(taken) if taken.is_empty() => {
                 spool.wake.notified().await;
                 continue;
@@ -478,29 +475,30 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
             Ok(taken) => taken,
             Err(error) => {
                 tracing::error!(%error, "the spool cannot start a new file; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if !pause(&spool, Duration::from_secs(1)).await {
+                    return;
+                }
                 continue;
             }
         };
         last_insert = Some(tokio::time::Instant::now());
-        let first = taken.first().map_or(0, |queued| queued.seq);
-        let last = taken.last().map_or(0, |queued| queued.seq);
-        if !ship_taken(&spool, &connection, &ranking, taken, first, last).await {
+        let Some(last) = ship_taken(&spool, &connection, &ranking, taken).await else {
             return; // closed while ClickHouse was unreachable: the log keeps the rest
-        }
+        };
         on_disk(&spool, move |spool| spool.shipped_through(last)).await;
     }
 }
 
-/// Ships records `first..=last`; false if the spool was closed before they were stored.
+/// Ships the records taken (consecutive, oldest first); returns the last one's sequence
+/// number, or `None` if the spool was closed before they were stored.
 async fn ship_taken(
     spool: &Arc<Spool>,
     connection: &Connection,
     ranking: &Ranking,
     taken: Vec<Queued>,
-    first: u64,
-    last: u64,
-) -> bool {
+) -> Option<u64> {
+    let first = taken.first()?.seq;
+    let last = taken.last()?.seq;
     let mark = ShippingMark {
         shipped_through: first - 1,
         maybe_stored_through: last,
@@ -508,7 +506,7 @@ async fn ship_taken(
     while let Err(error) = on_disk(spool, move |spool| spool.mark(mark)).await {
         tracing::error!(%error, "cannot write the spool's shipping mark; retrying");
         if !pause(spool, Duration::from_secs(1)).await {
-            return false;
+            return None;
         }
     }
     let mut merged = WriteBatch::default();
@@ -530,7 +528,7 @@ async fn ship_taken(
         }
     };
     drop(rooms);
-    shipped
+    shipped.then_some(last)
 }
 
 /// Inserts `batch`, retrying while ClickHouse is unreachable. `None`: the spool was closed
@@ -586,7 +584,7 @@ async fn ship_one_by_one(
     let read = on_disk(spool, move |spool| {
         let _appends = spool.log.lock();
         let mut records = Vec::new();
-        wal::replay(&spool.directory, first - 1, |seq, payload| {
+        wal::replay(&spool.settings.directory, first - 1, |seq, payload| {
             if seq <= last {
                 records.push((seq, batch_of(LogRecord::decode(payload)?)?));
             }
