@@ -189,6 +189,7 @@ async fn flush_loop(
             batch.append(std::mem::take(&mut item.batch));
         }
         batch.dedup_side_records();
+        let batch = Arc::new(batch);
         let result = write_with_retries(engine.as_ref(), &batch, &config).await;
         if result.is_ok() {
             grouper.confirm(&batch);
@@ -202,13 +203,13 @@ async fn flush_loop(
 
 async fn write_with_retries(
     engine: &dyn Engine,
-    batch: &WriteBatch,
+    batch: &Arc<WriteBatch>,
     config: &WriterConfig,
 ) -> Result<(), WriteError> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
-        match engine.write(batch).await {
+        match engine.write_shared(batch.clone()).await {
             Ok(()) => return Ok(()),
             Err(EngineError::Unavailable(message)) if attempt < config.max_retries => {
                 attempt += 1;

@@ -12,6 +12,7 @@ mod record;
 mod span;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -354,6 +355,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Stores a batch; returns once it is durable.
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()>;
+
+    /// [`Engine::write`] for a caller that shares the batch: an engine that keeps the batch
+    /// after the call (ClickHouse's spool, until it ships) keeps this one instead of a copy.
+    async fn write_shared(&self, batch: Arc<WriteBatch>) -> EngineResult<()> {
+        self.write(&batch).await
+    }
 
     /// Waits until every batch [`Engine::write`] has returned for is readable. Reads do this
     /// themselves (an engine whose writes become readable later than they become durable, as

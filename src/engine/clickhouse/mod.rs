@@ -323,6 +323,17 @@ fn classify(error: clickhouse::error::Error) -> EngineError {
 }
 
 impl ClickHouseEngine {
+    /// Where writes go: the spool when it is set up (`None`: straight to ClickHouse).
+    fn spool(&self) -> EngineResult<Option<&Arc<spool::Spool>>> {
+        match (self.spool.get(), &self.settings.spool) {
+            (Some(spool), _) => Ok(Some(spool)),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(EngineError::Rejected(
+                "the ClickHouse spool is not open: call migrate first".into(),
+            )),
+        }
+    }
+
     pub fn new(settings: ClickHouseSettings) -> ClickHouseEngine {
         let client = Self::client_for(&settings).with_database(settings.database.clone());
         let recorder = std::env::var_os("STACKHOUSE_RECORD_QUERIES")
@@ -872,12 +883,16 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn write(&self, batch: &WriteBatch) -> EngineResult<()> {
-        match (self.spool.get(), &self.settings.spool) {
-            (Some(spool), _) => spool.append(batch).await,
-            (None, None) => self.connection.insert_batch(&self.ranking, batch).await,
-            (None, Some(_)) => Err(EngineError::Rejected(
-                "the ClickHouse spool is not open: call migrate first".into(),
-            )),
+        match self.spool()? {
+            Some(spool) => spool.append(Arc::new(batch.clone())).await,
+            None => self.connection.insert_batch(&self.ranking, batch).await,
+        }
+    }
+
+    async fn write_shared(&self, batch: Arc<WriteBatch>) -> EngineResult<()> {
+        match self.spool()? {
+            Some(spool) => spool.append(batch).await,
+            None => self.connection.insert_batch(&self.ranking, &batch).await,
         }
     }
 

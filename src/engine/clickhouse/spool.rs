@@ -116,7 +116,8 @@ struct Log {
 /// A batch acknowledged but not yet shipped.
 struct Queued {
     seq: u64,
-    batch: WriteBatch,
+    /// Shared with the writer, which lets go of it once the batch is acknowledged.
+    batch: Arc<WriteBatch>,
     bytes: usize,
     room: OwnedSemaphorePermit,
 }
@@ -204,7 +205,7 @@ impl Spool {
 
     /// Makes `batch` durable here and queues it for ClickHouse: once this returns, the batch
     /// may be acknowledged.
-    pub async fn append(self: &Arc<Self>, batch: &WriteBatch) -> EngineResult<()> {
+    pub async fn append(self: &Arc<Self>, batch: Arc<WriteBatch>) -> EngineResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -217,8 +218,7 @@ impl Spool {
             .acquire_many_owned(kib)
             .await
             .map_err(|_| EngineError::Unavailable("the spool is closed".into()))?;
-        let payload = batch_record(batch)?.encode()?;
-        let batch = batch.clone();
+        let payload = batch_record(&batch)?.encode()?;
         let spool = self.clone();
         tokio::task::spawn_blocking(move || -> EngineResult<()> {
             let mut log = spool.log.lock();
@@ -514,7 +514,8 @@ async fn ship_taken(
     // then it is in memory here.
     let mut rooms = Vec::with_capacity(taken.len());
     for queued in taken {
-        merged.append(queued.batch);
+        // The writer has let go of it by now, as a rule: then it is taken, not copied.
+        merged.append(Arc::unwrap_or_clone(queued.batch));
         rooms.push(queued.room);
     }
     merged.dedup_side_records();
