@@ -99,6 +99,10 @@ enum Encoding {
 }
 
 /// Decompresses `body` as its headers say, producing at most `limit` bytes.
+///
+/// The decoders read the body in place (`bufread`, `with_buffer`): the `read` kinds copy it
+/// through a buffer of their own, 32 KiB allocated and zeroed for each request, several times
+/// the size of an SDK's one-event envelope.
 pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, BodyError> {
     let encoding = encoding_of(headers, &body)?;
     match encoding {
@@ -109,7 +113,7 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
             Ok(body)
         }
         Encoding::Gzip => read_bounded(
-            flate2::read::MultiGzDecoder::new(&body[..]),
+            flate2::bufread::MultiGzDecoder::new(&body[..]),
             body.len(),
             limit,
             "gzip",
@@ -122,14 +126,14 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
                 && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
             if zlib_wrapped {
                 read_bounded(
-                    flate2::read::ZlibDecoder::new(&body[..]),
+                    flate2::bufread::ZlibDecoder::new(&body[..]),
                     body.len(),
                     limit,
                     "deflate",
                 )
             } else {
                 read_bounded(
-                    flate2::read::DeflateDecoder::new(&body[..]),
+                    flate2::bufread::DeflateDecoder::new(&body[..]),
                     body.len(),
                     limit,
                     "deflate",
@@ -143,7 +147,7 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
             "br",
         ),
         Encoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|error| {
+            let decoder = zstd::stream::read::Decoder::with_buffer(&body[..]).map_err(|error| {
                 BodyError::Corrupt {
                     encoding: "zstd",
                     message: error.to_string(),
