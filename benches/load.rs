@@ -20,7 +20,9 @@
 //! preloaded again, so a prepared copy serves several runs (`LOAD_SECONDS=0` only prepares it).
 //!
 //! It also reports the CPU the server used during the load (user and system time, in cores and
-//! per accepted event), and ClickHouse's when `STACKHOUSE_BENCH_CLICKHOUSE_PID` names its process
+//! per accepted event), the load generator's own (one thread, keep-alive HTTP/1.1 connections
+//! sending prepared requests: on two cores what it takes the server does not have), and
+//! ClickHouse's when `STACKHOUSE_BENCH_CLICKHOUSE_PID` names its process
 //! (`scripts/bench.sh` does): on two shared cores the split between the two processes says more
 //! than the rate alone, and ClickHouse's system time shows what its many small parts cost.
 #![allow(clippy::unwrap_used)]
@@ -108,6 +110,72 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// A keep-alive HTTP/1.1 connection that sends prepared requests and reads the answers:
+/// the load's client. reqwest cost the generator 0.3-0.44 of this machine's two cores at
+/// ~10k requests/s, CPU the server under test then did not have; this one writes each
+/// request (head and body prepared once) in one call and reads only what it needs of the
+/// answer (status, `Content-Length`, body).
+struct Http1 {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Http1 {
+    async fn connect(address: &str) -> Http1 {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Http1 {
+            stream,
+            buffer: Vec::with_capacity(4096),
+        }
+    }
+
+    /// A request's bytes: `POST path` with `headers` and `body`.
+    fn request(host: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> bytes::Bytes {
+        let mut request = format!("POST {path} HTTP/1.1\r\nhost: {host}\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes::Bytes::from(bytes)
+    }
+
+    /// Sends `request` and returns the answer's status and body.
+    async fn send(&mut self, request: &[u8]) -> (u16, Vec<u8>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(request).await.unwrap();
+        self.buffer.clear();
+        let head_end = loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            let read = self.stream.read_buf(&mut self.buffer).await.unwrap();
+            assert!(read > 0, "the server closed the connection");
+        };
+        let head = std::str::from_utf8(&self.buffer[..head_end]).unwrap();
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+        while self.buffer.len() < head_end + length {
+            let read = self.stream.read_buf(&mut self.buffer).await.unwrap();
+            assert!(read > 0, "the server closed the connection");
+        }
+        (status, self.buffer[head_end..head_end + length].to_vec())
+    }
 }
 
 /// The project `bench` (created when it does not exist yet, and then preloaded with
@@ -258,8 +326,9 @@ fn main() {
     let pid = server.0.id();
     let base = format!("http://{listen}");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread drives every connection: the generator's work per request is small, and on
+    // two cores whatever it takes the server does not have (its CPU is reported below).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
@@ -313,38 +382,46 @@ fn main() {
             sizes.iter().sum::<usize>() / sizes.len().max(1)
         );
         let url = format!("{base}/api/{project}/events?sentry_key={key}");
-        let envelope_url = format!("{base}/api/{project}/envelope/");
         let sentry_auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=stackhouse-load/1.0");
+        let (path, headers) = if envelope_mode {
+            (
+                format!("/api/{project}/envelope/"),
+                vec![
+                    ("x-sentry-auth", sentry_auth.as_str()),
+                    ("content-type", "application/x-sentry-envelope"),
+                    ("content-encoding", "gzip"),
+                ],
+            )
+        } else {
+            (
+                format!("/api/{project}/events?sentry_key={key}"),
+                vec![("content-type", "application/x-ndjson"), ("content-encoding", "gzip")],
+            )
+        };
+        let requests: Arc<Vec<bytes::Bytes>> = Arc::new(
+            bodies
+                .iter()
+                .map(|body| Http1::request(&listen, &path, &headers, body))
+                .collect(),
+        );
 
         let accepted = Arc::new(AtomicU64::new(0));
         let overloaded = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut workers = Vec::new();
         for worker in 0..connections {
-            let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
-            let (envelope_url, sentry_auth) = (envelope_url.clone(), sentry_auth.clone());
+            let (listen, requests) = (listen.clone(), requests.clone());
             let (accepted, overloaded) = (accepted.clone(), overloaded.clone());
             workers.push(tokio::spawn(async move {
+                let mut connection = Http1::connect(&listen).await;
                 let mut index = worker;
                 while Instant::now() < deadline {
-                    let body = bodies[index % bodies.len()].clone();
+                    let request = &requests[index % requests.len()];
                     index += connections;
-                    let request = if envelope_mode {
-                        http.post(&envelope_url)
-                            .header("x-sentry-auth", &sentry_auth)
-                            .header("content-type", "application/x-sentry-envelope")
-                    } else {
-                        http.post(&url).header("content-type", "application/x-ndjson")
-                    };
-                    let response = request
-                        .header("content-encoding", "gzip")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    match response.status().as_u16() {
+                    let (status, body) = connection.send(request).await;
+                    match status {
                         200 => {
-                            let outcome: Value = response.json().await.unwrap();
+                            let outcome: Value = serde_json::from_slice(&body).unwrap();
                             let stored = if envelope_mode {
                                 outcome["accepted"]["event"].as_u64().unwrap_or(0)
                             } else {
@@ -356,7 +433,7 @@ fn main() {
                             overloaded.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
-                        status => panic!("unexpected status {status}: {}", response.text().await.unwrap()),
+                        status => panic!("unexpected status {status}: {}", String::from_utf8_lossy(&body)),
                     }
                 }
             }));
@@ -370,7 +447,10 @@ fn main() {
         // which are older, so never among the newest, and the probe would poll for 30 s each.
         let run = chrono::Utc::now().timestamp_millis();
         let started = Instant::now();
-        let mut cpu = vec![CpuWindow::start("server", pid)];
+        let mut cpu = vec![
+            CpuWindow::start("server", pid),
+            CpuWindow::start("load generator", std::process::id()),
+        ];
         let clickhouse_pid = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_PID")
             .ok()
             .and_then(|pid| pid.trim().parse().ok());
