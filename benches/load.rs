@@ -113,10 +113,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// A keep-alive HTTP/1.1 connection that sends prepared requests and reads the answers:
-/// the load's client. reqwest cost the generator 0.3-0.44 of this machine's two cores at
-/// ~10k requests/s, CPU the server under test then did not have; this one writes each
-/// request (head and body prepared once) in one call and reads only what it needs of the
-/// answer (status, `Content-Length`, body).
+/// the load's client. It writes each request (head and body prepared once) in one call and
+/// reads only what it needs of the answer (status, `Content-Length`, body): on two cores what
+/// the client takes the server under test does not have. Against the same server (120 s,
+/// 256 connections) the server had 1.52 cores with reqwest as the client and 1.70 with this
+/// one, which took 0.16.
 struct Http1 {
     stream: tokio::net::TcpStream,
     buffer: Vec<u8>,
@@ -145,7 +146,7 @@ impl Http1 {
     }
 
     /// Sends `request` and returns the answer's status and body.
-    async fn send(&mut self, request: &[u8]) -> (u16, Vec<u8>) {
+    async fn send(&mut self, request: &[u8]) -> (u16, &[u8]) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         self.stream.write_all(request).await.unwrap();
         self.buffer.clear();
@@ -174,7 +175,7 @@ impl Http1 {
             let read = self.stream.read_buf(&mut self.buffer).await.unwrap();
             assert!(read > 0, "the server closed the connection");
         }
-        (status, self.buffer[head_end..head_end + length].to_vec())
+        (status, &self.buffer[head_end..head_end + length])
     }
 }
 
@@ -381,7 +382,8 @@ fn main() {
             sizes.iter().max().unwrap_or(&0),
             sizes.iter().sum::<usize>() / sizes.len().max(1)
         );
-        let url = format!("{base}/api/{project}/events?sentry_key={key}");
+        let native_path = format!("/api/{project}/events?sentry_key={key}");
+        let url = format!("{base}{native_path}"); // the probes'
         let sentry_auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=stackhouse-load/1.0");
         let (path, headers) = if envelope_mode {
             (
@@ -394,7 +396,7 @@ fn main() {
             )
         } else {
             (
-                format!("/api/{project}/events?sentry_key={key}"),
+                native_path,
                 vec![("content-type", "application/x-ndjson"), ("content-encoding", "gzip")],
             )
         };
@@ -421,7 +423,7 @@ fn main() {
                     let (status, body) = connection.send(request).await;
                     match status {
                         200 => {
-                            let outcome: Value = serde_json::from_slice(&body).unwrap();
+                            let outcome: Value = serde_json::from_slice(body).unwrap();
                             let stored = if envelope_mode {
                                 outcome["accepted"]["event"].as_u64().unwrap_or(0)
                             } else {
@@ -433,7 +435,7 @@ fn main() {
                             overloaded.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
-                        status => panic!("unexpected status {status}: {}", String::from_utf8_lossy(&body)),
+                        status => panic!("unexpected status {status}: {}", String::from_utf8_lossy(body)),
                     }
                 }
                 Instant::now()
