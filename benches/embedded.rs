@@ -10,7 +10,8 @@
 //! `cargo bench --bench embedded`; knobs: `EMBEDDED_BENCH_EVENTS` (default 1,000,000),
 //! `EMBEDDED_BENCH_BATCH` and `EMBEDDED_BENCH_BATCH_BYTES` (at most so many events and bytes of
 //! them in memory per write; defaults: the server's batch writer's), `EMBEDDED_BENCH_DIR` (data
-//! directory; default a temporary one).
+//! directory; default a temporary one), `EMBEDDED_BENCH_FAN_IN` (compaction fan-in; default the
+//! engine's).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use stackhouse::engine::{Engine, EventRecord, IssueQuery, IssueSort, WriteBatch}
 use stackhouse::group::Grouper;
 
 mod support;
-use support::{env_or, write_retrying, Memory};
+use support::{env_or, write_retrying, CpuWindow, Memory};
 
 struct Rng(u64);
 
@@ -116,7 +117,11 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let engine = Arc::new(EmbeddedEngine::open(&directory, EmbeddedOptions::default()).unwrap());
+        let options = EmbeddedOptions {
+            compaction_fan_in: env_or("EMBEDDED_BENCH_FAN_IN", EmbeddedOptions::default().compaction_fan_in),
+            ..EmbeddedOptions::default()
+        };
+        let engine = Arc::new(EmbeddedEngine::open(&directory, options.clone()).unwrap());
         let batch_max_bytes: usize = env_or(
             "EMBEDDED_BENCH_BATCH_BYTES",
             stackhouse::writer::batch_max_bytes(&writer, engine.as_ref()),
@@ -147,6 +152,9 @@ fn main() {
 
         // Ingest.
         let started = Instant::now();
+        // All the storage work for these events: the writes, and every checkpoint and merge
+        // up to full compaction (the final flush below).
+        let cpu = CpuWindow::start("engine", std::process::id());
         let mut write_latencies = Vec::new();
         let mut written = 0usize;
         while written < total {
@@ -204,6 +212,7 @@ fn main() {
             percentiles(write_latencies)
         );
         println!("  final checkpoint + compaction: {flush_seconds:.1} s; {stats:?}");
+        cpu.report(ingest_seconds + flush_seconds, total as u64);
 
         let list = |sort| {
             let engine = engine.clone();
@@ -270,7 +279,7 @@ fn main() {
         );
         drop(engine);
         let reopen = Instant::now();
-        let engine = EmbeddedEngine::open(&directory, EmbeddedOptions::default()).unwrap();
+        let engine = EmbeddedEngine::open(&directory, options).unwrap();
         println!("  reopen: {:.2} s", reopen.elapsed().as_secs_f64());
         drop(engine);
     });

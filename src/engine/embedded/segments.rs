@@ -1,12 +1,16 @@
 //! Parquet segments: immutable files of events sorted by (project_id, fingerprint, timestamp)
-//! with page statistics, so DataFusion prunes row groups and pages on those columns; written
-//! from a frozen memtable at each checkpoint and merged by size-tiered compaction.
+//! with page statistics on those columns and a few short ones, so DataFusion prunes row groups
+//! and pages by them; written from a frozen memtable at each checkpoint and merged by
+//! size-tiered compaction.
 //!
 //! Compaction policy: a segment written by a checkpoint has level 0; merging `fan_in` segments
 //! of one level gives one segment of the next level. Merging starts as soon as a level holds
 //! `fan_in` segments, so at most `fan_in - 1` segments wait per level and the file count grows
-//! with the logarithm of the data (about a dozen files for ten million events). A merge
-//! streams its inputs (a k-way merge of sorted files, a few batches in memory at a time).
+//! with the logarithm of the data: ten million events are some 120 checkpoints' worth, which
+//! fan-in 8 keeps in at most 21 files, each event rewritten about log8(120) = 2.3 times (fan-in
+//! 4: at most 12 files, 3.5 rewrites; merging was the larger part of the storage work under
+//! load). A merge streams its inputs (a k-way merge of sorted files, a few batches in memory at
+//! a time, smaller ones the more inputs it has).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,6 +27,7 @@ use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::codec::sync_parent_directory;
@@ -38,9 +43,13 @@ const BATCH_BYTES: usize = 8 << 20;
 /// Fewest rows per batch, however large the events.
 const MIN_BATCH_ROWS: usize = 64;
 
-/// Rows per batch for events of `row_bytes` bytes each (decoded).
-fn batch_rows(row_bytes: usize) -> usize {
-    (BATCH_BYTES / row_bytes.max(1)).clamp(MIN_BATCH_ROWS, BATCH_ROWS)
+/// What a merge's inputs hold between them, about: a batch each (two while an output chunk is
+/// built), so a merge of more inputs reads smaller batches from each and takes no more memory.
+const MERGE_INPUT_BYTES: usize = 4 * BATCH_BYTES;
+
+/// Rows per batch of about `batch_bytes` for events of `row_bytes` bytes each (decoded).
+fn batch_rows(row_bytes: usize, batch_bytes: usize) -> usize {
+    (batch_bytes / row_bytes.max(1)).clamp(MIN_BATCH_ROWS, BATCH_ROWS)
 }
 
 /// One segment, as the manifest lists it.
@@ -62,10 +71,44 @@ const PROJECT_ID: usize = 0;
 const TIMESTAMP: usize = 2;
 const FINGERPRINT: usize = 4;
 
+/// Columns with page statistics (min/max per page and row group, for pruning): the sort key,
+/// the receive time, and the short values queries filter on. The other columns (ids, messages,
+/// stacks, explanations, the details JSON) have none: their values are spread over every page
+/// so min/max prunes nothing, and computing it was 4% of the server's CPU under load (long
+/// strings sharing long prefixes, compared byte by byte at every checkpoint and merge).
+const COLUMNS_WITH_STATISTICS: [&str; 15] = [
+    "project_id",
+    "timestamp",
+    "received",
+    "fingerprint",
+    "grouping_version",
+    "platform",
+    "level",
+    "logger",
+    "environment",
+    "release",
+    "dist",
+    "server_name",
+    "request_method",
+    "sdk_name",
+    "sdk_version",
+];
+
+/// Columns with no dictionary: an id per event, so a dictionary only costs hashing every value
+/// until it outgrows its page and the writer gives it up.
+const COLUMNS_WITHOUT_DICTIONARY: [&str; 3] = ["event_id", "trace_id", "span_id"];
+
 fn writer_properties(row_group_rows: usize, min_seq: u64, max_seq: u64) -> WriterProperties {
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None);
+    for column in COLUMNS_WITH_STATISTICS {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Page);
+    }
+    for column in COLUMNS_WITHOUT_DICTIONARY {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    builder
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(row_group_rows.max(1024)))
         .set_sorting_columns(Some(vec![
             SortingColumn {
@@ -191,7 +234,7 @@ pub fn write_sorted(
     let mut writer = SegmentWriter::create(path, properties)?;
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-    let chunk_rows = batch_rows(bytes / order.len().max(1));
+    let chunk_rows = batch_rows(bytes / order.len().max(1), BATCH_BYTES);
     let mut indices = Vec::with_capacity(chunk_rows);
     for chunk in order.chunks(chunk_rows) {
         indices.clear();
@@ -207,7 +250,7 @@ pub fn read(
     columns: Option<&[&str]>,
 ) -> Result<ParquetRecordBatchReader, EmbeddedError> {
     let Some(columns) = columns else {
-        return Ok(read_rows(path)?.0);
+        return Ok(read_rows(path, BATCH_BYTES)?.0);
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
@@ -217,15 +260,18 @@ pub fn read(
         .build()?)
 }
 
-/// Reads whole rows of a segment in batches of about [`BATCH_BYTES`]; also returns the rows
-/// per batch.
-fn read_rows(path: &Path) -> Result<(ParquetRecordBatchReader, usize), EmbeddedError> {
+/// Reads whole rows of a segment in batches of about `batch_bytes`; also returns the rows per
+/// batch.
+fn read_rows(
+    path: &Path,
+    batch_bytes: usize,
+) -> Result<(ParquetRecordBatchReader, usize), EmbeddedError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
     let row_bytes = match recorded_row_bytes(builder.metadata()) {
         Some(row_bytes) => row_bytes,
         None => sampled_row_bytes(path)?,
     };
-    let rows = batch_rows(row_bytes);
+    let rows = batch_rows(row_bytes, batch_bytes);
     Ok((builder.with_batch_size(rows).build()?, rows))
 }
 
@@ -320,8 +366,9 @@ pub fn merge(
 ) -> Result<(u64, u64), EmbeddedError> {
     let mut sources = Vec::with_capacity(inputs.len());
     let mut chunk_rows = BATCH_ROWS;
+    let input_bytes = (MERGE_INPUT_BYTES / inputs.len().max(1)).min(BATCH_BYTES);
     for path in inputs {
-        let (reader, rows) = read_rows(path)?;
+        let (reader, rows) = read_rows(path, input_bytes)?;
         chunk_rows = chunk_rows.min(rows);
         sources.push(MergeInput {
             reader,
@@ -452,7 +499,7 @@ mod tests {
 
     /// The first batch `read_rows` gives for `path`, in decoded bytes.
     fn first_batch_bytes(path: &Path) -> usize {
-        let (mut reader, rows) = read_rows(path).expect("read");
+        let (mut reader, rows) = read_rows(path, BATCH_BYTES).expect("read");
         assert!(rows >= MIN_BATCH_ROWS);
         let batch = reader.next().expect("a batch").expect("decoded");
         batch.get_array_memory_size()
@@ -499,6 +546,43 @@ mod tests {
             (4_000..10_000).contains(&recorded),
             "{recorded} bytes per row"
         );
+    }
+
+    #[test]
+    fn statistics_are_kept_for_the_columns_queries_prune_by_and_ids_have_no_dictionary() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("seg.parquet");
+        let batch = to_record_batch(&records_that_shrink_when_encoded(0, 2000)).expect("batch");
+        write_sorted(&path, &[batch], 8192, (0, 0)).expect("write");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open"))
+            .expect("metadata");
+        let row_group = reader.metadata().row_group(0);
+        let column = |name: &str| {
+            row_group
+                .columns()
+                .iter()
+                .find(|column| column.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+        };
+        for name in COLUMNS_WITH_STATISTICS {
+            assert!(
+                column(name).statistics().is_some(),
+                "{name} has no statistics"
+            );
+        }
+        for name in ["event_id", "grouping_explanation", "details", "message"] {
+            assert!(column(name).statistics().is_none(), "{name} has statistics");
+        }
+        for name in COLUMNS_WITHOUT_DICTIONARY {
+            assert!(
+                column(name).dictionary_page_offset().is_none(),
+                "{name} has a dictionary"
+            );
+        }
+        // The long explanation all rows share is still stored once, in a dictionary.
+        assert!(column("grouping_explanation")
+            .dictionary_page_offset()
+            .is_some());
     }
 
     #[test]
