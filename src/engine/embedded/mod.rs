@@ -90,9 +90,10 @@ pub struct EmbeddedOptions {
     pub memtable_max_bytes: usize,
     /// ... or once anything written has waited this many seconds. Default 300.
     pub checkpoint_interval_secs: u64,
-    /// How many segments of one size tier compaction merges into one. Default 8: each event is
-    /// rewritten about log8(checkpoints) times (4: log4, a third more merging for fewer files;
-    /// `benches/embedded.rs`, 2M events: 72 µs of CPU per event with 4, 60 with 8).
+    /// How many segments of one size tier compaction merges into one. Default 4. More merges
+    /// less: each event is rewritten about log_fan_in(checkpoints) times (`benches/embedded.rs`,
+    /// 2M events: 72 µs of CPU per event with 4, 60 with 8), but queries open more files (the
+    /// issue detail of `benches/issues.rs`, 1M events: p50 15-24 ms with 4, 30-31 ms with 8).
     pub compaction_fan_in: usize,
     /// Rows per Parquet row group (the unit DataFusion prunes by statistics). Default 65,536.
     pub row_group_events: usize,
@@ -110,7 +111,7 @@ impl Default for EmbeddedOptions {
             memtable_max_events: 200_000,
             memtable_max_bytes: 80 * 1024 * 1024,
             checkpoint_interval_secs: 300,
-            compaction_fan_in: 8,
+            compaction_fan_in: 4,
             row_group_events: 65_536,
             max_aggregate_deltas: 8,
             query_memory_limit_bytes: 512 * 1024 * 1024,

@@ -6,11 +6,9 @@
 //! Compaction policy: a segment written by a checkpoint has level 0; merging `fan_in` segments
 //! of one level gives one segment of the next level. Merging starts as soon as a level holds
 //! `fan_in` segments, so at most `fan_in - 1` segments wait per level and the file count grows
-//! with the logarithm of the data: ten million events are some 120 checkpoints' worth, which
-//! fan-in 8 keeps in at most 21 files, each event rewritten about log8(120) = 2.3 times (fan-in
-//! 4: at most 12 files, 3.5 rewrites; merging was the larger part of the storage work under
-//! load). A merge streams its inputs (a k-way merge of sorted files, a few batches in memory at
-//! a time, smaller ones the more inputs it has).
+//! with the logarithm of the data (about a dozen files for ten million events). A merge
+//! streams its inputs (a k-way merge of sorted files, a few batches in memory at a time,
+//! smaller ones the more inputs it has).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
