@@ -92,8 +92,9 @@ pub struct EmbeddedOptions {
     pub checkpoint_interval_secs: u64,
     /// How many segments of one size tier compaction merges into one. Default 4. More merges
     /// less: each event is rewritten about log_fan_in(checkpoints) times (`benches/embedded.rs`,
-    /// 2M events: 72 µs of CPU per event with 4, 60 with 8), but queries open more files (the
-    /// issue detail of `benches/issues.rs`, 1M events: p50 15-24 ms with 4, 30-31 ms with 8).
+    /// 2M events: 70-72 µs of CPU per event with 4, 57-62 with 8), but queries open more files
+    /// (the issue detail of `benches/issues.rs`, 1M events: p50 15.3-24.0 ms with 4,
+    /// 29.6-31.2 ms with 8).
     pub compaction_fan_in: usize,
     /// Rows per Parquet row group (the unit DataFusion prunes by statistics). Default 65,536.
     pub row_group_events: usize,
