@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use stackhouse_grouping::{Explanation, Fingerprint};
 use stackhouse_protocol::ErrorEvent;
 
-use crate::engine::{EventRecord, WriteBatch};
+use crate::engine::{explanation_json, EventRecord, WriteBatch};
 use crate::group::Grouper;
 use crate::lifecycle::EventFacts;
 use crate::tracker::StatusTracker;
@@ -17,6 +19,7 @@ pub struct Pipeline {
     grouper: Arc<Grouper>,
     tracker: Arc<StatusTracker>,
     writer: BatchWriter,
+    explanations: ExplanationCache,
 }
 
 impl Pipeline {
@@ -29,6 +32,7 @@ impl Pipeline {
             grouper,
             tracker,
             writer,
+            explanations: ExplanationCache::default(),
         }
     }
 
@@ -51,7 +55,14 @@ impl Pipeline {
             let issue_id =
                 self.grouper
                     .assign(project_id, event, &mut fingerprint, received, &mut batch);
-            let record = EventRecord::from_event(project_id, event, received, &fingerprint);
+            let explanation = self.explanations.json(&fingerprint);
+            let record = EventRecord::with_explanation_json(
+                project_id,
+                event,
+                received,
+                &fingerprint,
+                explanation,
+            );
             // Lifecycle: a resolved issue regresses, an ignored one may reopen; the transition
             // travels in this batch, durable with the event that caused it.
             self.tracker.observe(
@@ -82,5 +93,76 @@ impl Pipeline {
     /// The lifecycle state of every issue.
     pub fn tracker(&self) -> &Arc<StatusTracker> {
         &self.tracker
+    }
+}
+
+/// The JSON of the explanations of recently seen fingerprints. Events of one fingerprint
+/// usually carry the same explanation, and serializing it anew for each was about 2% of the
+/// server's CPU under one-event envelopes; comparing it with the last one stored for the
+/// fingerprint and copying that JSON is a fraction of that. An explanation that differs (other
+/// non-in-app frames ignored, a similarity join) is serialized and replaces the entry.
+#[derive(Default)]
+struct ExplanationCache {
+    entries: Mutex<foldhash::HashMap<u64, (Explanation, String)>>,
+}
+
+/// At most this many fingerprints are cached (a few MiB); when full, the cache starts over.
+const EXPLANATION_CACHE_ENTRIES: usize = 1024;
+
+impl ExplanationCache {
+    fn json(&self, fingerprint: &Fingerprint) -> String {
+        self.json_of(fingerprint.hash, &fingerprint.explanation)
+    }
+
+    fn json_of(&self, hash: u64, explanation: &Explanation) -> String {
+        let mut entries = self.entries.lock();
+        if let Some((cached, json)) = entries.get(&hash) {
+            if cached == explanation {
+                return json.clone();
+            }
+        }
+        let json = explanation_json(explanation);
+        if entries.len() >= EXPLANATION_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (explanation.clone(), json.clone()));
+        json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stackhouse_grouping::{Basis, Component, ComponentKind};
+
+    use super::*;
+
+    fn explanation(value: &str) -> Explanation {
+        Explanation {
+            basis: Basis::Message,
+            contributing: vec![Component {
+                kind: ComponentKind::Message,
+                value: value.to_owned(),
+            }],
+            ..Explanation::default()
+        }
+    }
+
+    #[test]
+    fn cached_explanations_are_the_json_of_each_events_own_explanation() {
+        let cache = ExplanationCache::default();
+        let first = explanation("order <int> failed");
+        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
+        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
+        // Same fingerprint, another explanation: its own JSON, not the cached one.
+        let other = explanation("order <int> lost");
+        assert_eq!(cache.json_of(1, &other), explanation_json(&other));
+        assert_ne!(cache.json_of(1, &other), cache.json_of(1, &first));
+        // Past the bound the cache starts over and still answers right.
+        for hash in 2..(EXPLANATION_CACHE_ENTRIES as u64 + 10) {
+            let many = explanation(&format!("message {hash}"));
+            assert_eq!(cache.json_of(hash, &many), explanation_json(&many));
+        }
+        assert!(cache.entries.lock().len() <= EXPLANATION_CACHE_ENTRIES);
+        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
     }
 }

@@ -23,7 +23,7 @@ pub use alerts::{
     AlertStateRecord, FINISHED_DELIVERY_STATUSES,
 };
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
-pub use record::{EventRecord, RecordError};
+pub use record::{explanation_json, EventRecord, RecordError};
 pub use span::{SpanRange, SpanRecord};
 
 /// A project: the unit events, keys and issues belong to.

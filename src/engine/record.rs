@@ -302,6 +302,11 @@ pub enum RecordError {
     EventId(String),
 }
 
+/// The stored form of a grouping explanation (the `grouping_explanation` column).
+pub fn explanation_json(explanation: &stackhouse_grouping::Explanation) -> String {
+    serde_json::to_string(explanation).unwrap_or_else(|_| "{}".to_owned())
+}
+
 impl EventRecord {
     /// About how many bytes of memory the record holds (its struct, text and lists): what
     /// the batch writer's byte bounds count.
@@ -361,6 +366,19 @@ impl EventRecord {
         received: DateTime<Utc>,
         fingerprint: &stackhouse_grouping::Fingerprint,
     ) -> EventRecord {
+        let explanation_json = explanation_json(&fingerprint.explanation);
+        Self::with_explanation_json(project_id, event, received, fingerprint, explanation_json)
+    }
+
+    /// [`EventRecord::from_event`] with the JSON of the fingerprint's explanation already made
+    /// (by the pipeline, which reuses it across the events of a fingerprint).
+    pub fn with_explanation_json(
+        project_id: u64,
+        event: &ErrorEvent,
+        received: DateTime<Utc>,
+        fingerprint: &stackhouse_grouping::Fingerprint,
+        explanation_json: String,
+    ) -> EventRecord {
         let primary = event.primary_stacktrace();
         let frames = primary
             .map(|stacktrace| stacktrace.frames.as_slice())
@@ -419,8 +437,7 @@ impl EventRecord {
             received,
             fingerprint: fingerprint.hash,
             grouping_version: fingerprint.version.as_str().to_owned(),
-            grouping_explanation: serde_json::to_string(&fingerprint.explanation)
-                .unwrap_or_else(|_| "{}".to_owned()),
+            grouping_explanation: explanation_json,
             title: event.title(),
             culprit: event.culprit(),
             platform: event.platform.clone(),
