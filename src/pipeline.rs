@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use stackhouse_grouping::{Explanation, Fingerprint};
+use stackhouse_grouping::Explanation;
 use stackhouse_protocol::ErrorEvent;
 
 use crate::engine::{explanation_json, EventRecord, WriteBatch};
@@ -55,7 +55,9 @@ impl Pipeline {
             let issue_id =
                 self.grouper
                     .assign(project_id, event, &mut fingerprint, received, &mut batch);
-            let explanation = self.explanations.json(&fingerprint);
+            let explanation = self
+                .explanations
+                .json(fingerprint.hash, &fingerprint.explanation);
             let record = EventRecord::with_explanation_json(
                 project_id,
                 event,
@@ -110,18 +112,16 @@ struct ExplanationCache {
 const EXPLANATION_CACHE_ENTRIES: usize = 1024;
 
 impl ExplanationCache {
-    fn json(&self, fingerprint: &Fingerprint) -> String {
-        self.json_of(fingerprint.hash, &fingerprint.explanation)
-    }
-
-    fn json_of(&self, hash: u64, explanation: &Explanation) -> String {
-        let mut entries = self.entries.lock();
-        if let Some((cached, json)) = entries.get(&hash) {
+    /// The JSON of `explanation`, the explanation of fingerprint `hash`. A miss is serialized
+    /// outside the lock, so other events wait only for a lookup or an insert.
+    fn json(&self, hash: u64, explanation: &Explanation) -> String {
+        if let Some((cached, json)) = self.entries.lock().get(&hash) {
             if cached == explanation {
                 return json.clone();
             }
         }
         let json = explanation_json(explanation);
+        let mut entries = self.entries.lock();
         if entries.len() >= EXPLANATION_CACHE_ENTRIES {
             entries.clear();
         }
@@ -151,18 +151,22 @@ mod tests {
     fn cached_explanations_are_the_json_of_each_events_own_explanation() {
         let cache = ExplanationCache::default();
         let first = explanation("order <int> failed");
-        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
-        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
+        assert_eq!(cache.json(1, &first), explanation_json(&first));
+        assert_eq!(cache.json(1, &first), explanation_json(&first));
+        assert_eq!(
+            cache.entries.lock().get(&1).map(|(cached, _)| cached),
+            Some(&first)
+        );
         // Same fingerprint, another explanation: its own JSON, not the cached one.
         let other = explanation("order <int> lost");
-        assert_eq!(cache.json_of(1, &other), explanation_json(&other));
-        assert_ne!(cache.json_of(1, &other), cache.json_of(1, &first));
+        assert_eq!(cache.json(1, &other), explanation_json(&other));
+        assert_ne!(cache.json(1, &other), cache.json(1, &first));
         // Past the bound the cache starts over and still answers right.
         for hash in 2..(EXPLANATION_CACHE_ENTRIES as u64 + 10) {
             let many = explanation(&format!("message {hash}"));
-            assert_eq!(cache.json_of(hash, &many), explanation_json(&many));
+            assert_eq!(cache.json(hash, &many), explanation_json(&many));
         }
         assert!(cache.entries.lock().len() <= EXPLANATION_CACHE_ENTRIES);
-        assert_eq!(cache.json_of(1, &first), explanation_json(&first));
+        assert_eq!(cache.json(1, &first), explanation_json(&first));
     }
 }
