@@ -281,6 +281,8 @@ fn open_engine(config: &Config, serving: bool) -> anyhow::Result<Arc<dyn Engine>
             ranking_refresh: Duration::from_secs(config.clickhouse_ranking_refresh_secs),
             spool: (serving && config.clickhouse_spool).then(|| SpoolSettings {
                 max_bytes: config.clickhouse_spool_max_bytes,
+                ship_interval: Duration::from_millis(config.clickhouse_spool_ship_interval_ms),
+                ship_bytes: config.clickhouse_spool_ship_bytes,
                 ..SpoolSettings::new(config.clickhouse_spool_dir())
             }),
             ..ClickHouseSettings::new(url.clone(), config.clickhouse_database.clone())

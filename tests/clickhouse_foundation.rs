@@ -1101,6 +1101,61 @@ fn shipping_mark_names(spool: &std::path::Path, seq: u64) -> bool {
     bytes.len() >= 24 && bytes[16..24] == seq.to_le_bytes()
 }
 
+/// The spool's cadence (`SpoolSettings::ship_interval`, `ship_bytes`): after an insert, the
+/// next waits for the interval unless enough bytes of events are queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_inserts_at_its_interval_unless_enough_bytes_wait() {
+    let now = Utc::now().timestamp() as f64;
+    // A minute between inserts: a batch after the first waits, unless `ship_bytes` of events
+    // are queued.
+    for (ship_bytes, second_batch_visible) in [(usize::MAX, false), (1, true)] {
+        let database = fresh_database("spool_cadence");
+        let spool = tempfile::tempdir().unwrap();
+        let engine: Arc<dyn Engine> = Arc::new(ClickHouseEngine::new(ClickHouseSettings {
+            spool: Some(SpoolSettings {
+                read_wait: Duration::from_millis(300),
+                ship_interval: Duration::from_secs(60),
+                ship_bytes,
+                ..SpoolSettings::new(spool.path())
+            }),
+            ..ClickHouseSettings::new(clickhouse_url(), database.as_str())
+        }));
+        engine.migrate().await.unwrap();
+        let project = engine
+            .create_project("cadence", "ef".repeat(16).as_str())
+            .await
+            .unwrap();
+        let ingest = Ingest::load(engine.as_ref()).await;
+        let events = |count: usize| -> Vec<Value> {
+            (0..count)
+                .map(|i| python_event("CadenceError", &format!("{i}"), &["cadence"], None, now))
+                .collect()
+        };
+        let stored = || async {
+            engine
+                .fingerprint_totals(project.id, None)
+                .await
+                .unwrap()
+                .iter()
+                .map(|totals| totals.events)
+                .sum::<u64>()
+        };
+        ingest.write(engine.as_ref(), project.id, &events(3)).await;
+        assert_eq!(stored().await, 3, "the first batch ships at once");
+        ingest.write(engine.as_ref(), project.id, &events(2)).await;
+        let (expected, what) = if second_batch_visible {
+            (5, "ships at once")
+        } else {
+            (3, "waits for the interval")
+        };
+        assert_eq!(
+            stored().await,
+            expected,
+            "ship_bytes {ship_bytes}: the second batch {what}"
+        );
+    }
+}
+
 /// A batch ClickHouse rejects (here: its events table is gone) is retried record by record, and
 /// a record rejected alone is kept aside in the spool's `rejected/` directory: the other
 /// records are not held back, and nothing acknowledged is silently dropped.

@@ -30,7 +30,9 @@ use rows::{
     HistoryRow, HourlyRow, IssueAggregateRow, IssueRow, IssueUsersRow, MappingRow, ProjectKeyRow,
     ProjectRow, StateRow, TagCountRow,
 };
-pub use spool::{SpoolSettings, DEFAULT_SPOOL_MAX_BYTES};
+pub use spool::{
+    SpoolSettings, DEFAULT_SHIP_BYTES, DEFAULT_SHIP_INTERVAL, DEFAULT_SPOOL_MAX_BYTES,
+};
 
 use super::{
     AlertClaim, AlertDeliveryQuery, AlertDeliveryRecord, AlertEvaluationWrite, AlertEventQuery,

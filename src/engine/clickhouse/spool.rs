@@ -57,6 +57,15 @@ pub struct SpoolSettings {
     /// read goes ahead (ClickHouse is slow or down, and the read would not be answered better
     /// by waiting longer).
     pub read_wait: Duration,
+    /// Inserts start at most this often, unless [`Self::ship_bytes`] are queued: ClickHouse
+    /// pays for every insert (a part in `events` and in each aggregate table, merged again
+    /// later), and a shipper that took whatever was queued the moment it was free sent hundreds
+    /// of inserts a second of ~200 events each when clients were few. A read waits for at most
+    /// about this long more.
+    pub ship_interval: Duration,
+    /// Queued bytes of events (their size in memory) that start an insert without waiting for
+    /// [`Self::ship_interval`]. Under load this, not the interval, sets the size of an insert.
+    pub ship_bytes: usize,
 }
 
 impl SpoolSettings {
@@ -66,6 +75,8 @@ impl SpoolSettings {
             directory: directory.into(),
             max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             read_wait: DEFAULT_READ_WAIT,
+            ship_interval: DEFAULT_SHIP_INTERVAL,
+            ship_bytes: DEFAULT_SHIP_BYTES,
         }
     }
 }
@@ -74,13 +85,10 @@ impl SpoolSettings {
 pub const DEFAULT_SPOOL_MAX_BYTES: usize = 256 << 20;
 /// [`SpoolSettings::read_wait`] unless configured.
 pub const DEFAULT_READ_WAIT: Duration = Duration::from_secs(10);
-/// Inserts start at most this often, unless [`SHIP_EAGER_BYTES`] are queued: ClickHouse pays
-/// for every insert (a part in `events` and in each aggregate table), and a shipper that took
-/// whatever was queued the moment it was free sent hundreds of inserts a second of ~200 events
-/// each when clients were few. A read waits for at most about this long more.
-const SHIP_INTERVAL: Duration = Duration::from_millis(100);
-/// Queued bytes of events that start an insert without waiting for [`SHIP_INTERVAL`].
-const SHIP_EAGER_BYTES: usize = 4 << 20;
+/// [`SpoolSettings::ship_interval`] unless configured: 100 ms.
+pub const DEFAULT_SHIP_INTERVAL: Duration = Duration::from_millis(100);
+/// [`SpoolSettings::ship_bytes`] unless configured: 4 MiB (about a thousand 1-5 KB events).
+pub const DEFAULT_SHIP_BYTES: usize = 4 << 20;
 
 /// The queue bound counts kibibytes, so its permits fit a `u32`.
 const PERMIT_BYTES: usize = 1024;
@@ -460,10 +468,7 @@ pub(super) async fn ship(spool: Arc<Spool>, connection: Arc<Connection>, ranking
     let mut last_insert: Option<tokio::time::Instant> = None;
     while !spool.is_closed() {
         if let Some(last_insert) = last_insert {
-            let queued_bytes = spool.log.lock().queued_bytes;
-            if queued_bytes < SHIP_EAGER_BYTES
-                && !pause_until(&spool, last_insert + SHIP_INTERVAL).await
-            {
+            if !gather(&spool, last_insert + spool.settings.ship_interval).await {
                 return;
             }
         }
@@ -562,6 +567,23 @@ async fn pause(spool: &Spool, duration: Duration) -> bool {
 }
 
 /// Sleeps until `deadline`, or until the spool is closed; false if it is.
+/// Waits until `deadline` or until [`SpoolSettings::ship_bytes`] of events are queued,
+/// whichever comes first; false once the spool is closed.
+async fn gather(spool: &Spool, deadline: tokio::time::Instant) -> bool {
+    let mut closed = spool.closed.subscribe();
+    loop {
+        if spool.log.lock().queued_bytes >= spool.settings.ship_bytes {
+            return !spool.is_closed();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return !spool.is_closed(),
+            _ = closed.wait_for(|closed| *closed) => return false,
+            // Every append wakes it to count again.
+            _ = spool.wake.notified() => {}
+        }
+    }
+}
+
 async fn pause_until(spool: &Spool, deadline: tokio::time::Instant) -> bool {
     let mut closed = spool.closed.subscribe();
     tokio::select! {
