@@ -83,8 +83,9 @@ pub struct EmbeddedOptions {
     /// A checkpoint writes the in-memory events to a Parquet segment once there are this many
     /// of them. Default 200,000.
     pub memtable_max_events: usize,
-    /// ... or once they take this many bytes of memory. Default 80 MiB (about 1 KB an event
-    /// for 1-5 KB events: 84,000 of the benchmarks' events). The events in memory are at most
+    /// ... or once they take this many bytes of memory. Default 80 MiB (about 4.4 KB an
+    /// event in memory for the load benchmark's 2-6 KB events: a checkpoint writes about
+    /// 19,000 of them, measured from its level-0 segments). The events in memory are at most
     /// about twice this (one memtable being written out, one filling), beside the aggregates.
     /// A smaller one trades ingest for memory: more, smaller segments to write and merge.
     pub memtable_max_bytes: usize,
