@@ -566,7 +566,6 @@ async fn pause(spool: &Spool, duration: Duration) -> bool {
     pause_until(spool, tokio::time::Instant::now() + duration).await
 }
 
-/// Sleeps until `deadline`, or until the spool is closed; false if it is.
 /// Waits until `deadline` or until [`SpoolSettings::ship_bytes`] of events are queued,
 /// whichever comes first; false once the spool is closed.
 async fn gather(spool: &Spool, deadline: tokio::time::Instant) -> bool {
@@ -584,6 +583,7 @@ async fn gather(spool: &Spool, deadline: tokio::time::Instant) -> bool {
     }
 }
 
+/// Sleeps until `deadline`, or until the spool is closed; false if it is.
 async fn pause_until(spool: &Spool, deadline: tokio::time::Instant) -> bool {
     let mut closed = spool.closed.subscribe();
     tokio::select! {
