@@ -19,6 +19,10 @@
 //! (ClickHouse) keeps the data where it is: a project `bench` found there is used as it is, not
 //! preloaded again, so a prepared copy serves several runs (`LOAD_SECONDS=0` only prepares it).
 //!
+//! A run of at least two windows of `LOAD_WINDOW_SECONDS` (default 60) also prints, as it goes,
+//! the rate and the server's CPU per event in each window: whether the rate holds as the
+//! embedded engine's compaction levels deepen, which the run's average hides.
+//!
 //! It also reports the CPU the server used during the load (user and system time, in cores and
 //! per accepted event), the load generator's own (one thread, keep-alive HTTP/1.1 connections
 //! sending prepared requests: on two cores what it takes the server does not have), and
@@ -37,7 +41,8 @@ use serde_json::{json, Value};
 
 mod support;
 use support::{
-    alert_rule, bench_database, bench_engine, env_or, process_status_kib, write_events, CpuWindow,
+    alert_rule, bench_database, bench_engine, cpu_seconds, env_or, process_status_kib,
+    write_events, CpuWindow,
 };
 
 /// A realistic event: a Python/Java-ish stack of 10-40 frames, a message with variable ids.
@@ -94,6 +99,44 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
+}
+
+/// Prints, for each `window` seconds until `deadline`, the events accepted per second and the
+/// server's CPU per accepted event in that window.
+async fn report_windows(accepted: Arc<AtomicU64>, pid: u32, window: u64, deadline: Instant) {
+    struct Mark {
+        at: Instant,
+        events: u64,
+        cpu_seconds: Option<f64>,
+    }
+    let mark = || Mark {
+        at: Instant::now(),
+        events: accepted.load(Ordering::Relaxed),
+        cpu_seconds: cpu_seconds(pid).map(|(user, system)| user + system),
+    };
+    let first = mark();
+    let mut last = mark();
+    while Instant::now() + Duration::from_secs(window) <= deadline {
+        tokio::time::sleep(Duration::from_secs(window)).await;
+        let now = mark();
+        let seconds = now.at.duration_since(last.at).as_secs_f64().max(1e-3);
+        let events = now.events - last.events;
+        let cpu = match (last.cpu_seconds, now.cpu_seconds) {
+            (Some(before), Some(after)) => format!(
+                ", server {:.2} cores, {:.0} µs per event",
+                (after - before) / seconds,
+                (after - before) * 1e6 / events.max(1) as f64
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "  window {:>4.0}-{:<4.0} s: {:.0} events/s{cpu}",
+            last.at.duration_since(first.at).as_secs_f64(),
+            now.at.duration_since(first.at).as_secs_f64(),
+            events as f64 / seconds
+        );
+        last = now;
+    }
 }
 
 struct Server(Child);
@@ -440,6 +483,11 @@ fn main() {
                 }
                 Instant::now()
             }));
+        }
+
+        let window: u64 = env_or("LOAD_WINDOW_SECONDS", 60).max(1);
+        if seconds >= 2 * window {
+            tokio::spawn(report_windows(accepted.clone(), pid, window, deadline));
         }
 
         // Request-to-visible probes: a one-event request with a fresh bug, then poll GraphQL.

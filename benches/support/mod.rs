@@ -269,7 +269,7 @@ fn reset_peak() {
 }
 
 /// CPU seconds (user, system) a process has used so far, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     // Times in /proc are in clock ticks of USER_HZ, which is 100 on Linux whatever the kernel's
     // own tick rate.
     const TICKS_PER_SECOND: f64 = 100.0;
