@@ -20,8 +20,8 @@
 //! preloaded again, so a prepared copy serves several runs (`LOAD_SECONDS=0` only prepares it).
 //!
 //! A run of at least two windows of `LOAD_WINDOW_SECONDS` (default 60) also prints, as it goes,
-//! the rate and the server's CPU per event in each window: whether the rate holds as the
-//! embedded engine's compaction levels deepen, which the run's average hides.
+//! each window's rate and the CPU per event of the server (and of ClickHouse): whether the rate
+//! holds as the embedded engine's compaction levels deepen, which the run's average hides.
 //!
 //! It also reports the CPU the server used during the load (user and system time, in cores and
 //! per accepted event), the load generator's own (one thread, keep-alive HTTP/1.1 connections
@@ -101,18 +101,26 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// Prints, for each `window` seconds until `deadline`, the events accepted per second and the
-/// server's CPU per accepted event in that window.
-async fn report_windows(accepted: Arc<AtomicU64>, pid: u32, window: u64, deadline: Instant) {
+/// Prints, for each `window` seconds until `deadline`, the events accepted per second and, for
+/// each of `processes` (label, pid), its CPU in cores and per accepted event in that window.
+async fn report_windows(
+    accepted: Arc<AtomicU64>,
+    processes: Vec<(&'static str, u32)>,
+    window: u64,
+    deadline: Instant,
+) {
     struct Mark {
         at: Instant,
         events: u64,
-        cpu_seconds: Option<f64>,
+        cpu_seconds: Vec<Option<f64>>,
     }
     let mark = || Mark {
         at: Instant::now(),
         events: accepted.load(Ordering::Relaxed),
-        cpu_seconds: cpu_seconds(pid).map(|(user, system)| user + system),
+        cpu_seconds: processes
+            .iter()
+            .map(|&(_, pid)| cpu_seconds(pid).map(|(user, system)| user + system))
+            .collect(),
     };
     let first = mark();
     let mut last = mark();
@@ -121,20 +129,25 @@ async fn report_windows(accepted: Arc<AtomicU64>, pid: u32, window: u64, deadlin
         let now = mark();
         let seconds = now.at.duration_since(last.at).as_secs_f64().max(1e-3);
         let events = now.events - last.events;
-        let cpu = match (last.cpu_seconds, now.cpu_seconds) {
-            (Some(before), Some(after)) => format!(
-                ", server {:.2} cores, {:.0} µs per event",
-                (after - before) / seconds,
-                (after - before) * 1e6 / events.max(1) as f64
-            ),
-            _ => String::new(),
-        };
-        println!(
-            "  window {:>4.0}-{:<4.0} s: {:.0} events/s{cpu}",
+        let mut line = format!(
+            "  window {:>4.0}-{:<4.0} s: {:.0} events/s",
             last.at.duration_since(first.at).as_secs_f64(),
             now.at.duration_since(first.at).as_secs_f64(),
             events as f64 / seconds
         );
+        for ((label, _), (before, after)) in processes
+            .iter()
+            .zip(last.cpu_seconds.iter().zip(&now.cpu_seconds))
+        {
+            if let (Some(before), Some(after)) = (before, after) {
+                line.push_str(&format!(
+                    "; {label} {:.2} cores, {:.0} µs per event",
+                    (after - before) / seconds,
+                    (after - before) * 1e6 / events.max(1) as f64
+                ));
+            }
+        }
+        println!("{line}");
         last = now;
     }
 }
@@ -485,11 +498,6 @@ fn main() {
             }));
         }
 
-        let window: u64 = env_or("LOAD_WINDOW_SECONDS", 60).max(1);
-        if seconds >= 2 * window {
-            tokio::spawn(report_windows(accepted.clone(), pid, window, deadline));
-        }
-
         // Request-to-visible probes: a one-event request with a fresh bug, then poll GraphQL.
         let mut latencies = Vec::new();
         let mut probe = 0u64;
@@ -505,8 +513,14 @@ fn main() {
         let clickhouse_pid = std::env::var("STACKHOUSE_BENCH_CLICKHOUSE_PID")
             .ok()
             .and_then(|pid| pid.trim().parse().ok());
+        let mut processes = vec![("server", pid)];
         if let (true, Some(clickhouse_pid)) = (engine == "clickhouse", clickhouse_pid) {
             cpu.push(CpuWindow::start("ClickHouse", clickhouse_pid));
+            processes.push(("ClickHouse", clickhouse_pid));
+        }
+        let window: u64 = env_or("LOAD_WINDOW_SECONDS", 60).max(1);
+        if seconds >= 2 * window {
+            tokio::spawn(report_windows(accepted.clone(), processes, window, deadline));
         }
         while Instant::now() + Duration::from_secs(2) < deadline {
             probe += 1;
