@@ -11,7 +11,8 @@
 //! `EMBEDDED_BENCH_BATCH` and `EMBEDDED_BENCH_BATCH_BYTES` (at most so many events and bytes of
 //! them in memory per write; defaults: the server's batch writer's), `EMBEDDED_BENCH_DIR` (data
 //! directory; default a temporary one), `EMBEDDED_BENCH_FAN_IN` (compaction fan-in; default the
-//! engine's).
+//! engine's), `EMBEDDED_BENCH_MAX_SEGMENT_EVENTS` (compaction's bound on a merged segment; default
+//! 0, none).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -119,6 +120,7 @@ fn main() {
     runtime.block_on(async move {
         let options = EmbeddedOptions {
             compaction_fan_in: env_or("EMBEDDED_BENCH_FAN_IN", EmbeddedOptions::default().compaction_fan_in),
+            compaction_max_segment_events: env_or("EMBEDDED_BENCH_MAX_SEGMENT_EVENTS", 0),
             ..EmbeddedOptions::default()
         };
         let engine = Arc::new(EmbeddedEngine::open(&directory, options.clone()).unwrap());

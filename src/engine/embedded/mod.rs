@@ -97,6 +97,14 @@ pub struct EmbeddedOptions {
     /// (the issue detail of `benches/issues.rs`, 1M events: p50 15.3-24.0 ms with 4,
     /// 29.6-31.2 ms with 8).
     pub compaction_fan_in: usize,
+    /// Compaction leaves alone segments whose merge would hold more than this many events
+    /// (0, the default: no bound). Without a bound each event is rewritten about
+    /// log_fan_in(stored / checkpoint) times, so the merge work per event grows as data
+    /// accumulates (the load benchmark's server CPU per event rose about 15% over ten
+    /// minutes, three merges deep). With one it stays at about log_fan_in(bound /
+    /// checkpoint), and the segments at the top grow in number instead: one per `bound`
+    /// events, each opened by the queries that read every segment.
+    pub compaction_max_segment_events: u64,
     /// Rows per Parquet row group (the unit DataFusion prunes by statistics). Default 65,536.
     pub row_group_events: usize,
     /// Aggregate delta files kept before a checkpoint writes all aggregates afresh. Default 8.
@@ -114,6 +122,7 @@ impl Default for EmbeddedOptions {
             memtable_max_bytes: 80 * 1024 * 1024,
             checkpoint_interval_secs: 300,
             compaction_fan_in: 4,
+            compaction_max_segment_events: 0,
             row_group_events: 65_536,
             max_aggregate_deltas: 8,
             query_memory_limit_bytes: 512 * 1024 * 1024,
@@ -827,9 +836,11 @@ impl Shared {
         let _compacting = self.compaction.lock();
         let (inputs, output_file) = {
             let mut manifest = self.manifest.lock();
-            let Some(inputs) =
-                segments::pick_compaction(&manifest.segments, self.options.compaction_fan_in)
-            else {
+            let Some(inputs) = segments::pick_compaction(
+                &manifest.segments,
+                self.options.compaction_fan_in,
+                self.options.compaction_max_segment_events,
+            ) else {
                 return Ok(false);
             };
             (

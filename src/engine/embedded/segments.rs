@@ -438,8 +438,13 @@ fn flush_chunk(
 }
 
 /// The segments to merge next, if any: the `fan_in` oldest of the lowest level that has
-/// `fan_in` of them.
-pub fn pick_compaction(segments: &[SegmentInfo], fan_in: usize) -> Option<Vec<SegmentInfo>> {
+/// `fan_in` of them, unless together they hold more than `max_rows` events (when not 0): a
+/// level that has reached that size is not merged any further.
+pub fn pick_compaction(
+    segments: &[SegmentInfo],
+    fan_in: usize,
+    max_rows: u64,
+) -> Option<Vec<SegmentInfo>> {
     let fan_in = fan_in.max(2);
     let mut levels: Vec<u32> = segments.iter().map(|s| s.level).collect();
     levels.sort_unstable();
@@ -449,7 +454,11 @@ pub fn pick_compaction(segments: &[SegmentInfo], fan_in: usize) -> Option<Vec<Se
             segments.iter().filter(|s| s.level == level).collect();
         if candidates.len() >= fan_in {
             candidates.sort_by_key(|s| s.min_seq);
-            return Some(candidates.into_iter().take(fan_in).cloned().collect());
+            candidates.truncate(fan_in);
+            let rows: u64 = candidates.iter().map(|s| s.rows).sum();
+            if max_rows == 0 || rows <= max_rows {
+                return Some(candidates.into_iter().cloned().collect());
+            }
         }
     }
     None
@@ -643,13 +652,50 @@ mod tests {
             segment("c", 0, 3),
             segment("d", 0, 4),
         ];
-        assert_eq!(pick_compaction(&segments, 4), None);
+        assert_eq!(pick_compaction(&segments, 4, 0), None);
         segments.push(segment("e", 0, 6));
-        let picked: Vec<String> = pick_compaction(&segments, 4)
+        let picked: Vec<String> = pick_compaction(&segments, 4, 0)
             .expect("a full level")
             .into_iter()
             .map(|s| s.file)
             .collect();
         assert_eq!(picked, vec!["c", "d", "b", "e"]);
+    }
+
+    #[test]
+    fn compaction_leaves_levels_whose_merge_would_pass_the_bound() {
+        let segment = |file: &str, level: u32, rows: u64, min_seq: u64| SegmentInfo {
+            file: file.into(),
+            rows,
+            bytes: 1,
+            min_seq,
+            max_seq: min_seq,
+            level,
+        };
+        let files = |picked: Option<Vec<SegmentInfo>>| {
+            picked.map(|picked| {
+                let files: Vec<String> = picked.into_iter().map(|s| s.file).collect();
+                files.join(" ")
+            })
+        };
+        // A full level 1 of 4 x 100 events.
+        let mut segments: Vec<SegmentInfo> = (0..4)
+            .map(|index| segment(&format!("big{index}"), 1, 100, index))
+            .collect();
+        let level_one = Some("big0 big1 big2 big3".to_owned());
+        // Unbounded, or bounded at exactly what the merge holds: it merges.
+        assert_eq!(files(pick_compaction(&segments, 4, 0)), level_one);
+        assert_eq!(files(pick_compaction(&segments, 4, 400)), level_one);
+        // One event under that: level 1 stays as it is, however many segments it gathers.
+        assert_eq!(files(pick_compaction(&segments, 4, 399)), None);
+        segments.extend((4..8).map(|index| segment(&format!("big{index}"), 1, 100, index)));
+        assert_eq!(files(pick_compaction(&segments, 4, 399)), None);
+        // A level left alone does not stop the next one (checkpoints of varying size can put
+        // small segments above large ones).
+        segments.extend((0..4).map(|index| segment(&format!("small{index}"), 2, 90, 20 + index)));
+        assert_eq!(
+            files(pick_compaction(&segments, 4, 399)),
+            Some("small0 small1 small2 small3".to_owned())
+        );
     }
 }
