@@ -6,9 +6,11 @@
 //! Compaction policy: a segment written by a checkpoint has level 0; merging `fan_in` segments
 //! of one level gives one segment of the next level. Merging starts as soon as a level holds
 //! `fan_in` segments, so at most `fan_in - 1` segments wait per level and the file count grows
-//! with the logarithm of the data (about a dozen files for ten million events). A merge
-//! streams its inputs (a k-way merge of sorted files, a few batches in memory at a time,
-//! smaller ones the more inputs it has).
+//! with the logarithm of the data (about a dozen files for ten million events). With
+//! `compaction_max_segment_events` set, a level whose merge would pass that bound is merged no
+//! further: each event is rewritten a bounded number of times, and the file count grows by one
+//! segment per bound's worth of events instead. A merge streams its inputs (a k-way merge of
+//! sorted files, a few batches in memory at a time, smaller ones the more inputs it has).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
