@@ -122,7 +122,7 @@ async fn report_windows(
             .map(|&(_, pid)| cpu_seconds(pid).map(|(user, system)| user + system))
             .collect(),
     };
-    let first = mark();
+    let started = Instant::now();
     let mut last = mark();
     while Instant::now() + Duration::from_secs(window) <= deadline {
         tokio::time::sleep(Duration::from_secs(window)).await;
@@ -131,8 +131,8 @@ async fn report_windows(
         let events = now.events - last.events;
         let mut line = format!(
             "  window {:>4.0}-{:<4.0} s: {:.0} events/s",
-            last.at.duration_since(first.at).as_secs_f64(),
-            now.at.duration_since(first.at).as_secs_f64(),
+            last.at.duration_since(started).as_secs_f64(),
+            now.at.duration_since(started).as_secs_f64(),
             events as f64 / seconds
         );
         for ((label, _), (before, after)) in processes

@@ -22,7 +22,7 @@ use stackhouse::config::Config;
 use stackhouse::engine::clickhouse::{
     statements, ClickHouseEngine, ClickHouseSettings, SpoolSettings, MIGRATIONS,
 };
-use stackhouse::engine::{Engine, EventFilter, WriteBatch};
+use stackhouse::engine::{Engine, EventFilter, Project, WriteBatch};
 
 const ISSUES_QUERY: &str = r#"
 query($project: ID!) {
@@ -30,6 +30,14 @@ query($project: ID!) {
     id title culprit level platform status count userCount firstSeen lastSeen sparkline
   } }
 }"#;
+
+/// What most tests here start with: `engine`'s schema applied, a project `name` with public
+/// key `key`, and the ingest pipeline loaded over it.
+async fn migrated_project(engine: &dyn Engine, name: &str, key: &str) -> (Project, Ingest) {
+    engine.migrate().await.unwrap();
+    let project = engine.create_project(name, key).await.unwrap();
+    (project, Ingest::load(engine).await)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_several_platforms_keep_their_frames_tags_user_and_trace() {
@@ -593,12 +601,7 @@ async fn the_issue_ranking_counts_own_writes_at_once_and_other_instances_after_a
     // as can be had. `b` is another instance on the same database.
     let a = engine_with(Duration::ZERO);
     let b = engine_with(Duration::from_secs(3600));
-    a.migrate().await.unwrap();
-    let project = a
-        .create_project("ranking", "ab".repeat(16).as_str())
-        .await
-        .unwrap();
-    let ingest = Ingest::load(a.as_ref()).await;
+    let (project, ingest) = migrated_project(a.as_ref(), "ranking", &"ab".repeat(16)).await;
     let now = Utc::now().timestamp() as f64;
     let hour = DateTime::from_timestamp(now as i64 / 3600 * 3600, 0).unwrap();
     // Both copies: all-time totals and the trend's window counts (every event is in `hour`).
@@ -762,14 +765,9 @@ async fn a_window_on_received_reads_only_the_parts_received_in_it() {
     let database = fresh_database("window");
     let engine =
         ClickHouseEngine::new(ClickHouseSettings::new(clickhouse_url(), database.as_str()));
-    engine.migrate().await.unwrap();
-    let project = engine
-        .create_project("window", &"cd".repeat(16))
-        .await
-        .unwrap();
+    let (project, ingest) = migrated_project(&engine, "window", &"cd".repeat(16)).await;
     // Parts kept apart: a merge would put early and recent arrivals in one part.
     clickhouse_statement(&database, "SYSTEM STOP MERGES events_v2").await;
-    let ingest = Ingest::load(&engine).await;
     let now = Utc::now();
     for (hours_ago, count) in [(5, 300), (3, 200), (0, 7)] {
         let received = now - chrono::Duration::hours(hours_ago);
@@ -993,12 +991,7 @@ async fn spooled_writes_survive_clickhouse_being_down_and_ship_once_at_the_next_
     };
 
     let first_run = spooled(&proxy.url);
-    first_run.migrate().await.unwrap();
-    let project = first_run
-        .create_project("spool", "cd".repeat(16).as_str())
-        .await
-        .unwrap();
-    let ingest = Ingest::load(first_run.as_ref()).await;
+    let (project, ingest) = migrated_project(first_run.as_ref(), "spool", &"cd".repeat(16)).await;
     // Up: written, shipped, and read back at once.
     let shipped = ingest
         .write(first_run.as_ref(), project.id, &events("shipped", 4))
@@ -1120,12 +1113,8 @@ async fn the_spool_inserts_at_its_interval_unless_enough_bytes_wait() {
             }),
             ..ClickHouseSettings::new(clickhouse_url(), database.as_str())
         }));
-        engine.migrate().await.unwrap();
-        let project = engine
-            .create_project("cadence", "ef".repeat(16).as_str())
-            .await
-            .unwrap();
-        let ingest = Ingest::load(engine.as_ref()).await;
+        let (project, ingest) =
+            migrated_project(engine.as_ref(), "cadence", &"ef".repeat(16)).await;
         let events = |count: usize| -> Vec<Value> {
             (0..count)
                 .map(|i| python_event("CadenceError", &format!("{i}"), &["cadence"], None, now))
@@ -1164,12 +1153,7 @@ async fn a_spooled_batch_clickhouse_rejects_is_kept_aside() {
     let database = fresh_database("spool_rejected");
     let spool = tempfile::tempdir().unwrap();
     let engine = spooled_clickhouse_engine(&database, spool.path());
-    engine.migrate().await.unwrap();
-    let project = engine
-        .create_project("rejected", "ef".repeat(16).as_str())
-        .await
-        .unwrap();
-    let ingest = Ingest::load(engine.as_ref()).await;
+    let (project, ingest) = migrated_project(engine.as_ref(), "rejected", &"ef".repeat(16)).await;
     let now = Utc::now().timestamp() as f64;
     clickhouse_statement(&database, "DROP TABLE events_v2").await;
     for bug in ["first", "second"] {

@@ -638,24 +638,28 @@ mod tests {
         assert!(!directory.path().join("merged.parquet.tmp").exists());
     }
 
-    #[test]
-    fn compaction_merges_full_levels_oldest_first() {
-        let segment = |file: &str, level: u32, min_seq: u64| SegmentInfo {
+    /// A segment as the manifest lists it, for the compaction policy's tests.
+    fn segment(file: &str, level: u32, rows: u64, min_seq: u64) -> SegmentInfo {
+        SegmentInfo {
             file: file.into(),
-            rows: 1,
+            rows,
             bytes: 1,
             min_seq,
             max_seq: min_seq,
             level,
-        };
+        }
+    }
+
+    #[test]
+    fn compaction_merges_full_levels_oldest_first() {
         let mut segments = vec![
-            segment("a", 1, 1),
-            segment("b", 0, 5),
-            segment("c", 0, 3),
-            segment("d", 0, 4),
+            segment("a", 1, 1, 1),
+            segment("b", 0, 1, 5),
+            segment("c", 0, 1, 3),
+            segment("d", 0, 1, 4),
         ];
         assert_eq!(pick_compaction(&segments, 4, 0), None);
-        segments.push(segment("e", 0, 6));
+        segments.push(segment("e", 0, 1, 6));
         let picked: Vec<String> = pick_compaction(&segments, 4, 0)
             .expect("a full level")
             .into_iter()
@@ -666,14 +670,6 @@ mod tests {
 
     #[test]
     fn compaction_leaves_levels_whose_merge_would_pass_the_bound() {
-        let segment = |file: &str, level: u32, rows: u64, min_seq: u64| SegmentInfo {
-            file: file.into(),
-            rows,
-            bytes: 1,
-            min_seq,
-            max_seq: min_seq,
-            level,
-        };
         let files = |picked: Option<Vec<SegmentInfo>>| {
             picked.map(|picked| {
                 let files: Vec<String> = picked.into_iter().map(|s| s.file).collect();
