@@ -112,12 +112,15 @@ pub fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, B
             }
             Ok(body)
         }
-        Encoding::Gzip => read_bounded(
-            flate2::bufread::MultiGzDecoder::new(&body[..]),
-            body.len(),
-            limit,
-            "gzip",
-        ),
+        Encoding::Gzip => match gunzip_one_member(&body, limit) {
+            Some(result) => result,
+            None => read_bounded(
+                flate2::bufread::MultiGzDecoder::new(&body[..]),
+                body.len(),
+                limit,
+                "gzip",
+            ),
+        },
         Encoding::Deflate => {
             // RFC 9110 says zlib-wrapped; some SDKs send raw deflate. A zlib stream starts with
             // a CMF byte whose low nibble is 8 and whose header is a multiple of 31.
@@ -165,6 +168,96 @@ fn inflated_size_guess(sent: usize, limit: usize) -> usize {
     sent.saturating_mul(8)
         .saturating_add(4096)
         .min(limit.saturating_add(1))
+}
+
+/// Inflates a gzip body of one member with a plain header (what every Sentry SDK sends) using
+/// this thread's inflate state, reset instead of made anew: setting up a decoder (its state
+/// and 32 KiB window, allocated and initialised) was a fifth of what inflating a one-event
+/// envelope cost. The trailer's CRC-32 and length are checked, and the output is bounded as
+/// [`read_bounded`] bounds it. `None` for anything else (optional header fields, several
+/// members, a header that is not gzip's): the general decoder takes those, and gives its own
+/// error for a broken one.
+fn gunzip_one_member(body: &[u8], limit: usize) -> Option<Result<Bytes, BodyError>> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    use std::cell::RefCell;
+
+    /// ID1 ID2, CM = 8 (deflate), FLG = 0 (no name, comment, extra field or header CRC).
+    const PLAIN_HEADER: [u8; 4] = [0x1f, 0x8b, 8, 0];
+    const HEADER_LEN: usize = 10;
+    const TRAILER_LEN: usize = 8;
+    thread_local! {
+        static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+    }
+    if body.len() < HEADER_LEN + TRAILER_LEN || body[..4] != PLAIN_HEADER {
+        return None;
+    }
+    let corrupt = |message: String| BodyError::Corrupt {
+        encoding: "gzip",
+        message,
+    };
+    let deflated = &body[HEADER_LEN..];
+    let run = |inflate: &mut Decompress| -> Option<Result<Bytes, BodyError>> {
+        inflate.reset(false);
+        let most = limit.saturating_add(1);
+        let mut output = Vec::with_capacity(inflated_size_guess(body.len(), limit));
+        loop {
+            if output.len() == output.capacity() {
+                if output.len() >= most {
+                    return Some(Err(BodyError::DecompressedTooLarge { limit }));
+                }
+                output.reserve_exact(output.len().max(4096).min(most - output.len()));
+            }
+            let consumed = usize::try_from(inflate.total_in()).unwrap_or(usize::MAX);
+            let before = (consumed, output.len());
+            let input = deflated.get(consumed..).unwrap_or_default();
+            match inflate.decompress_vec(input, &mut output, FlushDecompress::None) {
+                Ok(Status::StreamEnd) => break,
+                Ok(Status::Ok | Status::BufError) => {
+                    let progressed = (
+                        usize::try_from(inflate.total_in()).unwrap_or(usize::MAX),
+                        output.len(),
+                    ) != before;
+                    if !progressed && output.len() < output.capacity() {
+                        return Some(Err(corrupt("unexpected end of file".to_owned())));
+                    }
+                }
+                Err(error) => return Some(Err(corrupt(error.to_string()))),
+            }
+        }
+        if output.len() > limit {
+            return Some(Err(BodyError::DecompressedTooLarge { limit }));
+        }
+        let end = usize::try_from(inflate.total_in()).unwrap_or(usize::MAX);
+        let trailer = deflated.get(end..)?;
+        if trailer.len() != TRAILER_LEN {
+            // Truncated, or another member follows: the general decoder decides.
+            return None;
+        }
+        let word = |at: usize| {
+            u32::from_le_bytes([
+                trailer[at],
+                trailer[at + 1],
+                trailer[at + 2],
+                trailer[at + 3],
+            ])
+        };
+        if word(0) != crc32fast::hash(&output) {
+            return Some(Err(corrupt(
+                "CRC-32 of the data does not match the trailer".to_owned(),
+            )));
+        }
+        // ISIZE is the length modulo 2^32: the truncation is the format's.
+        if word(4) != output.len() as u32 {
+            return Some(Err(corrupt(
+                "length of the data does not match the trailer".to_owned(),
+            )));
+        }
+        Some(Ok(Bytes::from(output)))
+    };
+    INFLATE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut state) => run(&mut state),
+        Err(_) => run(&mut Decompress::new(false)),
+    })
 }
 
 fn read_bounded(
@@ -263,6 +356,101 @@ mod tests {
                 limit: (2 << 20) - 1
             }
         );
+    }
+
+    #[test]
+    fn sdk_gzip_takes_the_reused_decoder_and_other_gzip_the_general_one() {
+        let data = b"{\"exception\": {\"values\": []}}".repeat(50);
+        let plain = gzip(&data);
+        assert_eq!(plain[..4], [0x1f, 0x8b, 8, 0]);
+        // The thread's decoder is reset between bodies: the second decodes as the first did.
+        for _ in 0..2 {
+            let decoded = gunzip_one_member(&plain, 1 << 20).expect("fast path");
+            assert_eq!(&decoded.expect("decodes")[..], &data[..]);
+        }
+        // Two members, and a header with a file name: the general decoder, which reads them.
+        let mut two = plain.clone();
+        two.extend_from_slice(&plain);
+        assert!(gunzip_one_member(&two, 1 << 20).is_none());
+        let decoded = decode(&headers(Some("gzip")), Bytes::from(two), 1 << 20).expect("decodes");
+        assert_eq!(decoded.len(), 2 * data.len());
+        let mut named = flate2::GzBuilder::new()
+            .filename("event.json")
+            .write(Vec::new(), flate2::Compression::default());
+        named.write_all(&data).expect("write");
+        let named = named.finish().expect("finish");
+        assert!(gunzip_one_member(&named, 1 << 20).is_none());
+        let decoded = decode(&headers(None), Bytes::from(named), 1 << 20).expect("decodes");
+        assert_eq!(&decoded[..], &data[..]);
+    }
+
+    #[test]
+    fn damaged_gzip_is_a_clear_error_and_the_decoder_recovers() {
+        let data = b"{\"message\": \"hello\"}".repeat(40);
+        let body = gzip(&data);
+        let corrupt = |body: Vec<u8>| {
+            let error = decode(&headers(Some("gzip")), Bytes::from(body), 1 << 20);
+            match error {
+                Err(BodyError::Corrupt { encoding, message }) => {
+                    assert_eq!(encoding, "gzip");
+                    message
+                }
+                other => panic!("not a corrupt-body error: {other:?}"),
+            }
+        };
+        let mut wrong_crc = body.clone();
+        let at = wrong_crc.len() - 8;
+        wrong_crc[at] ^= 0xff;
+        assert!(corrupt(wrong_crc).contains("CRC-32"), "names the checksum");
+        let mut wrong_length = body.clone();
+        let at = wrong_length.len() - 4;
+        wrong_length[at] ^= 0x01;
+        assert!(corrupt(wrong_length).contains("length"), "names the length");
+        // Cut inside the compressed data, and cut inside the trailer.
+        corrupt(body[..body.len() / 2].to_vec());
+        corrupt(body[..body.len() - 3].to_vec());
+        // Damaged compressed data.
+        let mut damaged = body.clone();
+        for byte in &mut damaged[12..20] {
+            *byte = 0xff;
+        }
+        corrupt(damaged);
+        // None of that left the thread's decoder unusable.
+        let decoded = decode(&headers(Some("gzip")), Bytes::from(body), 1 << 20).expect("decodes");
+        assert_eq!(&decoded[..], &data[..]);
+    }
+
+    proptest::proptest! {
+        /// The reused decoder and flate2's general one agree on every body with a plain gzip
+        /// header, whole or damaged: the same bytes out, or both refuse it (a bound included).
+        #[test]
+        fn the_reused_decoder_agrees_with_the_general_one(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            repeat in 1usize..40,
+            damage in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..3),
+            cut in proptest::prelude::any::<usize>(),
+            limit in 1usize..100_000,
+        ) {
+            let mut body = gzip(&data.repeat(repeat));
+            for (at, byte) in damage {
+                let at = at % body.len();
+                body[at] = byte;
+            }
+            let cut = if cut % 4 == 0 { body.len() - cut % body.len().min(12) } else { body.len() };
+            body.truncate(cut);
+            let general = read_bounded(flate2::bufread::MultiGzDecoder::new(&body[..]), body.len(), limit, "gzip");
+            if let Some(fast) = gunzip_one_member(&body, limit) {
+                match (fast, general) {
+                    (Ok(fast), Ok(general)) => proptest::prop_assert_eq!(fast, general),
+                    (Err(BodyError::DecompressedTooLarge { .. }), general) => {
+                        proptest::prop_assert!(general.is_err());
+                    }
+                    (Ok(_), Err(error)) => proptest::prop_assert!(false, "only the general decoder refused: {error}"),
+                    (Err(error), Ok(_)) => proptest::prop_assert!(false, "only the reused decoder refused: {error}"),
+                    (Err(_), Err(_)) => {}
+                }
+            }
+        }
     }
 
     #[test]
