@@ -10,6 +10,7 @@ pub mod clickhouse;
 pub mod embedded;
 mod record;
 mod span;
+mod string_list;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use alerts::{
 pub use analyst::{ApiTokenRecord, SqlColumn, SqlDialect, SqlLimits, SqlResult};
 pub use record::{explanation_json, EventRecord, RecordError};
 pub use span::{SpanRange, SpanRecord};
+pub use string_list::StringList;
 
 /// A project: the unit events, keys and issues belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]

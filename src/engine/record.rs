@@ -12,6 +12,8 @@ use stackhouse_protocol::{
 };
 use uuid::Uuid;
 
+use super::StringList;
+
 /// One row of the logical `events` table (see `sql/README.md` for the column documentation).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
@@ -35,15 +37,15 @@ pub struct EventRecord {
     pub server_name: String,
     pub transaction: String,
     pub message: String,
-    pub exception_types: Vec<String>,
-    pub exception_values: Vec<String>,
-    pub frame_modules: Vec<String>,
-    pub frame_functions: Vec<String>,
-    pub frame_filenames: Vec<String>,
+    pub exception_types: StringList,
+    pub exception_values: StringList,
+    pub frame_modules: StringList,
+    pub frame_functions: StringList,
+    pub frame_filenames: StringList,
     pub frame_linenos: Vec<u32>,
     pub frame_in_app: Vec<u8>,
-    pub tag_keys: Vec<String>,
-    pub tag_values: Vec<String>,
+    pub tag_keys: StringList,
+    pub tag_values: StringList,
     /// Key used for distinct-user counts (`id:42`, `email:a@b.c`, ...); empty when no user.
     pub user_key: String,
     pub user_id: String,
@@ -352,8 +354,7 @@ impl EventRecord {
             + texts.iter().map(|text| text.len()).sum::<usize>()
             + lists
                 .iter()
-                .flat_map(|list| list.iter())
-                .map(|item| std::mem::size_of::<String>() + item.len())
+                .map(|list| list.text_len() + list.len() * std::mem::size_of::<usize>())
                 .sum::<usize>()
             + self.frame_linenos.len() * std::mem::size_of::<u32>()
             + self.frame_in_app.len()
@@ -417,15 +418,15 @@ impl EventRecord {
             extra: &event.extra,
             frames_in_columns: !frames.is_empty(),
         };
-        let mut frame_modules = Vec::with_capacity(frames.len());
-        let mut frame_functions = Vec::with_capacity(frames.len());
-        let mut frame_filenames = Vec::with_capacity(frames.len());
+        let mut frame_modules = StringList::with_capacity(frames.len(), frames.len() * 24);
+        let mut frame_functions = StringList::with_capacity(frames.len(), frames.len() * 24);
+        let mut frame_filenames = StringList::with_capacity(frames.len(), frames.len() * 32);
         let mut frame_linenos = Vec::with_capacity(frames.len());
         let mut frame_in_app = Vec::with_capacity(frames.len());
         for columns in frames.iter().map(FrameColumns::of) {
-            frame_modules.push(columns.module.to_owned());
-            frame_functions.push(columns.function.to_owned());
-            frame_filenames.push(columns.filename.to_owned());
+            frame_modules.push(columns.module);
+            frame_functions.push(columns.function);
+            frame_filenames.push(columns.filename);
             frame_linenos.push(columns.lineno);
             frame_in_app.push(columns.in_app);
         }
@@ -449,19 +450,19 @@ impl EventRecord {
             server_name: event.server_name.clone().unwrap_or_default(),
             transaction: event.transaction.clone().unwrap_or_default(),
             message: event.message.clone().unwrap_or_default(),
-            exception_types: event.exceptions.iter().map(|e| e.ty.clone()).collect(),
+            exception_types: event.exceptions.iter().map(|e| &e.ty).collect(),
             exception_values: event
                 .exceptions
                 .iter()
-                .map(|e| e.value.clone().unwrap_or_default())
+                .map(|e| e.value.as_deref().unwrap_or_default())
                 .collect(),
             frame_modules,
             frame_functions,
             frame_filenames,
             frame_linenos,
             frame_in_app,
-            tag_keys: event.tags.iter().map(|(k, _)| k.clone()).collect(),
-            tag_values: event.tags.iter().map(|(_, v)| v.clone()).collect(),
+            tag_keys: event.tags.iter().map(|(k, _)| k).collect(),
+            tag_values: event.tags.iter().map(|(_, v)| v).collect(),
             user_key: user.key().unwrap_or_default(),
             user_id: user.id.unwrap_or_default(),
             user_email: user.email.unwrap_or_default(),
@@ -509,8 +510,8 @@ impl EventRecord {
         event.tags = self
             .tag_keys
             .iter()
-            .cloned()
-            .zip(self.tag_values.iter().cloned())
+            .map(str::to_owned)
+            .zip(self.tag_values.iter().map(str::to_owned))
             .collect();
         let user = User {
             id: non_empty(&self.user_id),

@@ -564,8 +564,8 @@ impl Event {
             .iter()
             .zip(&self.record.tag_values)
             .map(|(key, value)| Tag {
-                key: key.clone(),
-                value: value.clone(),
+                key: key.to_owned(),
+                value: value.to_owned(),
             })
             .collect()
     }

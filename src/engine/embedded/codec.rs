@@ -57,6 +57,22 @@ impl Encoder {
         self.buffer.extend_from_slice(value);
     }
 
+    /// What [`Encoder::bytes`] writes, for bytes that `write` appends to the buffer itself: a
+    /// large value is written once, in place, instead of into a buffer of its own and then
+    /// copied (so make the encoder with room for it). When `write` fails, what the encoder
+    /// holds is unusable.
+    pub fn bytes_written_by<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let length_at = self.buffer.len();
+        self.len(0);
+        write(&mut self.buffer)?;
+        let length = (self.buffer.len() - length_at - 8) as u64;
+        self.buffer[length_at..length_at + 8].copy_from_slice(&length.to_le_bytes());
+        Ok(())
+    }
+
     pub fn str(&mut self, value: &str) {
         self.bytes(value.as_bytes());
     }
@@ -296,6 +312,32 @@ pub fn sync_directory(directory: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_written_in_place_read_back_as_bytes_and_a_failed_write_is_returned() {
+        let mut encoder = Encoder::new();
+        encoder.u8(1);
+        encoder
+            .bytes_written_by(|buffer| {
+                buffer.extend_from_slice(b"in place");
+                Ok::<(), ()>(())
+            })
+            .expect("written");
+        encoder.bytes(b"copied");
+        encoder
+            .bytes_written_by(|_| Ok::<(), ()>(()))
+            .expect("nothing written");
+        let bytes = encoder.finish();
+        let mut decoder = Decoder::new(&bytes, "test");
+        assert_eq!(decoder.u8().ok(), Some(1));
+        assert_eq!(decoder.bytes().ok(), Some(&b"in place"[..]));
+        assert_eq!(decoder.bytes().ok(), Some(&b"copied"[..]));
+        assert_eq!(decoder.bytes().ok(), Some(&b""[..]));
+        assert!(decoder.is_empty());
+
+        let mut failing = Encoder::new();
+        assert_eq!(failing.bytes_written_by(|_| Err("full")), Err("full"));
+    }
 
     #[test]
     fn values_round_trip_and_truncation_is_an_error() {

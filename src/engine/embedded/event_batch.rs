@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::{
 };
 
 use super::EmbeddedError;
-use crate::engine::EventRecord;
+use crate::engine::{EventRecord, StringList};
 
 pub const TIMEZONE: &str = "UTC";
 
@@ -133,13 +133,13 @@ fn strings<'a>(records: &'a [EventRecord], field: fn(&'a EventRecord) -> &'a str
 
 fn string_lists<'a>(
     records: &'a [EventRecord],
-    field: fn(&'a EventRecord) -> &'a [String],
+    field: fn(&'a EventRecord) -> &'a StringList,
 ) -> ArrayRef {
     let (items, bytes) = records
         .iter()
-        .flat_map(field)
-        .fold((0, 0), |(items, bytes), value| {
-            (items + 1, bytes + value.len())
+        .map(field)
+        .fold((0, 0), |(items, bytes), list| {
+            (items + list.len(), bytes + list.text_len())
         });
     let values = StringBuilder::with_capacity(items, bytes);
     let mut builder = ListBuilder::with_capacity(values, records.len())
@@ -269,12 +269,12 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-pub fn string_list_at(list: &ListArray, row: usize) -> Result<Vec<String>, EmbeddedError> {
+pub fn string_list_at(list: &ListArray, row: usize) -> Result<StringList, EmbeddedError> {
     let values = list.value(row);
     let values = values
         .as_string_opt::<i32>()
         .ok_or_else(|| EmbeddedError::Corrupt("list items are not Utf8".into()))?;
-    Ok(values.iter().map(|v| v.unwrap_or("").to_owned()).collect())
+    Ok(values.iter().map(|v| v.unwrap_or("")).collect())
 }
 
 fn primitive_list_at<T>(list: &ListArray, row: usize) -> Result<Vec<T::Native>, EmbeddedError>
@@ -378,16 +378,29 @@ pub const COMPRESS_IPC_FROM_BYTES: usize = 1 << 20;
 /// shrinks several times, and with it the bytes each write syncs and the memory the encoding
 /// needs. Readers decompress whatever the stream says it holds, so compressed and uncompressed
 /// records replay alike.
-pub fn to_ipc(batch: &RecordBatch) -> Result<Vec<u8>, EmbeddedError> {
+///
+/// The stream is appended to `bytes`, so a log record's encoder takes it in place.
+pub fn to_ipc(batch: &RecordBatch, bytes: &mut Vec<u8>) -> Result<(), EmbeddedError> {
     use datafusion::arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
     use datafusion::arrow::ipc::CompressionType;
     let compression = (batch.get_array_memory_size() >= COMPRESS_IPC_FROM_BYTES)
         .then_some(CompressionType::LZ4_FRAME);
     let options = IpcWriteOptions::default().try_with_compression(compression)?;
-    let mut writer = StreamWriter::try_new_with_options(Vec::new(), &batch.schema(), options)?;
+    let mut writer = StreamWriter::try_new_with_options(bytes, &batch.schema(), options)?;
     writer.write(batch)?;
     writer.finish()?;
-    Ok(writer.into_inner()?)
+    Ok(())
+}
+
+/// About how many bytes [`to_ipc`] writes for `batch` at most: its buffers (when they are not
+/// compressed) and the stream's messages about them.
+pub fn ipc_bytes_hint(batch: &RecordBatch) -> usize {
+    let data = batch.get_array_memory_size();
+    if data >= COMPRESS_IPC_FROM_BYTES {
+        data / 2
+    } else {
+        data + 8192
+    }
 }
 
 /// Decodes what [`to_ipc`] wrote, checking it is an `events` batch.
@@ -434,15 +447,15 @@ pub fn sample_record(index: u64) -> EventRecord {
         server_name: "web-1".into(),
         transaction: "/x".into(),
         message: String::new(),
-        exception_types: vec!["ValueError".into()],
-        exception_values: vec![index.to_string()],
-        frame_modules: vec!["app".into(), "lib".into()],
-        frame_functions: vec!["run".into(), "go".into()],
-        frame_filenames: vec!["app.py".into(), "lib.py".into()],
+        exception_types: ["ValueError"].into(),
+        exception_values: [index.to_string()].into(),
+        frame_modules: ["app", "lib"].into(),
+        frame_functions: ["run", "go"].into(),
+        frame_filenames: ["app.py", "lib.py"].into(),
         frame_linenos: vec![3, 4],
         frame_in_app: vec![1, 0],
-        tag_keys: vec!["region".into()],
-        tag_values: vec!["eu".into()],
+        tag_keys: ["region"].into(),
+        tag_values: ["eu"].into(),
         user_key: format!("id:{}", index % 5),
         user_id: (index % 5).to_string(),
         user_email: String::new(),
@@ -462,13 +475,19 @@ pub fn sample_record(index: u64) -> EventRecord {
 mod tests {
     use super::*;
 
+    fn ipc(batch: &RecordBatch) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        to_ipc(batch, &mut bytes).expect("ipc");
+        bytes
+    }
+
     #[test]
     fn records_round_trip_through_arrow_and_ipc() {
         let records: Vec<EventRecord> = (0..10).map(sample_record).collect();
         let batch = to_record_batch(&records).expect("batch");
         assert_eq!(batch.schema(), events_schema());
         assert_eq!(to_records(&batch).expect("records"), records);
-        let decoded = from_ipc(&to_ipc(&batch).expect("ipc")).expect("decode");
+        let decoded = from_ipc(&ipc(&batch)).expect("decode");
         assert_eq!(to_records(&decoded).expect("records"), records);
         let empty = to_record_batch(&[]).expect("empty");
         assert_eq!(empty.num_rows(), 0);
@@ -498,7 +517,7 @@ mod tests {
             "details: {} bytes for {details} bytes of values",
             column_bytes("details")
         );
-        let modules: Vec<&String> = records.iter().flat_map(|r| &r.frame_modules).collect();
+        let modules: Vec<&str> = records.iter().flat_map(|r| &r.frame_modules).collect();
         let module_bytes: usize = modules.iter().map(|module| module.len()).sum();
         let needed = module_bytes + 4 * (modules.len() + 1) + 4 * (records.len() + 1);
         assert!(
@@ -518,14 +537,14 @@ mod tests {
         }
         let small = to_record_batch(&records).expect("batch");
         assert!(small.get_array_memory_size() < COMPRESS_IPC_FROM_BYTES);
-        let small_ipc = to_ipc(&small).expect("ipc");
+        let small_ipc = ipc(&small);
         // Large: the same few records, each with 1 MiB of repetitive details.
         for record in &mut records {
             record.details = "{\"extra\":\"".to_owned() + &"x".repeat(1 << 20) + "\"}";
         }
         let large = to_record_batch(&records).expect("batch");
         assert!(large.get_array_memory_size() >= COMPRESS_IPC_FROM_BYTES);
-        let large_ipc = to_ipc(&large).expect("ipc");
+        let large_ipc = ipc(&large);
         assert!(
             large_ipc.len() < (1 << 20),
             "4 MiB of details compress: {} bytes",

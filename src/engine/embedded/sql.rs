@@ -421,8 +421,10 @@ pub async fn tag_counts(
         for row in 0..batch.num_rows() {
             let keys = super::event_batch::string_list_at(keys, row)?;
             let values = super::event_batch::string_list_at(values, row)?;
-            for (key, value) in keys.into_iter().zip(values) {
-                *counts.entry((key, value)).or_default() += 1;
+            for (key, value) in keys.iter().zip(&values) {
+                *counts
+                    .entry((key.to_owned(), value.to_owned()))
+                    .or_default() += 1;
             }
         }
     }
