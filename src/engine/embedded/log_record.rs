@@ -45,10 +45,10 @@ impl LogRecord {
                 events,
                 status_changes,
             } => {
-                // The events' IPC stream, most of the record, is written in place: sized up
-                // front and not copied: in a profile of the load benchmark, growing and copying
-                // buffers of that size (and the page faults that came with them) were about
-                // 1.5% of the server's CPU.
+                // The events' IPC stream, most of the record, is written in place, into room
+                // made up front, and not copied. In a profile of the load benchmark, growing and
+                // copying buffers of that size (and the page faults that came with them) took
+                // about 1.5% of the server's CPU.
                 let mut encoder = Encoder::with_capacity(
                     events.as_ref().map_or(0, ipc_bytes_hint)
                         + 256 * (issues.len() + status_changes.len())
