@@ -418,6 +418,7 @@ impl EventRecord {
             extra: &event.extra,
             frames_in_columns: !frames.is_empty(),
         };
+        // Room for names of typical length; a longer stack's lists grow once or twice.
         let mut frame_modules = StringList::with_capacity(frames.len(), frames.len() * 24);
         let mut frame_functions = StringList::with_capacity(frames.len(), frames.len() * 24);
         let mut frame_filenames = StringList::with_capacity(frames.len(), frames.len() * 32);

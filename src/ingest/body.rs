@@ -175,10 +175,9 @@ fn inflated_size_guess(sent: usize, limit: usize) -> usize {
 /// request (its state and 32 KiB window, allocated and initialised) cost about 6% of the
 /// server's CPU per event under load (`benches/load.rs`, envelopes, old and new binaries
 /// alternated: 159.5 against 169.5 µs per event over four rounds). The trailer's CRC-32 and
-/// length are checked, and the output is bounded as
-/// [`read_bounded`] bounds it. `None` for anything else (optional header fields, several
-/// members, a header that is not gzip's): the general decoder takes those, and gives its own
-/// error for a broken one.
+/// length are checked, and the output is bounded as [`read_bounded`] bounds it. `None` for
+/// anything else (optional header fields, several members, a header that is not gzip's): the
+/// general decoder takes those, and gives its own error for a broken one.
 fn gunzip_one_member(body: &[u8], limit: usize) -> Option<Result<Bytes, BodyError>> {
     use flate2::{Decompress, FlushDecompress, Status};
     use std::cell::RefCell;

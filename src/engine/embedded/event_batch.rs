@@ -392,8 +392,10 @@ pub fn to_ipc(batch: &RecordBatch, bytes: &mut Vec<u8>) -> Result<(), EmbeddedEr
     Ok(())
 }
 
-/// About how many bytes [`to_ipc`] writes for `batch` at most: its buffers (when they are not
-/// compressed) and the stream's messages about them.
+/// Room to make for what [`to_ipc`] writes for `batch`, so the buffer it writes into rarely
+/// grows: uncompressed, the batch's buffers and a margin for the stream's schema and batch
+/// messages; compressed (large batches), half the buffers, as event text shrinks several times
+/// (an estimate: a buffer too small only grows).
 pub fn ipc_bytes_hint(batch: &RecordBatch) -> usize {
     let data = batch.get_array_memory_size();
     if data >= COMPRESS_IPC_FROM_BYTES {
